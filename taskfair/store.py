@@ -74,6 +74,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def _save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
+                      metadata: Mapping[str, str] | None) -> None:
+    """safetensors with a canonical header: the library writes its metadata in hash-map order,
+    so the same tensors could give different bytes; rewriting the header with sorted keys (same
+    length, in place) makes equal content give byte-identical files."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=dict(metadata or {}))
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(canonical) > n:  # cannot happen for a reordering; keep the library's header then
+            return
+        f.seek(8)
+        f.write(canonical + b" " * (n - len(canonical)))
+
+
 def package_versions() -> dict[str, str]:
     out = {}
     for p in _PACKAGES:
@@ -96,12 +114,10 @@ _TV_FORMAT = "taskfair.task_vector/1"
 
 def save_task_vector(path: str | Path, tv: TaskVector) -> Path:
     """Write ``tv`` as safetensors, with its base model and base sha256 in the metadata."""
-    from safetensors.torch import save_file
-
     meta = {"format": _TV_FORMAT, "base_sha256": tv.base_sha256 or "", "base_model": tv.base_model,
             "name": tv.name}
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tv.deltas.items()}, str(tmp), metadata=meta)
+        _save_safetensors(tv.deltas, tmp, meta)
     return Path(path)
 
 
@@ -166,17 +182,19 @@ class Run:
         self._write_manifest()
         return path
 
+    def reload(self) -> None:
+        """Re-read the manifest (another process may have written to this run)."""
+        self.manifest = json.loads((self.path / MANIFEST).read_text())
+
     def file(self, name: str) -> Path:
         return self.path / _check_name(name)
 
     # writers ------------------------------------------------------------------------
     def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor],
                      metadata: Mapping[str, str] | None = None) -> Path:
-        from safetensors.torch import save_file
         path = self.file(name)
         with atomic_path(path) as tmp:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-                      metadata=dict(metadata or {}))
+            _save_safetensors(tensors, tmp, metadata)
         return self._record(name, path)
 
     def save_task_vector(self, name: str, tv: TaskVector) -> Path:

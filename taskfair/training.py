@@ -11,7 +11,7 @@ import torch
 
 from .inference import pad_batch
 
-__all__ = ["TrainConfig", "finetune", "make_accelerator", "length_grouped_batches"]
+__all__ = ["TrainConfig", "finetune", "finetune_lora", "make_accelerator", "length_grouped_batches"]
 
 Precision = Literal["fp32", "bf16"]
 
@@ -117,12 +117,13 @@ def finetune(
         raise ValueError(f"need as many labels as texts (got {len(texts)} texts, {len(labels)} "
                          "labels) and at least one example")
     acc = make_accelerator(config.precision)
-    rng = np.random.default_rng(config.seed)
+    world = acc.num_processes
+    rng = np.random.default_rng(config.seed)  # the same on every process, so batches agree
     torch.manual_seed(config.seed)
     enc = tokenizer(list(texts), truncation=True, max_length=config.max_length)
     ids = enc["input_ids"]
     lengths = [len(x) for x in ids]
-    per_epoch = math.ceil(len(texts) / config.batch_size)
+    per_epoch = math.ceil(len(texts) / (config.batch_size * world))
     total_micro = config.max_steps * config.grad_accum if config.max_steps else \
         max(1, int(round(per_epoch * config.epochs)))
     total_steps = math.ceil(total_micro / config.grad_accum)
@@ -140,13 +141,17 @@ def finetune(
 
     losses: list[float] = []
     batches: list[np.ndarray] = []
-    bar = tqdm(total=total_steps, desc=description, unit="step", disable=not progress,
+    bar = tqdm(total=total_steps, desc=description, unit="step",
+               disable=not progress or not acc.is_main_process,
                dynamic_ncols=True)
     running = 0.0
     for micro in range(total_micro):
         if not batches:
-            batches = length_grouped_batches(lengths, config.batch_size, rng=rng)
+            # one global batch per step; each process takes its share (one process on CPU)
+            batches = length_grouped_batches(lengths, config.batch_size * world, rng=rng)
         idx = batches.pop()
+        if world > 1:
+            idx = idx[acc.process_index::world] if len(idx) >= world else idx[:1]
         batch = {k: v.to(acc.device) for k, v in
                  pad_batch([ids[i] for i in idx], tokenizer.pad_token_id).items()}
         y = torch.as_tensor(labels[idx], device=acc.device)
@@ -167,3 +172,31 @@ def finetune(
     model.eval()
     acc.free_memory()  # drops accelerate's references to the optimizer and scheduler
     return losses
+
+
+def finetune_lora(
+    model: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int] | np.ndarray,
+    config: TrainConfig,
+    *,
+    r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.0,
+    target_modules: Sequence[str] | None = None,
+    progress: bool = True,
+    description: str = "LoRA",
+) -> torch.nn.Module:
+    """LoRA fine-tune of ``model`` (which is consumed: peft injects adapters into it); returns
+    the merged plain model, whose weights minus θ0 form the LoRA task vector. The classification
+    head is trained in full (peft's ``modules_to_save`` for sequence classification)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
+                      target_modules=list(target_modules) if target_modules else None)
+    peft_model = get_peft_model(model, lcfg)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    finetune(peft_model, tokenizer, texts, labels, config, progress=progress,
+             description=description, trainable=trainable)
+    return peft_model.merge_and_unload()

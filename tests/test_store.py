@@ -93,3 +93,11 @@ def test_names_cannot_leave_the_run(run, name):
 def test_unknown_run_is_explained(tmp_path):
     with pytest.raises(StoreError, match="no run 'nope'.*precompute"):
         ArtifactStore(tmp_path).open("nope")
+
+
+def test_equal_tensors_give_byte_identical_files(tmp_path):
+    from taskfair.store import save_task_vector
+    tv = TaskVector({f"w{i}": torch.full((3,), float(i)) for i in range(6)}, base_sha256="ab" * 32,
+                    base_model="m", name="g")
+    digests = {save_task_vector(tmp_path / f"{i}.safetensors", tv).read_bytes() for i in range(8)}
+    assert len(digests) == 1

@@ -1,0 +1,1 @@
+"""The offline pipeline: ``python -m precompute --config <profile or file>``."""

@@ -1,0 +1,93 @@
+"""Command line: parse, build the config, call the library, report progress and a summary."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import yaml
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from taskfair.config import ConfigError, load_config, profile_names
+
+    ap = argparse.ArgumentParser(prog="python -m precompute", description=(
+        "Train FFT, LoRA and one fine-tune per subgroup over seeds; store task vectors, margins "
+        "for every λ point, and metrics. Resumes after the last finished job."))
+    ap.add_argument("--config", default="quick",
+                    help=f"a YAML file or a profile name ({', '.join(profile_names())})")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config field, e.g. --set train.epochs=2 --set seeds=[13,14]")
+    ap.add_argument("--output-root", help="artifact root (overrides output_root)")
+    ap.add_argument("--validate", action="store_true",
+                    help="check the config, model spec and data, print the plan, train nothing")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+
+    overrides = _parse_set(args.set)
+    if args.output_root:
+        overrides["output_root"] = args.output_root
+    from taskfair.data import DataError
+    from taskfair.models import ModelError
+    try:
+        cfg = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+
+    from taskfair.study import run_study, validate_study
+    print(f"taskfair precompute · profile {cfg.name} · model {cfg.model} · data {cfg.dataset.name} "
+          f"· seeds {list(cfg.seeds)} → {cfg.output_root}/{cfg.run_id}")
+    try:
+        data, splits = validate_study(cfg)
+    except (DataError, ModelError, ConfigError) as exc:
+        print(f"error before training: {exc}", file=sys.stderr)
+        return 2
+    if args.validate:
+        print(data.report())
+        k = len(data.groups)
+        per_seed = 2 + k
+        points = (2 + k) + len(cfg.grids.uniform) + k * (len(cfg.grids.inject) + len(cfg.grids.axis))
+        for seed, sp in splits.items():
+            print(f"seed {seed}: train {len(sp.train)}, val {len(sp.val)}, test {len(sp.test)}")
+        print(f"plan: {per_seed} fine-tunes and up to {points} evaluation points per seed "
+              f"(FFT, LoRA, {k} subgroups); config is valid")
+        return 0
+
+    start = time.perf_counter()
+    try:
+        result = run_study(cfg, progress=not args.no_progress, log=print)
+    except (DataError, ModelError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result.run.verify()
+    wall = time.perf_counter() - start
+    print("\n== summary ==")
+    for stage, secs in result.timings.items():
+        print(f"  {stage:<9} {secs:8.1f} s")
+    print(f"  total     {wall:8.1f} s   ({result.skipped_jobs} finished job(s) reused)")
+    print(f"artifacts: {result.run.path.resolve()} (manifest verified)")
+    s = result.summary
+    print(f"chosen λ (highest validation accuracy): {s['chosen_lambda']}; "
+          f"worst subgroup under FFT: {s['worst_subgroup_fft']}; "
+          f"majority-class test accuracy: {s['majority_baseline_test']:.3f}")
+    print("headline (test; mean over seeds):")
+    cols = ["method", "accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
+    print(result.headline[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

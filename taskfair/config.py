@@ -1,0 +1,250 @@
+"""Typed, frozen study configs loaded from YAML and validated at load, with errors that name the
+field. A config is saved in the manifest of every run it produced."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from .training import TrainConfig
+
+__all__ = ["ConfigError", "DatasetConfig", "LoraConfig", "GridConfig", "EvalConfig", "StudyConfig",
+           "load_config", "PROFILE_DIR", "profile_names"]
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "precompute" / "profiles"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the field."""
+
+
+def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
+    n = int(round((stop - start) / step))
+    return tuple(round(start + i * step, 6) for i in range(n + 1))
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data, which subgroups, and how to split it."""
+
+    name: Literal["redditbias", "mhs", "civil_comments", "table"] = "redditbias"
+    path: str | None = None
+    attribute: str | None = None
+    subgroups: tuple[str, ...] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    group_column: str | None = None
+    group_columns: tuple[str, ...] | None = None
+    group_separator: str = "|"
+    label_threshold: float | None = None
+    test_size: float = 0.2
+    val_size: float = 0.1
+    max_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] | None = None
+    learning_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """λ grids: the uniform sweep, injection into FFT, and each subgroup's own axis."""
+
+    uniform: tuple[float, ...] = _grid(0.0, 1.0, 0.1)
+    inject: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+    axis: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 64
+    precision: Literal["fp32", "bf16"] = "fp32"
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything one precompute run needs."""
+
+    name: str = "study"
+    model: str = "minilm"
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    seeds: tuple[int, ...] = (13,)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    subgroup_train: TrainConfig | None = None
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    grids: GridConfig = field(default_factory=GridConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output_root: str = "artifacts"
+    trust_remote_code: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_id(self) -> str:
+        return self.name
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert lists to tuples."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f"{where}: {value!r} matches none of {[ _type_name(a) for a in args]}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        item = args[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls, data: Any, where: str):
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a mapping of fields, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown field(s) {unknown}; "
+                          f"known fields: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # __post_init__ checks, e.g. TrainConfig
+        raise ConfigError(f"{where or 'config'}: {exc}") from exc
+
+
+def _check(cfg: StudyConfig) -> StudyConfig:
+    def need(ok: bool, where: str, msg: str) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: {msg}")
+
+    need(bool(cfg.seeds), "seeds", "give at least one seed")
+    need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", f"duplicate seeds in {list(cfg.seeds)}")
+    need(bool(cfg.name) and all(c.isalnum() or c in "-_." for c in cfg.name), "name",
+         f"{cfg.name!r}: use letters, digits, '-', '_' or '.'")
+    for grid in ("uniform", "inject", "axis"):
+        values = getattr(cfg.grids, grid)
+        need(bool(values), f"grids.{grid}", "the grid is empty; give at least one λ")
+        need(all(v >= 0 for v in values), f"grids.{grid}", f"λ must be ≥ 0, got {list(values)}")
+        need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
+    d = cfg.dataset
+    need(0 < d.test_size < 1, "dataset.test_size", f"must be in (0, 1), got {d.test_size}")
+    need(0 < d.val_size < 1, "dataset.val_size", f"must be in (0, 1), got {d.val_size}")
+    need(d.max_rows is None or d.max_rows >= 50, "dataset.max_rows", "must be at least 50")
+    if d.name == "mhs":
+        need(d.attribute in ("gender", "race"), "dataset.attribute",
+             f"Measuring Hate Speech needs attribute gender or race, got {d.attribute!r}")
+    if d.name == "table":
+        need(d.path is not None, "dataset.path", "a table dataset needs a path to a CSV/parquet file")
+        need((d.group_column is None) != (d.group_columns is None), "dataset.group_column",
+             "give exactly one of group_column (one column listing groups) or group_columns")
+    if d.subgroups is not None:
+        need(len(d.subgroups) >= 1, "dataset.subgroups", "give at least one subgroup")
+    need(cfg.lora.r >= 1, "lora.r", f"must be ≥ 1, got {cfg.lora.r}")
+    need(0 <= cfg.lora.dropout < 1, "lora.dropout", f"must be in [0, 1), got {cfg.lora.dropout}")
+    need(cfg.lora.learning_rate is None or cfg.lora.learning_rate > 0, "lora.learning_rate", "must be > 0")
+    need(cfg.eval.batch_size >= 1, "eval.batch_size", "must be ≥ 1")
+    return cfg
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_config(source: str | Path | Mapping[str, Any],
+                overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """A :class:`StudyConfig` from a YAML file, a profile name (``quick``, ``paper-gender`` …) or a
+    mapping; ``overrides`` are dotted keys (``{"train.epochs": 2}``) applied before validation."""
+    if isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.suffix and not path.exists():
+            path = PROFILE_DIR / f"{source}.yaml"
+            if not path.is_file():
+                raise ConfigError(f"no config file or profile {str(source)!r}; profiles: {profile_names()}")
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    data = _deep_copy(data)
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    return _check(_build(StudyConfig, data, ""))
+
+
+def _deep_copy(x):
+    if isinstance(x, Mapping):
+        return {k: _deep_copy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_deep_copy(v) for v in x]
+    return x

@@ -1,0 +1,170 @@
+"""The whole precompute pipeline on a tiny random model and a slice of real RedditBias rows,
+including a SIGKILL in the middle and a resume."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskfair import ArtifactStore
+from taskfair.config import load_config
+from taskfair.study import load_predictions, run_study
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PICO = {
+    "model": "tiny-bert",
+    "dataset.subgroups": ["female", "muslims", "black"],
+    "dataset.max_rows": 360,
+    "train.epochs": 1,
+    "train.learning_rate": 1.0e-3,
+    "train.max_length": 32,
+    "lora.learning_rate": 3.0e-3,
+    "grids.uniform": [0.0, 0.5, 1.0],
+    "grids.inject": [0.0, 0.5, 1.0],
+    "grids.axis": [0.0, 0.5, 1.0],
+    "eval.precision": "fp32",
+}
+
+
+def _cfg(root, name="pico", **extra):
+    return load_config("quick", {**PICO, "name": name, "output_root": str(root), **extra})
+
+
+def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
+    cfg = _cfg(tmp_path)
+    res = run_study(cfg, progress=False)
+    run = ArtifactStore(tmp_path).open("pico")  # verifies every sha256
+    groups = ("female", "muslims", "black")
+    for name in ("fft", "lora", *groups):
+        tv = run.load_task_vector(f"seed13/tv/{name}.safetensors")
+        assert tv.name == name and tv.norm() > 0
+    preds = load_predictions(run, 13)
+    assert set(preds) == {"lora", "models", "uniform", *(f"inject-{g}" for g in groups),
+                          *(f"axis-{g}" for g in groups)}
+    idx = run.load_json("seed13/splits.json")
+    points, arrays = preds["uniform"]
+    assert [p["lam"] for p in points] == [0.0, 0.5, 1.0]
+    assert arrays["val"].shape == (3, len(idx["val"])) and arrays["test"].shape == (3, len(idx["test"]))
+    # shared points are evaluated once and agree everywhere they appear
+    models = preds["models"][1]["test"]
+    np.testing.assert_array_equal(arrays["test"][0], models[0])             # uniform λ=0 = base
+    np.testing.assert_array_equal(preds["inject-female"][1]["test"][0], models[1])  # inject λ=0 = FFT
+    np.testing.assert_array_equal(preds["axis-black"][1]["test"][2], models[4])     # axis λ=1 = model
+    assert not np.allclose(models[0], models[1])
+
+    table = run.load_table("metrics.parquet")
+    assert {"seed", "split", "family", "target", "lam", "group", "metric", "value"} <= set(table.columns)
+    assert set(table.family) == {"base", "fft", "subgroup", "lora", "uniform", "inject", "axis"}
+    summary = run.load_json("summary.json")
+    assert summary["chosen_lambda"]["13"] in (0.0, 0.5, 1.0)
+    assert summary["worst_subgroup_fft"] in groups
+    val_acc = table[(table.split == "val") & (table.family == "uniform") & (table.group == "(all)")
+                    & (table.metric == "accuracy")]
+    assert val_acc.loc[val_acc.value.idxmax(), "lam"] == summary["chosen_lambda"]["13"]
+    headline = run.load_table("headline.parquet")
+    assert list(headline.method) == ["base", "FFT", "LoRA", "task addition (chosen λ)"]
+    assert res.timings["train"] > 0 and res.timings["evaluate"] > 0
+
+    # a second run skips every finished job and changes nothing
+    before = json.loads((run.path / "manifest.json").read_text())["files"]
+    again = run_study(cfg, progress=False)
+    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups))  # train + eval jobs
+    after = json.loads((run.path / "manifest.json").read_text())["files"]
+    assert {k: v["sha256"] for k, v in before.items() if "preds" in k or "/tv/" in k} == \
+           {k: v["sha256"] for k, v in after.items() if "preds" in k or "/tv/" in k}
+
+
+def _cli(root, name, *extra):
+    args = [sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
+            "--output-root", str(root), "--set", f"name={name}"]
+    for k, v in PICO.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    return args + list(extra)
+
+
+def test_kill_and_resume_gives_the_same_artifacts(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    # reference: one uninterrupted run
+    ref = subprocess.run(_cli(tmp_path / "ref", "pico"), cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    assert "headline" in ref.stdout and "manifest verified" in ref.stdout
+
+    # killed run: SIGKILL once the subgroup training has started
+    root = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(root, "pico"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    manifest = root / "pico" / "manifest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if manifest.exists():
+            try:
+                jobs = json.loads(manifest.read_text())["jobs"]
+            except json.JSONDecodeError:
+                jobs = {}
+            if "seed13/train/lora" in jobs:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    jobs = json.loads(manifest.read_text())["jobs"]
+    assert "seed13/train/lora" in jobs and "metrics" not in jobs
+    # a torn temporary file may be left; it is never taken as finished
+    resumed = subprocess.run(_cli(root, "pico"), cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "finished job(s) reused" in resumed.stdout
+    reused = int(re.search(r"\((\d+) finished job\(s\) reused\)", resumed.stdout).group(1))
+    assert reused >= 2  # at least FFT and LoRA were not trained again
+
+    a = ArtifactStore(tmp_path / "ref").open("pico")
+    b = ArtifactStore(root).open("pico")
+    fa, fb = a.manifest["files"], b.manifest["files"]
+    assert set(fa) == set(fb)
+    for name in fa:
+        if name.endswith(".safetensors"):
+            assert fa[name]["sha256"] == fb[name]["sha256"], name
+    pd.testing.assert_frame_equal(a.load_table("metrics.parquet"), b.load_table("metrics.parquet"))
+
+
+def test_bad_config_fails_before_training(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(_cli(tmp_path, "bad", "--set", "dataset.subgroups=[female, martians]"),
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "martians" in out.stderr
+    assert not (tmp_path / "bad").exists()
+    out = subprocess.run(_cli(tmp_path, "bad", "--set", "train.epochs=-1"), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "config error" in out.stderr and "epochs" in out.stderr
+
+
+@pytest.mark.parametrize("attribute", ["gender", "race"])
+def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
+    from test_data import _mhs_fixture
+    base = _mhs_fixture()
+    # enough rows per subgroup for every split: replicate with distinct texts and mixed labels
+    rows = []
+    for rep in range(30):
+        part = base.copy()
+        part["text"] = part["text"] + f" #{rep}"
+        part["hate_speech_score"] = 1.0 if rep % 2 else -1.0
+        rows.append(part)
+    path = tmp_path / "mhs.parquet"
+    pd.concat(rows, ignore_index=True).to_parquet(path)
+    cfg = load_config(f"paper-{attribute}", {
+        "model": "tiny-bert", "dataset.path": str(path), "seeds": [13], "dataset.val_size": 0.3,
+        "train.epochs": 1, "train.max_length": 32, "train.precision": "fp32",
+        "grids.uniform": [0.0, 1.0], "grids.inject": [0.0, 1.0], "grids.axis": [1.0],
+        "eval.precision": "fp32", "output_root": str(tmp_path / "art")})
+    res = run_study(cfg, progress=False)
+    from taskfair.data import MHS_SUBGROUPS
+    assert res.summary["worst_subgroup_fft"] in set(MHS_SUBGROUPS[attribute]) - {"other"}
+    assert len(res.headline) == 4

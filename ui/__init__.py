@@ -1,0 +1,2 @@
+"""Dashboard-side helpers: cached loaders over the artifact store (the only Streamlit-aware code
+besides the pages)."""
