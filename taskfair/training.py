@@ -136,6 +136,9 @@ def finetune(
                                   lr=config.learning_rate)
     warmup = int(round(config.warmup_ratio * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.scheduler, warmup, total_steps))
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is not None:  # no DataLoader goes through prepare(), so DeepSpeed is told the batch
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.batch_size
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     model.train()
 

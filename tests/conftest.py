@@ -38,3 +38,29 @@ def small_real(redditbias):
 def tiny_bert():
     from taskfair import tiny_classifier
     return tiny_classifier("bert", seed=0)
+
+
+PICO_OVERRIDES = {
+    "model": "tiny-bert",
+    "dataset.subgroups": ["female", "muslims", "black"],
+    "dataset.max_rows": 360,
+    "train.epochs": 1,
+    "train.learning_rate": 1.0e-3,
+    "train.max_length": 32,
+    "lora.learning_rate": 3.0e-3,
+    "grids.uniform": [0.0, 0.5, 1.0],
+    "grids.inject": [0.0, 0.5, 1.0],
+    "grids.axis": [0.0, 0.5, 1.0],
+    "eval.precision": "fp32",
+}
+
+
+@pytest.fixture(scope="session")
+def pico_store(tmp_path_factory):
+    """A finished pico run (tiny BERT, 360 real rows, three groups) in a fresh artifact root."""
+    from taskfair.config import load_config
+    from taskfair.study import run_study
+    root = tmp_path_factory.mktemp("artifacts")
+    cfg = load_config("quick", {**PICO_OVERRIDES, "name": "pico", "output_root": str(root)})
+    run_study(cfg, progress=False)
+    return root

@@ -19,19 +19,7 @@ from taskfair.study import load_predictions, run_study
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PICO = {
-    "model": "tiny-bert",
-    "dataset.subgroups": ["female", "muslims", "black"],
-    "dataset.max_rows": 360,
-    "train.epochs": 1,
-    "train.learning_rate": 1.0e-3,
-    "train.max_length": 32,
-    "lora.learning_rate": 3.0e-3,
-    "grids.uniform": [0.0, 0.5, 1.0],
-    "grids.inject": [0.0, 0.5, 1.0],
-    "grids.axis": [0.0, 0.5, 1.0],
-    "eval.precision": "fp32",
-}
+from conftest import PICO_OVERRIDES as PICO
 
 
 def _cfg(root, name="pico", **extra):
