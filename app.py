@@ -1,36 +1,44 @@
-"""taskfair dashboard: `streamlit run app.py` (binds to 127.0.0.1 through `make app`)."""
+"""taskfair dashboard — Overview. Start with `make app` (binds to 127.0.0.1)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.loaders import artifact_root, list_runs, manifest_mtime, run_overview
+from ui import charts, common, loaders
 
-st.set_page_config(page_title="taskfair", page_icon="⚖️", layout="wide")
-st.title("taskfair — fairness of task arithmetic")
+common.setup("Overview")
+present = common.presenting()
+root, run_id, mtime = common.pick_run()
+res = common.load(root, run_id, mtime)
+split = common.split_picker()
+cfg, summary = res.config, res.summary
 
-root = str(artifact_root())
-runs = list_runs(root)
-if not runs:
-    st.info(f"No precomputed runs under `{root}/` yet. Run `make precompute` (the embedded default: "
-            "MiniLM on RedditBias, about 10 minutes on 2 CPU cores), then reload this page.")
-    st.stop()
+st.title("Fairness of task arithmetic")
+st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['dataset']['name']}` · "
+           f"{len(res.seeds)} seed(s) · subgroups: {', '.join(res.groups)}")
 
-run_id = st.selectbox("Run", runs, index=runs.index("quick") if "quick" in runs else 0)
-try:
-    ov = run_overview(root, run_id, manifest_mtime(root, run_id))
-except Exception as exc:  # a damaged or unfinished run: say what is wrong, keep the app alive
-    st.error(str(exc))
-    st.stop()
+c = st.columns(4)
+head = res.metrics
+fft_acc = head[(head.family == "fft") & (head.split == split) & (head.group == "(all)")
+               & (head.metric == "accuracy")].value.mean()
+c[0].metric("FFT accuracy", f"{fft_acc:.3f}",
+            help=f"Majority-class baseline on test: {summary['majority_baseline_test']:.3f}")
+c[1].metric("λ chosen on validation", ", ".join(f"{v:.1f}" for v in summary["chosen_lambda"].values()))
+c[2].metric("Worst subgroup under FFT", summary["worst_subgroup_fft"],
+            help="Highest mean of DPD and EOD under FFT on validation (excluding 'other').")
+c[3].metric("Seeds", len(res.seeds))
 
-cfg, summary = ov["config"], ov["summary"]
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Model", cfg["model"])
-c2.metric("Dataset", cfg["dataset"]["name"])
-c3.metric("Seeds", len(cfg["seeds"]))
-c4.metric("Worst subgroup under FFT", summary["worst_subgroup_fft"])
-st.subheader("Headline (test split, mean over seeds)")
-st.dataframe(ov["headline"], hide_index=True)
-st.caption(f"λ chosen on validation accuracy: {summary['chosen_lambda']} · majority-class test "
-           f"accuracy {summary['majority_baseline_test']:.3f}")
-st.subheader("Subgroup sizes")
-st.dataframe(ov["sizes"], hide_index=True)
+st.subheader(f"FFT vs LoRA vs task addition, per subgroup ({split})")
+comp = loaders.compare_methods(root, run_id, mtime, split)
+st.plotly_chart(charts.method_bars(comp), width="stretch")
+st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
+           "Error bars: standard error over seeds (none with one seed). DPD and EOD compare the "
+           "subgroup with the rest of the data.")
+common.table(comp, f"{run_id}-methods-{split}", present=present)
+
+st.subheader("Subgroups")
+sizes = res.data[list(res.groups)].sum().rename("rows").to_frame()
+sizes["positive rate"] = [res.data.loc[res.data[g], "label"].mean() for g in res.groups]
+sizes = sizes.reset_index(names="subgroup")
+common.table(sizes, f"{run_id}-subgroups", present=present)
+if present:
+    st.bar_chart(sizes.set_index("subgroup")["rows"])

@@ -1,7 +1,8 @@
 """Resolve a model spec to a 2-label sequence classifier and its tokenizer.
 
 Specs: ``minilm`` (the embedded all-MiniLM-L6-v2), ``smollm2`` (the embedded SmolLM2-135M GGUF,
-Llama architecture), a local Hugging Face folder, a local ``.gguf`` file, or a hub id (online).
+Llama architecture), a local Hugging Face folder, a local ``.gguf`` file, a hub id (online), or
+``tiny-bert`` / ``tiny-llama`` (tiny random models, for tests and smoke runs).
 """
 from __future__ import annotations
 
@@ -96,6 +97,8 @@ def load_classifier(
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if spec in ("tiny-bert", "tiny-llama"):  # random tiny models for tests and smoke runs
+        return tiny_classifier(spec.removeprefix("tiny-"), seed=head_seed)
     src = resolve_model(spec)
     kwargs = {"trust_remote_code": trust_remote_code}
     if src.gguf_file:

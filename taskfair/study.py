@@ -30,7 +30,7 @@ from .store import ArtifactStore, Run
 from .taskvector import TaskVector, model_weights, weights_sha256
 from .training import finetune, finetune_lora
 
-__all__ = ["load_study_data", "validate_study", "run_study", "StudyResult", "STAGES"]
+__all__ = ["load_study_data", "validate_study", "run_study", "load_base", "StudyResult", "STAGES"]
 
 STAGES = ("data", "train", "evaluate", "metrics")
 Log = Callable[[str], None]
@@ -70,7 +70,8 @@ def load_study_data(cfg: StudyConfig) -> Dataset:
 def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
     """Everything that can fail before training: the model spec, the data, every seed's splits
     (each subgroup present in each split, with both labels in its training rows)."""
-    resolve_model(cfg.model) if not cfg.model.startswith("tiny-") else None
+    if not cfg.model.startswith("tiny-"):
+        resolve_model(cfg.model)
     data = load_study_data(cfg)
     splits = {}
     for seed in cfg.seeds:
@@ -131,10 +132,8 @@ class StudyResult:
     skipped_jobs: int = 0
 
 
-def _load_base(cfg: StudyConfig, seed: int):
-    if cfg.model.startswith("tiny-"):
-        from .models import tiny_classifier
-        return tiny_classifier(cfg.model.removeprefix("tiny-"), seed=seed)
+def load_base(cfg: StudyConfig, seed: int):
+    """θ0 of a seed: the pretrained model with its head initialised under ``seed``."""
     return load_classifier(cfg.model, head_seed=seed, trust_remote_code=cfg.trust_remote_code)
 
 
@@ -214,7 +213,7 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
     skipped = 0
 
     t = time.perf_counter()
-    base_model, tok = _load_base(cfg, seed)
+    base_model, tok = load_base(cfg, seed)
     base_model.to(device)
     theta0 = {k: v.detach().cpu().clone() for k, v in model_weights(base_model).items()}
     base_sha = weights_sha256(theta0)

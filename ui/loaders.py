@@ -1,21 +1,38 @@
 """Cached loaders: every computation a page needs is a library call behind one of these.
 
-``st.cache_data`` returns copies, so pages may modify what they get; nothing cached with
-``st.cache_resource`` is ever mutated.
+``st.cache_data`` hands each caller its own copy, so pages may modify what they get. Objects in
+``st.cache_resource`` (θ0 models, estimators) are shared by every session and never mutated: exact
+evaluation merges into a private copy.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from taskfair.store import ArtifactStore, StoreError
+from taskfair import reporting
+from taskfair.estimate import RemixEstimator
+from taskfair.exact import exact_margins, load_theta0
+from taskfair.fairness import group_rates
+from taskfair.results import RunResults, load_results
+from taskfair.store import ArtifactStore
 
 
-def artifact_root() -> Path:
-    return Path(os.environ.get("TASKFAIR_ARTIFACTS", "artifacts"))
+def artifact_root() -> str:
+    return os.environ.get("TASKFAIR_ARTIFACTS", "artifacts")
+
+
+def export_root() -> str:
+    return os.environ.get("TASKFAIR_EXPORTS", "exports")
+
+
+def manifest_mtime(root: str, run_id: str) -> float:
+    """Cache key part: a rerun of the precompute changes the manifest and invalidates caches."""
+    p = Path(root) / run_id / "manifest.json"
+    return p.stat().st_mtime if p.exists() else 0.0
 
 
 @st.cache_data(show_spinner=False, ttl=5)
@@ -23,28 +40,61 @@ def list_runs(root: str) -> list[str]:
     return ArtifactStore(root).runs()
 
 
-@st.cache_data(show_spinner="Verifying and loading the run…")
-def run_overview(root: str, run_id: str, manifest_mtime: float) -> dict:
-    """Config, summary, headline and subgroup sizes of a finished run (verified)."""
-    run = ArtifactStore(root).open(run_id)
-    if not run.is_done("metrics"):
-        raise StoreError(f"run {run_id!r} has not finished; rerun `python -m precompute` to resume it")
-    data = run.load_table("data/dataset.parquet")
-    groups = [c for c in data.columns if c not in ("text", "label")]
-    sizes = pd.DataFrame({"group": groups,
-                          "rows": [int(data[g].sum()) for g in groups],
-                          "positives": [int((data[g] & (data.label == 1)).sum()) for g in groups]})
-    return {"config": run.config, "summary": run.load_json("summary.json"),
-            "headline": run.load_table("headline.parquet"), "sizes": sizes,
-            "versions": run.manifest.get("versions", {})}
+@st.cache_resource(show_spinner="Verifying and loading the run…", max_entries=4)
+def results(root: str, run_id: str, mtime: float) -> RunResults:
+    """A finished run, verified once per manifest version (shared, read-only)."""
+    return load_results(root, run_id)
 
 
-@st.cache_data(show_spinner="Loading metrics…")
-def run_metrics(root: str, run_id: str, manifest_mtime: float) -> pd.DataFrame:
-    return ArtifactStore(root).open(run_id, verify=False).load_table("metrics.parquet")
+@st.cache_resource(show_spinner=False, max_entries=8)
+def estimators(root: str, run_id: str, mtime: float, split: str) -> tuple[RemixEstimator, ...]:
+    res = results(root, run_id, mtime)
+    return tuple(RemixEstimator(s, split) for s in res.seeds.values())
 
 
-def manifest_mtime(root: str | Path, run_id: str) -> float:
-    """Cache key part: a rerun of the precompute changes the manifest and invalidates caches."""
-    p = Path(root) / run_id / "manifest.json"
-    return p.stat().st_mtime if p.exists() else 0.0
+@st.cache_data(show_spinner=False)
+def compare_methods(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
+    return reporting.compare_methods(results(root, run_id, mtime), split=split)
+
+
+@st.cache_data(show_spinner=False)
+def uniform_sweep(root: str, run_id: str, mtime: float, split: str, per_group: bool) -> pd.DataFrame:
+    return reporting.uniform_sweep(results(root, run_id, mtime), split=split, per_group=per_group)
+
+
+@st.cache_data(show_spinner=False)
+def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, split: str) -> pd.DataFrame:
+    return reporting.family_grid(results(root, run_id, mtime), family, target=target, split=split)
+
+
+@st.cache_data(show_spinner=False)
+def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> pd.DataFrame:
+    return reporting.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> pd.DataFrame:
+    return reporting.remix_metrics(estimators(root, run_id, mtime, split), lams)
+
+
+@st.cache_resource(show_spinner="Rebuilding θ0…", max_entries=4)
+def theta0(root: str, run_id: str, seed: int):
+    return load_theta0(ArtifactStore(root).open(run_id, verify=False), seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def remix_exact(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
+                _progress=None) -> pd.DataFrame:
+    """Exact metrics of the remix (merge and run the model for every seed), cached per λ."""
+    res = results(root, run_id, mtime)
+    run = ArtifactStore(root).open(run_id, verify=False)
+    frames = []
+    seeds = list(res.seeds)
+    for i, seed in enumerate(seeds):
+        margins = exact_margins(run, seed, lams, theta0(root, run_id, seed), splits=(split,))[split]
+        sr = res.seeds[seed]
+        rates = group_rates(margins > 0, sr.labels[split], sr.masks[split])
+        frames.append(reporting.rates_table(rates, res.groups).assign(seed=seed))
+        if _progress is not None:
+            _progress((i + 1) / len(seeds), f"seed {seed} evaluated")
+    return reporting.seed_mean(pd.concat(frames), ["group", "metric"])

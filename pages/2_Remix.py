@@ -1,0 +1,88 @@
+"""Remix: one λ per subgroup, θ0 + Σ_g λ_g τ_g, estimated instantly from stored predictions;
+exact evaluation on demand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ui import charts, common, loaders
+
+common.setup("Remix")
+present = common.presenting()
+root, run_id, mtime = common.pick_run()
+res = common.load(root, run_id, mtime)
+split = common.split_picker()
+groups = list(res.groups)
+keys = [f"lam_{g}" for g in groups]
+
+# ---- state: URL first, then this session, then the λ chosen on validation ------------------
+raw = st.query_params.get("lam")
+from_url, problem = common.parse_lams(raw, groups)
+if problem:
+    st.warning(f"Ignoring the λ in the link: {problem}.")
+if st.session_state.get("remix_run") != run_id:
+    start = float(np.mean(list(res.summary["chosen_lambda"].values())))
+    for k in keys:
+        st.session_state[k] = start
+    st.session_state["lam_all"] = start
+    st.session_state["remix_run"] = run_id
+if from_url is not None and raw != st.session_state.get("lam_applied"):
+    for k, v in zip(keys, from_url):
+        st.session_state[k] = v
+    st.session_state["lam_applied"] = raw
+
+
+def _move_all() -> None:
+    for k in keys:
+        st.session_state[k] = st.session_state["lam_all"]
+
+
+st.title("Remix the subgroup vectors")
+st.caption("θ = θ0 + Σ_g λ_g τ_g — drag one λ per subgroup; the 'all' slider moves every one.")
+st.slider("all subgroups", 0.0, 1.0, step=0.05, key="lam_all", on_change=_move_all)
+cols = st.columns(len(groups))
+for col, g, k in zip(cols, groups, keys):
+    col.slider(g, 0.0, 1.0, step=0.05, key=k)
+lams = tuple(round(float(st.session_state[k]), 4) for k in keys)
+st.query_params["lam"] = st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
+st.session_state["remix_lams"] = lams
+
+est = loaders.remix_estimate(root, run_id, mtime, split, lams)
+overall = est[est.group == "(all)"].set_index("metric")["mean"]
+m = res.metrics
+fft = m[(m.family == "fft") & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean()
+c = st.columns(4)
+for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
+                               ["normal", "normal", "inverse", "inverse"]):
+    col.metric(charts.NAMES[metric], f"{overall[metric]:.3f}",
+               delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better)
+
+st.info("These numbers are an **estimate** from stored predictions along each subgroup's axis and "
+        "the uniform sweep, not a run of the merged model. Use *Evaluate exactly* to check them.",
+        icon="ℹ️")
+st.plotly_chart(charts.remix_heatmap(est, groups), width="stretch")
+common.table(est, f"{run_id}-remix-estimate-{split}", present=present)
+
+exact_cache = st.session_state.setdefault("exact", {})
+key = (run_id, split, lams)
+b1, b2 = st.columns(2)
+if b1.button("Evaluate exactly", type="primary", help="Merge the vectors and run the model on every seed"):
+    bar = st.progress(0.0, text="Merging and running the model…")
+    exact_cache[key] = loaders.remix_exact(root, run_id, mtime, split, lams,
+                                           _progress=lambda f, t: bar.progress(f, text=t))
+    bar.empty()
+if key in exact_cache:
+    exact = exact_cache[key]
+    cmp = est[["group", "metric", "mean"]].merge(exact[["group", "metric", "mean"]],
+                                                 on=["group", "metric"], suffixes=("_estimate", "_exact"))
+    cmp["abs_error"] = (cmp["mean_estimate"] - cmp["mean_exact"]).abs()
+    worst = cmp.loc[cmp.abs_error.idxmax()]
+    st.success(f"Exact evaluation done. Largest gap between estimate and exact: "
+               f"{worst.abs_error:.3f} ({worst.metric}, {worst.group}).")
+    common.table(cmp, f"{run_id}-remix-exact-{split}", present=present)
+if b2.button("Add to frontier"):
+    row = overall.to_dict()
+    row.update(label="remix " + ", ".join(f"{g}={v:g}" for g, v in zip(groups, lams)), lams=lams)
+    st.session_state.setdefault("remixes", []).append(row)
+    st.toast("Added to the Frontier page.")

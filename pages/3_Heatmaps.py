@@ -1,0 +1,41 @@
+"""Heatmaps: FFT and each λ against the subgroups, for accuracy, DPD and EOD (the paper's
+Figures 3 and 4), for uniform addition and for injecting one subgroup's vector into FFT."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import charts, common, loaders
+
+common.setup("Heatmaps")
+present = common.presenting()
+root, run_id, mtime = common.pick_run()
+res = common.load(root, run_id, mtime)
+split = common.split_picker()
+groups = list(res.groups)
+
+st.title("Per-subgroup heatmaps")
+mode = st.radio("Merge", ["Inject into FFT", "Uniform addition"], horizontal=True, key="hm_mode")
+if mode == "Inject into FFT":
+    wanted = st.query_params.get("inject")
+    default = wanted if wanted in groups else res.worst_subgroup
+    target = st.selectbox("Subgroup vector injected: θ_FFT + λ τ_g", groups, index=groups.index(default),
+                          help="Preselected: the worst subgroup under FFT (highest mean of DPD and EOD).")
+    st.query_params["inject"] = target
+    grid = loaders.family_grid(root, run_id, mtime, "inject", target, split)
+    family = "inject"
+else:
+    grid = loaders.family_grid(root, run_id, mtime, "uniform", "", split)
+    family, target = "uniform", ""
+rows = ["FFT"] + sorted({r for r in grid.row if r != "FFT"}, key=lambda r: float(r.split("=")[1]))
+cols = st.columns(3)
+for col, metric in zip(cols, ["accuracy", "dpd", "eod"]):
+    col.plotly_chart(charts.heatmap(grid, metric, rows=rows), width="stretch")
+
+st.subheader("Per-subgroup lines")
+lcols = st.columns(3)
+for col, metric in zip(lcols, ["accuracy", "dpd", "eod"]):
+    col.plotly_chart(charts.group_lines(grid, metric, family=family,
+                                        x_title="λ" + (f" (τ_{target} into FFT)" if target else "")),
+                     width="stretch")
+st.caption("Grey dashed lines: FFT per subgroup. Values: mean over seeds; error bars: standard error.")
+common.table(grid, f"{run_id}-{family}{'-' + target if target else ''}-{split}", present=present)

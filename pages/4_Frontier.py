@@ -1,0 +1,57 @@
+"""Frontier: accuracy against worst-case DPD or EOD for every evaluated configuration."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from ui import charts, common, loaders
+
+common.setup("Frontier")
+present = common.presenting()
+root, run_id, mtime = common.pick_run()
+res = common.load(root, run_id, mtime)
+split = common.split_picker()
+groups = list(res.groups)
+
+st.title("Fairness–accuracy frontier")
+unf = st.radio("Unfairness", ["worst_dpd", "worst_eod"], horizontal=True, key="fr_unf",
+               format_func=lambda m: charts.NAMES[m])
+pts = loaders.frontier_points(root, run_id, mtime, split, unf)
+remixes = pd.DataFrame(st.session_state.get("remixes", []))
+st.plotly_chart(charts.frontier(pts, unf, remixes if len(remixes) else None), width="stretch")
+st.caption("Circled: the Pareto front (no other configuration has both higher accuracy and lower "
+           "unfairness). Stars: remixes you added (estimates).")
+common.table(pts.drop(columns=["pareto"]).assign(on_front=pts.pareto), f"{run_id}-frontier-{split}",
+             present=present)
+
+
+def remix_lams(row) -> list[float] | None:
+    """The point as θ0 + Σ λ_g τ_g, or None when it uses the FFT vector (FFT, LoRA, injection)."""
+    if row.family == "base":
+        return [0.0] * len(groups)
+    if row.family == "uniform":
+        return [float(row.lam)] * len(groups)
+    if row.family == "subgroup":
+        return [1.0 if g == row.target else 0.0 for g in groups]
+    if row.family == "axis":
+        return [float(row.lam) if g == row.target else 0.0 for g in groups]
+    return None
+
+
+loadable = [(r.label, remix_lams(r)) for r in pts.itertuples() if remix_lams(r) is not None]
+loadable += [(r["label"], list(r["lams"])) for r in st.session_state.get("remixes", [])]
+on_front = set(pts.label[pts.pareto])
+labels = [l for l, _ in loadable]
+default = next((i for i, l in enumerate(labels) if l in on_front), 0)
+choice = st.selectbox("Configuration to open in Remix", labels, index=default,
+                      help="FFT, LoRA and injection points use the FFT vector and cannot be remixed.")
+if st.button("Load into Remix", type="primary"):
+    lams = dict(loadable)[choice]
+    for g, v in zip(groups, lams):
+        st.session_state[f"lam_{g}"] = v
+    st.session_state["remix_run"] = run_id
+    st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
+    st.query_params["lam"] = st.session_state["lam_applied"]
+    st.switch_page("pages/2_Remix.py")

@@ -1,0 +1,118 @@
+"""Export a merged model as a standard Hugging Face folder (config, tokenizer, model.safetensors)
+with a model card and a metrics JSON; verified by reloading; never overwrites."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .inference import predict_margins
+from .store import package_versions
+
+__all__ = ["ExportError", "export_model", "safe_export_dir", "zip_export"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class ExportError(ValueError):
+    """An export that cannot be done as asked; the message says how to fix it."""
+
+
+def safe_export_dir(export_root: str | Path, name: str) -> Path:
+    """``export_root/name`` after checking the name cannot leave the folder or overwrite."""
+    if not _NAME.match(name or "") or ".." in name:
+        raise ExportError(f"export name {name!r} is not allowed: use letters, digits, '_', '-' and "
+                          "'.', starting with a letter or digit (no '/' or '..')")
+    root = Path(export_root).resolve()
+    target = (root / name).resolve()
+    if target.parent != root:
+        raise ExportError(f"export name {name!r} would leave {root}")
+    if target.exists():
+        raise ExportError(f"{target} already exists; choose another name or delete it first")
+    return target
+
+
+def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None) -> str:
+    lines = [f"# {name}", "",
+             "A merged sequence classifier made with taskfair: "
+             "`θ = θ0 + Σ λ_g τ_g`, one task vector per demographic subgroup.", "",
+             "## Coefficients", "", "| subgroup | λ |", "|---|---|"]
+    lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance["coefficients"].items()]
+    lines += ["", "## Source", ""]
+    for key in ("run", "seed", "base_model", "base_sha256", "dataset", "merge_method"):
+        if key in provenance:
+            lines.append(f"- **{key}**: `{provenance[key]}`")
+    if metrics is not None and len(metrics):
+        lines += ["", "## Metrics (test split, one subgroup against the rest)", "",
+                  metrics.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else
+                  "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
+    lines += ["", "## Use", "", "```python",
+              "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+              f"model = AutoModelForSequenceClassification.from_pretrained('{name}')",
+              f"tokenizer = AutoTokenizer.from_pretrained('{name}')", "```", ""]
+    return "\n".join(lines)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping,
+                 metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
+                 max_length: int = 64) -> Path:
+    """Write ``model`` + ``tokenizer`` to ``target`` (which must not exist), with README.md and
+    metrics.json, then reload it with transformers and check it predicts what ``model`` does
+    on ``check_texts``. Built in a temporary folder and renamed, so ``target`` is all or nothing."""
+    from transformers import AutoModelForSequenceClassification
+
+    target = Path(target)
+    if target.exists():
+        raise ExportError(f"{target} already exists; choose another name or delete it first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model = model.cpu()
+        cfg = model.config
+        for attr in ("taskfair_spec",):
+            if hasattr(cfg, attr):
+                delattr(cfg, attr)
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics))
+        record = {"provenance": dict(provenance), "versions": package_versions(),
+                  "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+        if not (tmp / "model.safetensors").is_file():
+            raise ExportError("the model was not written as model.safetensors")
+        if check_texts:
+            reloaded = AutoModelForSequenceClassification.from_pretrained(tmp)
+            a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
+            b = predict_margins(reloaded, tokenizer, list(check_texts), max_length=max_length)
+            if not np.allclose(a, b, atol=1e-4):
+                raise ExportError(f"the reloaded export predicts differently (max margin gap "
+                                  f"{np.abs(a - b).max():.2e}); nothing was written")
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def zip_export(folder: str | Path) -> bytes:
+    """The export folder as zip bytes (for a download button)."""
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory() as d:
+        archive = shutil.make_archive(str(Path(d) / folder.name), "zip", root_dir=folder.parent,
+                                      base_dir=folder.name)
+        return Path(archive).read_bytes()

@@ -1,0 +1,109 @@
+"""Tables the dashboard and reports show, shaped from a run's tidy metrics (pure functions).
+
+Values are averaged over seeds with their standard error (``mean``, ``sem``, ``n``)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .estimate import RemixEstimator
+from .fairness import ALL, GroupRates, summary_metrics
+from .frontier import pareto_mask
+from .results import RunResults
+
+__all__ = ["seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
+           "remix_metrics", "rates_table", "HEADLINE_METRICS", "GROUP_METRICS"]
+
+GROUP_METRICS = ("accuracy", "dpd", "eod")
+HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
+
+
+def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Mean, standard error and count of ``value`` over seeds for each ``keys`` combination."""
+    g = df.groupby(list(keys), sort=False, dropna=False)["value"]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["sem"] = (out.pop("std") / np.sqrt(out["n"])).where(out["n"] > 1)
+    return out
+
+
+def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
+    parts = [metrics[(metrics.family == "uniform") & (metrics.seed == int(s)) & np.isclose(metrics.lam, lam)]
+             for s, lam in chosen.items()]
+    return pd.concat(parts) if parts else metrics.iloc[:0]
+
+
+def compare_methods(results: RunResults, *, split: str = "test",
+                    metrics: Sequence[str] = GROUP_METRICS) -> pd.DataFrame:
+    """Per subgroup, FFT vs LoRA vs task addition at the λ chosen on validation (Figure 1)."""
+    m = results.metrics
+    m = m[(m.split == split) & m.metric.isin(metrics) & (m.group != ALL)]
+    parts = [m[m.family == "fft"].assign(method="FFT"), m[m.family == "lora"].assign(method="LoRA"),
+             _chosen_uniform(m, results.summary["chosen_lambda"]).assign(method="task addition")]
+    return seed_mean(pd.concat(parts), ["method", "group", "metric"])
+
+
+def uniform_sweep(results: RunResults, *, split: str = "test", per_group: bool = False) -> pd.DataFrame:
+    """Metrics along the uniform λ sweep (Figure 2), with FFT and LoRA as reference rows (λ NaN)."""
+    m = results.metrics[results.metrics.split == split]
+    if per_group:
+        m = m[(m.group != ALL) & m.metric.isin(GROUP_METRICS)]
+    else:
+        m = m[(m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
+    m = m[m.family.isin(["uniform", "fft", "lora"])]
+    return seed_mean(m, ["family", "lam", "group", "metric"])
+
+
+def family_grid(results: RunResults, family: str, *, target: str = "", split: str = "test") -> pd.DataFrame:
+    """Per-subgroup metrics of a λ grid (uniform, or injection/axis of ``target``), with the FFT
+    baseline as the first row (``lam`` NaN, ``row`` "FFT") — the paper's Figure 3 layout."""
+    m = results.metrics
+    m = m[(m.split == split) & m.metric.isin(GROUP_METRICS) & (m.group != ALL)]
+    grid = m[(m.family == family) & (m.target == target)]
+    fft = m[m.family == "fft"]
+    out = seed_mean(pd.concat([fft, grid]), ["family", "lam", "group", "metric"])
+    out["row"] = np.where(out.family == "fft", "FFT", out.lam.map(lambda v: f"λ={v:.2f}"))
+    return out
+
+
+def frontier_points(results: RunResults, *, split: str = "test",
+                    unfairness: str = "worst_dpd") -> pd.DataFrame:
+    """Every evaluated configuration with its accuracy and worst-case DPD/EOD, and whether it is
+    on the Pareto front of accuracy against ``unfairness``."""
+    m = results.metrics
+    m = m[(m.split == split) & (m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
+    agg = seed_mean(m, ["family", "target", "lam", "metric"])
+    wide = agg.pivot_table(index=["family", "target", "lam"], columns="metric", values="mean",
+                           dropna=False).reset_index()
+    wide = wide.dropna(subset=["accuracy"]).drop_duplicates(["family", "target", "lam"])
+    wide["label"] = [_label(f, t, l) for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    wide["pareto"] = pareto_mask(wide["accuracy"].to_numpy(), wide[unfairness].to_numpy())
+    return wide.reset_index(drop=True)
+
+
+def _label(family: str, target: str, lam: float) -> str:
+    if family in ("base", "fft", "lora"):
+        return {"base": "θ0 (base)", "fft": "FFT", "lora": "LoRA"}[family]
+    if family == "subgroup":
+        return f"{target} model"
+    if family == "uniform":
+        return f"uniform λ={lam:.2f}"
+    if family == "inject":
+        return f"FFT + {lam:.2f}·τ_{target}"
+    return f"{lam:.2f}·τ_{target}"
+
+
+def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.DataFrame:
+    """One point's per-group accuracy/DPD/EOD and summaries as a tidy frame."""
+    rows = [{"group": g, "metric": m, "value": float(getattr(rates, m)[point, j])}
+            for j, g in enumerate(groups) for m in GROUP_METRICS]
+    rows += [{"group": ALL, "metric": m, "value": float(v[point])}
+             for m, v in summary_metrics(rates).items() if m in HEADLINE_METRICS]
+    return pd.DataFrame(rows)
+
+
+def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float]) -> pd.DataFrame:
+    """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed)."""
+    frames = [rates_table(e.rates(lams), e.groups).assign(seed=e.results.seed) for e in estimators]
+    return seed_mean(pd.concat(frames), ["group", "metric"])

@@ -1,0 +1,94 @@
+"""A finished run's predictions, read back from the store in the shapes the metrics and the
+dashboard use: per seed and split, labels, group masks and margins ``[T, N]`` by family."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .store import ArtifactStore, Run, StoreError
+
+__all__ = ["SeedResults", "RunResults", "load_results"]
+
+SPLITS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class SeedResults:
+    """Everything evaluated for one seed. ``families[name] = (points, {split: margins [T, N]})``
+    where ``points`` is a DataFrame with columns family, target, lam."""
+
+    seed: int
+    groups: tuple[str, ...]
+    labels: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    index: dict[str, np.ndarray]
+    files: dict[str, tuple[pd.DataFrame, dict[str, np.ndarray]]]
+
+    def margins(self, family: str, target: str = "", split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """``(lams [T], margins [T, N])`` of one family (and target subgroup), sorted by λ."""
+        lams, rows = [], []
+        for points, arrays in self.files.values():
+            sel = (points.family == family) & (points.target == target)
+            for i in np.flatnonzero(sel.to_numpy()):
+                lams.append(points.lam.iloc[i])
+                rows.append(arrays[split][i])
+        if not rows:
+            raise KeyError(f"seed {self.seed}: no predictions for family {family!r} target {target!r}")
+        order = np.argsort(np.nan_to_num(np.asarray(lams, dtype=float), nan=-1.0), kind="stable")
+        return np.asarray(lams, dtype=float)[order], np.stack(rows)[order]
+
+    def single(self, family: str, target: str = "", split: str = "test") -> np.ndarray:
+        return self.margins(family, target, split)[1][0]
+
+
+@dataclass(frozen=True)
+class RunResults:
+    run_id: str
+    root: str
+    config: dict
+    summary: dict
+    metrics: pd.DataFrame
+    data: pd.DataFrame
+    groups: tuple[str, ...]
+    seeds: dict[int, SeedResults]
+
+    @property
+    def worst_subgroup(self) -> str:
+        return self.summary["worst_subgroup_fft"]
+
+
+def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...]) -> SeedResults:
+    from safetensors import safe_open
+
+    idx = {k: np.asarray(v, dtype=np.int64) for k, v in run.load_json(f"seed{seed}/splits.json").items()}
+    member = data[list(groups)].to_numpy(dtype=bool)
+    labels = data["label"].to_numpy(dtype=np.int8)
+    files = {}
+    prefix = f"seed{seed}/preds/"
+    for name in sorted(run.manifest["files"]):
+        if not name.startswith(prefix):
+            continue
+        path = run._verified(name)
+        with safe_open(str(path), framework="pt") as f:
+            points = pd.DataFrame(json.loads(f.metadata()["points"]))
+            arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
+        files[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
+    return SeedResults(seed, groups, {s: labels[idx[s]] for s in SPLITS},
+                       {s: np.ascontiguousarray(member[idx[s]].T) for s in SPLITS},
+                       {s: idx[s] for s in SPLITS}, files)
+
+
+def load_results(root: str | Path, run_id: str) -> RunResults:
+    """Open (and verify) a finished run and read every prediction of every seed."""
+    run = ArtifactStore(root).open(run_id)
+    if not run.is_done("metrics"):
+        raise StoreError(f"run {run_id!r} has not finished; rerun `python -m precompute` to resume it")
+    data = run.load_table("data/dataset.parquet")
+    groups = tuple(c for c in data.columns if c not in ("text", "label"))
+    seeds = {int(s): _load_seed(run, int(s), data, groups) for s in run.config["seeds"]}
+    return RunResults(run_id, str(root), run.config, run.load_json("summary.json"),
+                      run.load_table("metrics.parquet"), data, groups, seeds)

@@ -1,0 +1,95 @@
+"""Plotly figures built from the tidy tables of ``taskfair.reporting`` (no Streamlit here)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+NAMES = {"accuracy": "Accuracy", "dpd": "DPD", "eod": "EOD", "macro_accuracy": "Macro accuracy",
+         "worst_dpd": "Worst-case DPD", "worst_eod": "Worst-case EOD"}
+COLORS = {"FFT": "#1f77b4", "LoRA": "#ff7f0e", "task addition": "#2ca02c"}
+TEMPLATE = "plotly_white"
+
+
+def method_bars(df: pd.DataFrame) -> go.Figure:
+    """Grouped bars per subgroup, one panel per metric, error bars = standard error over seeds."""
+    d = df.assign(metric=df.metric.map(NAMES))
+    fig = px.bar(d, x="group", y="mean", color="method", barmode="group", facet_col="metric",
+                 error_y="sem", color_discrete_map=COLORS, template=TEMPLATE,
+                 labels={"mean": "", "group": "subgroup"}, height=380)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_yaxes(matches=None, showticklabels=True)
+    return fig
+
+
+def sweep_lines(df: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """Metrics against the uniform λ with FFT and LoRA as dashed reference lines (Figure 2)."""
+    fig = go.Figure()
+    palette = px.colors.qualitative.D3
+    for i, metric in enumerate(metrics):
+        color = palette[i % len(palette)]
+        u = df[(df.family == "uniform") & (df.metric == metric)].sort_values("lam")
+        sem = u["sem"].fillna(0)
+        fig.add_trace(go.Scatter(x=u.lam, y=u["mean"], name=NAMES.get(metric, metric), mode="lines+markers",
+                                 line=dict(color=color), error_y=dict(type="data", array=sem, visible=bool(sem.any()))))
+        for fam, dash in (("fft", "dash"), ("lora", "dot")):
+            ref = df[(df.family == fam) & (df.metric == metric)]
+            if len(ref):
+                fig.add_hline(y=float(ref["mean"].iloc[0]), line=dict(color=color, dash=dash, width=1),
+                              annotation_text=f"{fam.upper() if fam == 'fft' else 'LoRA'} {NAMES.get(metric, metric)}",
+                              annotation_font_size=10)
+    fig.update_layout(template=TEMPLATE, xaxis_title="λ (uniform, over the sum of subgroup vectors)",
+                      yaxis_title="", height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def group_lines(df: pd.DataFrame, metric: str, family: str = "uniform", x_title: str = "λ") -> go.Figure:
+    d = df[(df.family == family) & (df.metric == metric)].sort_values("lam")
+    fig = px.line(d, x="lam", y="mean", color="group", markers=True, error_y="sem", template=TEMPLATE,
+                  labels={"lam": x_title, "mean": NAMES.get(metric, metric)}, height=340)
+    ref = df[(df.family == "fft") & (df.metric == metric)]
+    for _, r in ref.iterrows():
+        fig.add_hline(y=r["mean"], line=dict(dash="dash", width=1, color="grey"))
+    return fig
+
+
+def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None) -> go.Figure:
+    """Rows (FFT, then λ values) × subgroup columns for one metric (Figure 3)."""
+    d = df[df.metric == metric]
+    table = d.pivot_table(index="row", columns="group", values="mean", sort=False)
+    if rows is not None:
+        table = table.reindex([r for r in rows if r in table.index])
+    scale = "RdYlGn" if metric == "accuracy" else "RdYlGn_r"
+    fig = px.imshow(table, text_auto=".2f", aspect="auto", color_continuous_scale=scale,
+                    labels=dict(color=NAMES.get(metric, metric), x="subgroup", y=""),
+                    title=NAMES.get(metric, metric), template=TEMPLATE)
+    fig.update_layout(height=80 + 34 * len(table), margin=dict(t=40, b=10))
+    return fig
+
+
+def remix_heatmap(df: pd.DataFrame, groups: list[str]) -> go.Figure:
+    d = df[df.group.isin(groups)]
+    table = d.pivot_table(index="metric", columns="group", values="mean").reindex(
+        index=["accuracy", "dpd", "eod"], columns=groups)
+    table.index = [NAMES[m] for m in table.index]
+    fig = px.imshow(table, text_auto=".3f", aspect="auto", color_continuous_scale="Blues",
+                    template=TEMPLATE, labels=dict(color="value", x="subgroup", y=""))
+    fig.update_layout(height=260, margin=dict(t=10, b=10))
+    return fig
+
+
+def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = None) -> go.Figure:
+    fig = px.scatter(df, x=unfairness, y="accuracy", color="family", hover_name="label",
+                     template=TEMPLATE, height=480,
+                     labels={unfairness: NAMES[unfairness], "accuracy": "Accuracy"})
+    front = df[df.pareto].sort_values(unfairness)
+    fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="lines", name="Pareto front",
+                             line=dict(color="black", dash="dash", width=1), hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="markers", name="on the front",
+                             marker=dict(symbol="circle-open", size=14, color="black"), hoverinfo="skip"))
+    if remixes is not None and len(remixes):
+        fig.add_trace(go.Scatter(x=remixes[unfairness], y=remixes["accuracy"], mode="markers",
+                                 name="your remixes (estimate)", text=remixes["label"],
+                                 marker=dict(symbol="star", size=12, color="#d62728")))
+    return fig

@@ -1,0 +1,142 @@
+"""What every page shares: page set-up, the run picker, state in the URL, presentation mode,
+tables with a CSV download, and the no-artifacts screen."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ui import loaders
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESENT_CSS = """
+<style>
+header[data-testid="stHeader"], [data-testid="stToolbar"], footer, [data-testid="stSidebar"],
+.tf-detail { display: none !important; }
+.block-container { padding-top: 1.5rem; max-width: 1400px; }
+h1 { font-size: 2.6rem !important; }
+</style>
+"""
+
+
+def setup(title: str, icon: str = "⚖️") -> None:
+    st.set_page_config(page_title=f"{title} · taskfair", page_icon=icon, layout="wide")
+
+
+def presenting() -> bool:
+    """Presentation mode: no sidebar or chrome, charts only. ``?present=1`` or the sidebar toggle."""
+    qp = st.query_params.get("present")
+    if qp is not None:
+        st.session_state["present"] = qp in ("1", "true", "yes")
+    on = st.sidebar.toggle("Presentation mode", key="present",
+                           help="Hide tables, sidebar and chrome for a demo (?present=1). "
+                                "Remove ?present=1 from the URL to leave it.")
+    if on:
+        st.query_params["present"] = "1"
+        st.markdown(PRESENT_CSS, unsafe_allow_html=True)
+    elif "present" in st.query_params:
+        del st.query_params["present"]
+    return on
+
+
+def pick_run() -> tuple[str, str, float]:
+    """The run picker (sidebar), bound to ``?run=``; explains and stops when there is no run."""
+    root = loaders.artifact_root()
+    runs = loaders.list_runs(root)
+    if not runs:
+        no_runs(root)
+        st.stop()
+    wanted = st.query_params.get("run") or st.session_state.get("run")
+    if wanted is not None and wanted not in runs:
+        st.warning(f"Run {wanted!r} from the link is not in `{root}/`; showing {runs[0]!r} instead.")
+        wanted = None
+    default = wanted or ("quick" if "quick" in runs else runs[0])
+    run_id = st.sidebar.selectbox("Run", runs, index=runs.index(default))
+    st.session_state["run"] = run_id
+    st.query_params["run"] = run_id
+    return root, run_id, loaders.manifest_mtime(root, run_id)
+
+
+def load(root: str, run_id: str, mtime: float):
+    try:
+        return loaders.results(root, run_id, mtime)
+    except Exception as exc:  # damaged, tampered or unfinished run: say so, keep the app up
+        st.error(f"This run cannot be shown: {exc}")
+        st.stop()
+
+
+def split_picker(key: str = "split") -> str:
+    return st.sidebar.radio("Split", ["test", "val"], key=key, horizontal=True,
+                            help="λ is chosen on validation; report on test.")
+
+
+def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
+    """A table with its CSV download (both hidden in presentation mode)."""
+    if present:
+        return
+    st.dataframe(df, hide_index=True, width="stretch")
+    st.download_button(f"Download {name}.csv", df.to_csv(index=False).encode(), f"{name}.csv",
+                       "text/csv", key=f"dl-{name}")
+
+
+def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, str | None]:
+    """λ values from ``?lam=0.1,0.4,…``; (None, reason) for garbage."""
+    if raw is None:
+        return None, None
+    try:
+        vals = [float(x) for x in raw.split(",")]
+    except ValueError:
+        return None, f"?lam={raw!r} is not a comma-separated list of numbers"
+    if len(vals) != len(groups):
+        return None, f"?lam has {len(vals)} values; this run has {len(groups)} subgroups ({', '.join(groups)})"
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in vals):
+        return None, f"?lam values must be numbers between 0 and 1, got {raw!r}"
+    return vals, None
+
+
+def no_runs(root: str) -> None:
+    st.title("taskfair — fairness of task arithmetic")
+    st.info(f"No precomputed runs under `{root}/` yet. Run `make precompute` in a terminal (the "
+            "embedded default: MiniLM on RedditBias, about 10 minutes on 2 CPU cores), or start it here.")
+    if st.button("Run the quick precompute now", type="primary"):
+        run_quick_precompute(root)
+
+
+def run_quick_precompute(root: str) -> None:
+    """Start `python -m precompute --config quick` and follow its finished jobs with a progress bar."""
+    from taskfair.config import load_config
+    from taskfair.study import validate_study
+
+    cfg = load_config("quick", {"output_root": root})
+    data, _ = validate_study(cfg)
+    k = len(data.groups)
+    expected = 2 + (2 + k) + (2 + 2 * k) + 1  # data, base, train jobs, eval jobs, metrics
+    log = Path(root) / "precompute-quick.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
+                             "--output-root", root], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    bar = st.progress(0.0, text="Starting…")
+    manifest = Path(root) / cfg.run_id / "manifest.json"
+    while proc.poll() is None:
+        try:
+            jobs = json.loads(manifest.read_text())["jobs"]
+        except (OSError, json.JSONDecodeError, KeyError):
+            jobs = {}
+        done = len(jobs)
+        last = max(jobs, key=lambda j: jobs[j]["finished"]) if jobs else "loading data and model"
+        bar.progress(min(done / expected, 0.99), text=f"{done}/{expected} jobs · last: {last}")
+        time.sleep(2)
+    if proc.returncode == 0:
+        bar.progress(1.0, text="Done")
+        st.success("Precompute finished.")
+        st.cache_data.clear()
+        st.rerun()
+    else:
+        st.error(f"The precompute failed (exit {proc.returncode}); see {log}:\n\n"
+                 + log.read_text()[-2000:])
