@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: setup test test-all demo precompute app bench clean
+.PHONY: setup browser test test-all demo precompute app bench clean
 
 $(STAMP): requirements.txt requirements-assets.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,18 +16,26 @@ $(STAMP): requirements.txt requirements-assets.txt
 
 setup: $(STAMP)
 
-test: setup
+# Debian's chromium for the real-browser test of the dashboard.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium (need root and apt); the browser test will not run"
+
+test: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # Includes tests marked slow (real MiniLM fine-tuning); kept out of CI.
-test-all: setup
+test-all: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow or not slow"
 
 precompute: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config $(PROFILE)
 
 app: setup
-	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true
+	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	  --server.headless true --browser.gatherUsageStats false
 
 demo: precompute app
 

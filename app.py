@@ -1,44 +1,18 @@
-"""taskfair dashboard — Overview. Start with `make app` (binds to 127.0.0.1)."""
+"""taskfair dashboard. Start with `make app` (binds to 127.0.0.1:8501).
+
+The pages live in pages/; this entry point names and orders them and gives each a stable URL
+(/, /sweep, /remix, /heatmaps, /frontier, /export) so a link with its query parameters
+reproduces a view."""
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, common, loaders
-
-common.setup("Overview")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
-cfg, summary = res.config, res.summary
-
-st.title("Fairness of task arithmetic")
-st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['dataset']['name']}` · "
-           f"{len(res.seeds)} seed(s) · subgroups: {', '.join(res.groups)}")
-
-c = st.columns(4)
-head = res.metrics
-fft_acc = head[(head.family == "fft") & (head.split == split) & (head.group == "(all)")
-               & (head.metric == "accuracy")].value.mean()
-c[0].metric("FFT accuracy", f"{fft_acc:.3f}",
-            help=f"Majority-class baseline on test: {summary['majority_baseline_test']:.3f}")
-c[1].metric("λ chosen on validation", ", ".join(f"{v:.1f}" for v in summary["chosen_lambda"].values()))
-c[2].metric("Worst subgroup under FFT", summary["worst_subgroup_fft"],
-            help="Highest mean of DPD and EOD under FFT on validation (excluding 'other').")
-c[3].metric("Seeds", len(res.seeds))
-
-st.subheader(f"FFT vs LoRA vs task addition, per subgroup ({split})")
-comp = loaders.compare_methods(root, run_id, mtime, split)
-st.plotly_chart(charts.method_bars(comp), width="stretch")
-st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
-           "Error bars: standard error over seeds (none with one seed). DPD and EOD compare the "
-           "subgroup with the rest of the data.")
-common.table(comp, f"{run_id}-methods-{split}", present=present)
-
-st.subheader("Subgroups")
-sizes = res.data[list(res.groups)].sum().rename("rows").to_frame()
-sizes["positive rate"] = [res.data.loc[res.data[g], "label"].mean() for g in res.groups]
-sizes = sizes.reset_index(names="subgroup")
-common.table(sizes, f"{run_id}-subgroups", present=present)
-if present:
-    st.bar_chart(sizes.set_index("subgroup")["rows"])
+PAGES = [
+    st.Page("pages/0_Overview.py", title="Overview", icon=":material/bar_chart:", default=True),
+    st.Page("pages/1_λ_sweep.py", title="λ sweep", icon=":material/show_chart:", url_path="sweep"),
+    st.Page("pages/2_Remix.py", title="Remix", icon=":material/tune:", url_path="remix"),
+    st.Page("pages/3_Heatmaps.py", title="Heatmaps", icon=":material/grid_on:", url_path="heatmaps"),
+    st.Page("pages/4_Frontier.py", title="Frontier", icon=":material/scatter_plot:", url_path="frontier"),
+    st.Page("pages/5_Export.py", title="Export", icon=":material/download:", url_path="export"),
+]
+st.navigation(PAGES).run()

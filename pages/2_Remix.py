@@ -67,7 +67,7 @@ common.table(est, f"{run_id}-remix-estimate-{split}", present=present)
 exact_cache = st.session_state.setdefault("exact", {})
 key = (run_id, split, lams)
 b1, b2 = st.columns(2)
-if b1.button("Evaluate exactly", type="primary", help="Merge the vectors and run the model on every seed"):
+if b1.button("Evaluate exactly", type="primary", key="remix_exact", help="Merge the vectors and run the model on every seed"):
     bar = st.progress(0.0, text="Merging and running the model…")
     exact_cache[key] = loaders.remix_exact(root, run_id, mtime, split, lams,
                                            _progress=lambda f, t: bar.progress(f, text=t))
@@ -81,7 +81,7 @@ if key in exact_cache:
     st.success(f"Exact evaluation done. Largest gap between estimate and exact: "
                f"{worst.abs_error:.3f} ({worst.metric}, {worst.group}).")
     common.table(cmp, f"{run_id}-remix-exact-{split}", present=present)
-if b2.button("Add to frontier"):
+if b2.button("Add to frontier", key="remix_add"):
     row = overall.to_dict()
     row.update(label="remix " + ", ".join(f"{g}={v:g}" for g, v in zip(groups, lams)), lams=lams)
     st.session_state.setdefault("remixes", []).append(row)

@@ -5,6 +5,7 @@ import math
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from ui import charts, common, loaders
 
@@ -45,13 +46,16 @@ loadable += [(r["label"], list(r["lams"])) for r in st.session_state.get("remixe
 on_front = set(pts.label[pts.pareto])
 labels = [l for l, _ in loadable]
 default = next((i for i, l in enumerate(labels) if l in on_front), 0)
-choice = st.selectbox("Configuration to open in Remix", labels, index=default,
+choice = st.selectbox("Configuration to open in Remix", labels, index=default, key="fr_choice",
                       help="FFT, LoRA and injection points use the FFT vector and cannot be remixed.")
-if st.button("Load into Remix", type="primary"):
+if st.button("Load into Remix", type="primary", key="fr_load"):
     lams = dict(loadable)[choice]
     for g, v in zip(groups, lams):
         st.session_state[f"lam_{g}"] = v
     st.session_state["remix_run"] = run_id
     st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
     st.query_params["lam"] = st.session_state["lam_applied"]
-    st.switch_page("pages/2_Remix.py")
+    try:
+        st.switch_page("pages/2_Remix.py")
+    except StreamlitPageNotFoundError:  # this page was started on its own, not from app.py
+        st.success(f"Loaded {choice!r}: open the Remix page.")

@@ -29,10 +29,10 @@ st.write("Coefficients (set them on the Remix page):")
 st.dataframe(pd.DataFrame({"subgroup": groups, "λ": lams}), hide_index=True)
 seed = st.selectbox("Seed (θ0 and vectors of this seed)", list(res.seeds))
 out_root = loaders.export_root()
-name = st.text_input("Export name", value=f"{run_id}-seed{seed}-remix",
+name = st.text_input("Export name", value=f"{run_id}-seed{seed}-remix", key="export_name",
                      help=f"A folder under {out_root}/; existing folders are never overwritten.")
 
-if st.button("Export", type="primary"):
+if st.button("Export", type="primary", key="export_go"):
     try:
         target = safe_export_dir(out_root, name)
     except ExportError as exc:

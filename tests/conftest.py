@@ -44,8 +44,9 @@ PICO_OVERRIDES = {
     "model": "tiny-bert",
     "dataset.subgroups": ["female", "muslims", "black"],
     "dataset.max_rows": 360,
-    "train.epochs": 1,
-    "train.learning_rate": 1.0e-3,
+    # tiny random BERT needs several epochs at a high rate to stop predicting one class
+    "train.epochs": 6,
+    "train.learning_rate": 3.0e-3,
     "train.max_length": 32,
     "lora.learning_rate": 3.0e-3,
     "grids.uniform": [0.0, 0.5, 1.0],

@@ -1,36 +1,182 @@
-"""The dashboard's landing page against a fixture store (streamlit.testing AppTest)."""
+"""One AppTest per dashboard page against a small fixture store: it renders without exception
+and its main widgets change what is shown."""
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_landing_page_without_runs_explains_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(tmp_path / "empty"))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    assert any("make precompute" in i.value for i in at.info)
+def page(name: str, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / name), default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
 
 
-def test_landing_page_shows_the_run(pico_store, monkeypatch):
+@pytest.fixture
+def store(pico_store, monkeypatch, tmp_path):
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    assert at.selectbox[0].value == "pico"
-    labels = {m.label: m.value for m in at.metric}
-    assert labels["Model"] == "tiny-bert" and labels["Worst subgroup under FFT"] in {"female", "muslims", "black"}
-    headline = at.dataframe[0].value
-    assert list(headline.method) == ["base", "FFT", "LoRA", "task addition (chosen λ)"]
+    monkeypatch.setenv("TASKFAIR_EXPORTS", str(tmp_path / "exports"))
+    return pico_store
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_no_runs_explains_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(tmp_path / "empty"))
+    at = _ok(page("app.py").run())
+    assert any("make precompute" in i.value for i in at.info)
+    assert at.button[0].label == "Run the quick precompute now"
+
+
+def test_overview(store):
+    at = _ok(page("app.py").run())
+    assert at.sidebar.selectbox[0].value == "pico"
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Worst subgroup under FFT"] in {"female", "muslims", "black"}
+    methods = at.dataframe[0].value
+    assert set(methods.method) == {"FFT", "LoRA", "task addition"}
+    assert len(at.get("plotly_chart")) == 1
+    test_table = methods.copy()
+    at.sidebar.radio[0].set_value("val").run()
+    _ok(at)
+    assert not at.dataframe[0].value.equals(test_table)  # the split changes the numbers
+
+
+def test_garbage_url_parameters_are_explained(store):
+    at = _ok(page("app.py", run="../../etc").run())
+    assert any("not in" in w.value for w in at.warning)
+    assert at.sidebar.selectbox[0].value == "pico"
+    at = _ok(page("pages/2_Remix.py", lam="1,abc").run())
+    assert any("not a comma-separated list" in w.value for w in at.warning)
+    at = _ok(page("pages/2_Remix.py", lam="0.2,0.3").run())
+    assert any("3 subgroups" in w.value for w in at.warning)
+    at = _ok(page("pages/2_Remix.py", lam="0.2,0.3,9").run())
+    assert any("between 0 and 1" in w.value for w in at.warning)
+
+
+def test_sweep(store):
+    at = _ok(page("pages/1_λ_sweep.py").run())
+    assert len(at.get("plotly_chart")) == 1
+    at.toggle[0].set_value(True).run()
+    _ok(at)
+    assert len(at.get("plotly_chart")) == 4  # the sweep plus three per-subgroup panels
+
+
+def _summary(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_remix_sliders_change_the_metrics_and_url(store):
+    at = _ok(page("pages/2_Remix.py", lam="0,0,0").run())
+    assert [s.value for s in at.slider[1:]] == [0.0, 0.0, 0.0]
+    at0 = _summary(at)
+    table0 = at.dataframe[0].value
+    at.slider[1].set_value(1.0).run()   # female
+    _ok(at)
+    at1 = _summary(at)
+    assert at.query_params["lam"] == "1,0,0"
+    assert not at.dataframe[0].value.equals(table0)
+    assert at1 != at0
+    # the linked slider moves every subgroup
+    at.slider[0].set_value(0.35 if at.slider[0].value != 0.35 else 0.65).run()
+    target = at.slider[0].value
+    _ok(at)
+    assert [s.value for s in at.slider[1:]] == [target] * 3
+    assert at.query_params["lam"] == ",".join([f"{target:g}"] * 3)
+    assert any("estimate" in i.value for i in at.info)
+
+
+def test_remix_estimate_at_a_stored_point_is_exact(store):
+    """At a point on a subgroup's own axis the estimate is the stored prediction, so the exact
+    evaluation agrees with it; the page shows the comparison."""
+    at = _ok(page("pages/2_Remix.py", lam="0,1,0").run())
+    at.button(key="remix_exact").click().run()
+    _ok(at)
+    assert any("Largest gap between estimate and exact" in s.value for s in at.success)
+    cmp = at.dataframe[1].value
+    assert cmp.abs_error.max() < 1e-9
+
+
+def test_heatmaps_inject_target_changes_the_grid(store):
+    at = _ok(page("pages/3_Heatmaps.py").run())
+    assert len(at.get("plotly_chart")) == 6
+    first = at.dataframe[0].value
+    options = at.selectbox[0].options
+    other = next(o for o in options if o != at.selectbox[0].value)
+    at.selectbox[0].set_value(other).run()
+    _ok(at)
+    assert not at.dataframe[0].value.equals(first)
+    assert at.query_params["inject"] == other
+    at.radio(key="hm_mode").set_value("Uniform addition").run()
+    _ok(at)
+    assert "uniform" in set(at.dataframe[0].value.family)
+
+
+def test_frontier_and_load_into_remix(store):
+    at = _ok(page("pages/4_Frontier.py").run())
+    pts = at.dataframe[0].value
+    assert pts.on_front.any() and {"fft", "lora", "uniform"} <= set(pts.family)
+    at.radio(key="fr_unf").set_value("worst_eod").run()
+    _ok(at)
+    assert "uniform λ=0.50" in at.selectbox(key="fr_choice").options
+    at.selectbox(key="fr_choice").set_value("uniform λ=0.50")
+    at.button(key="fr_load").click().run()
+    _ok(at)
+    assert at.session_state["lam_female"] == 0.5 and at.session_state["lam_black"] == 0.5
+
+
+def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from taskfair import predict_margins
+    from taskfair.exact import load_theta0, merged_model
+    from taskfair.store import ArtifactStore
+
+    at = _ok(page("pages/5_Export.py", lam="0.2,0.7,0.4").run())
+    at.text_input(key="export_name").set_value("my-remix")
+    at.button(key="export_go").click().run()
+    _ok(at)
+    assert any("verified" in s.value for s in at.success)
+    out = tmp_path / "exports" / "my-remix"
+    assert {"config.json", "model.safetensors", "README.md", "metrics.json"} <= {p.name for p in out.iterdir()}
+    card = (out / "README.md").read_text()
+    assert "female | 0.200" in card and "pico" in card
+
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    run = ArtifactStore(store).open("pico")
+    in_app = merged_model(run, 13, [0.2, 0.7, 0.4], load_theta0(run, 13))
+    texts = ["women should stay quiet", "muslims are my neighbours", "a neutral sentence"]
+    np.testing.assert_allclose(predict_margins(model, tok, texts), predict_margins(in_app, tok, texts),
+                               atol=1e-5)
+    assert at.get("download_button")
+
+    # never overwrite, never leave the export folder
+    at.button(key="export_go").click().run()
+    assert any("already exists" in e.value for e in at.error)
+    at.text_input(key="export_name").set_value("../escape").run()
+    at.button(key="export_go").click().run()
+    assert any("not allowed" in e.value for e in at.error)
+    assert not (tmp_path / "escape").exists()
 
 
 def test_damaged_run_is_reported_not_crashed(pico_store, tmp_path, monkeypatch):
-    import shutil
     root = tmp_path / "copy"
     shutil.copytree(pico_store, root)
     (root / "pico" / "summary.json").write_text("{}")
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(root))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
+    at = _ok(page("app.py").run())
     assert any("sha256 differs" in e.value for e in at.error)
+
+
+def test_presentation_mode_hides_tables(store):
+    at = _ok(page("app.py", present="1").run())
+    assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 1

@@ -33,12 +33,14 @@ def sweep_lines(df: pd.DataFrame, metrics: list[str]) -> go.Figure:
         sem = u["sem"].fillna(0)
         fig.add_trace(go.Scatter(x=u.lam, y=u["mean"], name=NAMES.get(metric, metric), mode="lines+markers",
                                  line=dict(color=color), error_y=dict(type="data", array=sem, visible=bool(sem.any()))))
-        for fam, dash in (("fft", "dash"), ("lora", "dot")):
+        lo, hi = (float(u.lam.min()), float(u.lam.max())) if len(u) else (0.0, 1.0)
+        for fam, dash, name in (("fft", "dash", "FFT"), ("lora", "dot", "LoRA")):
             ref = df[(df.family == fam) & (df.metric == metric)]
             if len(ref):
-                fig.add_hline(y=float(ref["mean"].iloc[0]), line=dict(color=color, dash=dash, width=1),
-                              annotation_text=f"{fam.upper() if fam == 'fft' else 'LoRA'} {NAMES.get(metric, metric)}",
-                              annotation_font_size=10)
+                y = float(ref["mean"].iloc[0])
+                fig.add_trace(go.Scatter(x=[lo, hi], y=[y, y], mode="lines",
+                                         name=f"{name} · {NAMES.get(metric, metric)}",
+                                         line=dict(color=color, dash=dash, width=1.5)))
     fig.update_layout(template=TEMPLATE, xaxis_title="λ (uniform, over the sum of subgroup vectors)",
                       yaxis_title="", height=420, legend=dict(orientation="h", y=-0.2))
     return fig
