@@ -122,9 +122,25 @@ def load_classifier(
                 src.location, num_labels=num_labels, dtype=dtype, **kwargs)
         except OSError as exc:
             raise ModelError(f"could not load model {spec!r}: {exc}.{offline_hint}") from exc
+    if src.gguf_file:
+        _dequantized(model)
     _ensure_pad_token(model, tokenizer)
     model.config.taskfair_spec = spec
     return model, tokenizer
+
+
+def _dequantized(model: torch.nn.Module) -> None:
+    """transformers dequantizes GGUF weights to float tensors on load but keeps the model marked
+    as quantized, which blocks casting and saving; the weights are plain tensors, so drop the mark."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+    for module in model.modules():
+        if hasattr(getattr(module, "config", None), "_is_quantized"):
+            module.config._is_quantized = False
+    bad = {p.dtype for p in model.parameters() if not p.is_floating_point()}
+    if bad:
+        raise ModelError(f"the GGUF model still holds non-float parameters {bad} after loading")
 
 
 def _ensure_pad_token(model: torch.nn.Module, tokenizer) -> None:

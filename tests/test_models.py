@@ -71,3 +71,16 @@ def test_embedded_smollm2_gguf_loads_as_llama_classifier():
     assert tok.pad_token is not None and model.config.pad_token_id is not None
     m = predict_margins(model, tok, ["hello there", "a second, longer example text"], batch_size=2)
     assert m.shape == (2,)
+    # the dequantized weights are plain tensors: the model casts, and saves as a standard folder
+    assert not model.is_quantized and model.float() is model
+
+
+def test_gguf_model_saves_and_reloads_as_a_plain_hf_folder(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+    model, tok = load_classifier("smollm2", head_seed=0)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    back = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert type(back).__name__ == "LlamaForSequenceClassification"
+    texts = ["hello there", "a second text"]
+    assert predict_margins(back, tok, texts) == pytest.approx(predict_margins(model, tok, texts), abs=1e-5)
