@@ -39,5 +39,16 @@ app: setup
 
 demo: precompute app
 
+# Every benchmark (about 25 minutes on 2 cores, ~20 GB of scratch disk), then BENCHMARKS.md.
+bench: setup
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_metrics.py
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_merge.py
+	test -f artifacts/quick/manifest.json || $(MAKE) precompute
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_precompute.py ../artifacts
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_remix.py ../artifacts quick 20
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_exact.py ../artifacts quick
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_scale.py
+	$(BIN)/python bench/report.py
+
 clean:
 	rm -rf $(VENV)
