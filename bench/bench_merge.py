@@ -9,7 +9,7 @@ from common import save, timeit
 
 
 def main(k: int = 8) -> None:
-    from taskfair import TaskVector, model_weights, tiny_classifier
+    from taskfair import TaskVector, model_weights
     from taskfair.merge import FlatMerger
     from taskfair.models import load_classifier
 

@@ -26,7 +26,7 @@ def slider_latency(root: str, run_id: str, moves: int = 40) -> dict:
     at.run()
     rng = np.random.default_rng(0)
     n = len(at.slider) - 1
-    times, estimate_only = [], []
+    times = []
     for i in range(moves):
         value = float(np.round(rng.uniform(0, 1) / 0.05) * 0.05)
         slider = at.slider[1 + i % n]

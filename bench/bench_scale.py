@@ -28,8 +28,6 @@ DTYPE = torch.bfloat16
 def make(work: Path, n_tensors: int, k: int) -> None:
     from safetensors.torch import save_file
 
-    from taskfair import TaskVector
-    from taskfair.store import save_task_vector
     g = torch.Generator().manual_seed(0)
     per_shard = 8
     base = work / "base"
@@ -49,7 +47,7 @@ def make(work: Path, n_tensors: int, k: int) -> None:
 
 def child(mode: str, work: Path, k: int) -> None:
     """Runs in its own process; prints time and peak RSS as JSON."""
-    from taskfair.stream import TensorSource, stream_merge
+    from taskfair.stream import stream_merge
     coefs = [0.1 * (j + 1) for j in range(k)]
     out = work / f"out-{mode}"
     shutil.rmtree(out, ignore_errors=True)

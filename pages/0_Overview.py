@@ -5,11 +5,7 @@ import streamlit as st
 
 from ui import charts, common, loaders
 
-common.setup("Overview")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
+present, root, run_id, mtime, res, split, groups = common.page("Overview")
 cfg, summary = res.config, res.summary
 
 st.title("Fairness of task arithmetic")

@@ -5,11 +5,7 @@ import streamlit as st
 
 from ui import charts, common, loaders
 
-common.setup("λ sweep")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
+present, root, run_id, mtime, res, split, groups = common.page("λ sweep")
 
 st.title("Uniform λ sweep")
 st.caption("θ0 + λ Σ_g τ_g for λ on the stored grid; dashed: FFT, dotted: LoRA.")

@@ -3,17 +3,11 @@ exact evaluation on demand."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from ui import charts, common, loaders
 
-common.setup("Remix")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
-groups = list(res.groups)
+present, root, run_id, mtime, res, split, groups = common.page("Remix")
 keys = [f"lam_{g}" for g in groups]
 
 # ---- state: URL first, then this session, then the λ chosen on validation ------------------

@@ -6,12 +6,7 @@ import streamlit as st
 
 from ui import charts, common, loaders
 
-common.setup("Heatmaps")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
-groups = list(res.groups)
+present, root, run_id, mtime, res, split, groups = common.page("Heatmaps")
 
 st.title("Per-subgroup heatmaps")
 mode = st.radio("Merge", ["Inject into FFT", "Uniform addition"], horizontal=True, key="hm_mode")

@@ -1,7 +1,6 @@
 """Frontier: accuracy against worst-case DPD or EOD for every evaluated configuration."""
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 import streamlit as st
@@ -9,12 +8,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from ui import charts, common, loaders
 
-common.setup("Frontier")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-split = common.split_picker()
-groups = list(res.groups)
+present, root, run_id, mtime, res, split, groups = common.page("Frontier")
 
 st.title("Fairness–accuracy frontier")
 unf = st.radio("Unfairness", ["worst_dpd", "worst_eod"], horizontal=True, key="fr_unf",

@@ -12,11 +12,7 @@ from taskfair.reporting import rates_table
 from taskfair.store import ArtifactStore
 from ui import common, loaders
 
-common.setup("Export")
-present = common.presenting()
-root, run_id, mtime = common.pick_run()
-res = common.load(root, run_id, mtime)
-groups = list(res.groups)
+present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
 
 st.title("Export the merged model")
 lams, problem = common.parse_lams(st.query_params.get("lam"), groups)

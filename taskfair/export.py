@@ -61,11 +61,8 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None) ->
 
 
 def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+    return importlib.util.find_spec("tabulate") is not None  # pandas needs it for to_markdown
 
 
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping,

@@ -45,7 +45,7 @@ class TrainConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"invalid training setting(s): " +
+            raise ValueError("invalid training setting(s): " +
                              ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
 
     def to_dict(self) -> dict:

@@ -3,7 +3,6 @@ vectors, merge, measure."""
 import copy
 
 import numpy as np
-import pytest
 
 from taskfair import (FlatMerger, TaskVector, TrainConfig, fairness_table, finetune, inject,
                       load_weights_into, merge, model_weights, predict_margins, tiny_classifier,
@@ -11,7 +10,7 @@ from taskfair import (FlatMerger, TaskVector, TrainConfig, fairness_table, finet
 
 
 def test_pico_end_to_end(small_real):
-    train, val, test = small_real.train, small_real.val, small_real.test
+    train, test = small_real.train, small_real.test
     assert set(train.groups) == {"female", "muslims"}
     base_model, tok = tiny_classifier("bert", seed=13)
     base = {k: v.clone() for k, v in model_weights(base_model).items()}

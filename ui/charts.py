@@ -1,7 +1,6 @@
 """Plotly figures built from the tidy tables of ``taskfair.reporting`` (no Streamlit here)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,26 @@ h1 { font-size: 2.6rem !important; }
 
 def setup(title: str, icon: str = "⚖️") -> None:
     st.set_page_config(page_title=f"{title} · taskfair", page_icon=icon, layout="wide")
+
+
+class Page(NamedTuple):
+    present: bool
+    root: str
+    run_id: str
+    mtime: float
+    res: object
+    split: str | None
+    groups: list[str]
+
+
+def page(title: str, *, split: bool = True) -> Page:
+    """Every page's preamble: set-up, presentation mode, the run (loaded and verified), the split."""
+    setup(title)
+    present = presenting()
+    root, run_id, mtime = pick_run()
+    res = load(root, run_id, mtime)
+    chosen = split_picker() if split else None
+    return Page(present, root, run_id, mtime, res, chosen, list(res.groups))
 
 
 def presenting() -> bool:
