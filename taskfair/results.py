@@ -11,7 +11,7 @@ import pandas as pd
 
 from .store import ArtifactStore, Run, StoreError
 
-__all__ = ["SeedResults", "RunResults", "load_results"]
+__all__ = ["SeedResults", "RunResults", "load_results", "load_predictions"]
 
 SPLITS = ("val", "test")
 
@@ -61,22 +61,27 @@ class RunResults:
         return self.summary["worst_subgroup_fft"]
 
 
-def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...]) -> SeedResults:
+def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[str, np.ndarray]]]:
+    """Every stored prediction file of a seed: name -> (point labels, {split: margins [T, N]})."""
     from safetensors import safe_open
 
+    out = {}
+    prefix = f"seed{seed}/preds/"
+    for name in sorted(run.manifest["files"]):
+        if name.startswith(prefix):
+            with safe_open(str(run._verified(name)), framework="pt") as f:
+                points = json.loads(f.metadata()["points"])
+                arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
+            out[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
+    return out
+
+
+def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...]) -> SeedResults:
     idx = {k: np.asarray(v, dtype=np.int64) for k, v in run.load_json(f"seed{seed}/splits.json").items()}
     member = data[list(groups)].to_numpy(dtype=bool)
     labels = data["label"].to_numpy(dtype=np.int8)
-    files = {}
-    prefix = f"seed{seed}/preds/"
-    for name in sorted(run.manifest["files"]):
-        if not name.startswith(prefix):
-            continue
-        path = run._verified(name)
-        with safe_open(str(path), framework="pt") as f:
-            points = pd.DataFrame(json.loads(f.metadata()["points"]))
-            arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
-        files[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
+    files = {name: (pd.DataFrame(points), arrays)
+             for name, (points, arrays) in load_predictions(run, seed).items()}
     return SeedResults(seed, groups, {s: labels[idx[s]] for s in SPLITS},
                        {s: np.ascontiguousarray(member[idx[s]].T) for s in SPLITS},
                        {s: idx[s] for s in SPLITS}, files)

@@ -10,6 +10,7 @@ an interrupted run resumes after the last finished job.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .fairness import fairness_table, worst_subgroup
 from .inference import best_device, predict_margins
 from .merge import FlatMerger
 from .models import load_classifier, resolve_model
+from .results import load_predictions
 from .store import ArtifactStore, Run
 from .taskvector import TaskVector, model_weights, weights_sha256
 from .training import finetune, finetune_lora
@@ -207,8 +209,8 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
               log: Log, sync: _Sync) -> int:
     prefix = f"seed{seed}"
     groups = data.groups
-    train_cfg = _with_seed(cfg.train, seed)
-    sub_cfg = _with_seed(cfg.subgroup_train or cfg.train, seed)
+    train_cfg = dataclasses.replace(cfg.train, seed=seed)
+    sub_cfg = dataclasses.replace(cfg.subgroup_train or cfg.train, seed=seed)
     max_length = cfg.eval.max_length or cfg.train.max_length
     skipped = 0
 
@@ -241,7 +243,7 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
         desc = f"seed {seed} · train {name} ({len(texts)} rows)"
         if kind == "lora":
             lc = cfg.lora
-            lcfg = tcfg if lc.learning_rate is None else _replace(tcfg, learning_rate=lc.learning_rate)
+            lcfg = tcfg if lc.learning_rate is None else dataclasses.replace(tcfg, learning_rate=lc.learning_rate)
             model = finetune_lora(model, tok, texts, labels, lcfg, r=lc.r, alpha=lc.alpha,
                                   dropout=lc.dropout, target_modules=lc.target_modules,
                                   progress=progress, description=desc)
@@ -348,31 +350,7 @@ def _known_margins(run: Run, prefix: str, jobs: dict[str, list[Point]]) -> dict:
     return known
 
 
-def _with_seed(tcfg, seed: int):
-    return _replace(tcfg, seed=seed)
-
-
-def _replace(obj, **changes):
-    import dataclasses
-    return dataclasses.replace(obj, **changes)
-
-
 # --------------------------------------------------------------------------- metrics
-
-def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[str, np.ndarray]]]:
-    """Every stored prediction file of a seed: name -> (point labels, {split: margins [T, N]})."""
-    from safetensors import safe_open
-    out = {}
-    prefix = f"seed{seed}/preds/"
-    for name in sorted(run.manifest["files"]):
-        if name.startswith(prefix):
-            path = run._verified(name)
-            with safe_open(str(path), framework="pt") as f:
-                points = json.loads(f.metadata()["points"])
-                arrays = {s: f.get_tensor(s).numpy() for s in ("val", "test")}
-            out[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
-    return out
-
 
 def build_metrics(run: Run, cfg: StudyConfig, data: Dataset) -> pd.DataFrame:
     """The tidy metrics table over every stored prediction of every seed and split."""

@@ -15,7 +15,8 @@ import pytest
 
 from taskfair import ArtifactStore
 from taskfair.config import load_config
-from taskfair.study import load_predictions, run_study
+from taskfair.results import load_predictions
+from taskfair.study import run_study
 
 ROOT = Path(__file__).resolve().parent.parent
 
