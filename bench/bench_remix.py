@@ -53,8 +53,10 @@ def estimate_error(root: str, run_id: str, n: int) -> dict:
     seed = next(iter(res.seeds))
     sr = res.seeds[seed]
     base = load_theta0(run, seed)
-    variants = {"first_order": RemixEstimator(sr, "test", correction=False),
-                "diagonal_corrected": RemixEstimator(sr, "test", correction=True)}
+    variants = {"first_order": RemixEstimator(sr, "test", "first_order"),
+                "diagonal_corrected": RemixEstimator(sr, "test", "diagonal"),
+                "kernel": RemixEstimator(sr, "test", "kernel")}
+    anchors = len(variants["kernel"].anchors)
     rng = np.random.default_rng(2024)
     rows = {k: [] for k in variants}
     t_est = []
@@ -70,7 +72,9 @@ def estimate_error(root: str, run_id: str, n: int) -> dict:
             rows[name].append((np.mean((m > 0) == (exact > 0)),
                                np.nanmax(np.abs(r.dpd - r_exact.dpd)),
                                np.nanmax(np.abs(r.eod - r_exact.eod))))
-    out = {"n_random_points": n, "estimate_plus_metrics_median_ms": float(np.median(t_est) * 1e3)}
+    out = {"n_random_points": n, "estimate_plus_metrics_median_ms": float(np.median(t_est) * 1e3),
+           "kernel_anchor_points": anchors, "kernel_length_scale": variants["kernel"].length_scale,
+           "probes": res.config["grids"].get("probes", 0), "pairs": res.config["grids"].get("pairs", [])}
     for name, vals in rows.items():
         a = np.array(vals)
         out[name] = {"label_agreement_mean": float(a[:, 0].mean()), "label_agreement_min": float(a[:, 0].min()),

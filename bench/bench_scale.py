@@ -10,6 +10,7 @@ linearly; at full size it would not fit beside the page cache on a 24 GiB machin
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -78,6 +79,36 @@ def run_child(mode: str, work: Path, k: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def io_bound(work: Path, k: int) -> dict:
+    """The disk's share of the bound: read every input byte once with large sequential reads
+    (as fast as the storage or the page cache allows), and write and fsync as many output bytes."""
+    files = sorted((work / "base").glob("*.safetensors"))
+    for j in range(k):
+        files += sorted((work / f"tv{j}").glob("*.safetensors"))
+    buf = bytearray(64 * 2**20)
+    view = memoryview(buf)
+    t = time.perf_counter()
+    read = 0
+    for f in files:
+        with open(f, "rb", buffering=0) as h:
+            while n := h.readinto(view):
+                read += n
+    t_read = time.perf_counter() - t
+    out_bytes = sum(f.stat().st_size for f in sorted((work / "base").glob("*.safetensors")))
+    target = work / "io-probe.bin"
+    t = time.perf_counter()
+    with open(target, "wb", buffering=0) as h:
+        left = out_bytes
+        while left > 0:
+            left -= h.write(view[: min(left, len(buf))])
+        os.fsync(h.fileno())
+    t_write = time.perf_counter() - t
+    target.unlink()
+    return {"read_bytes": read, "read_seconds": t_read, "read_GBps": read / t_read / 1e9,
+            "write_bytes": out_bytes, "write_seconds": t_write, "write_GBps": out_bytes / t_write / 1e9,
+            "seconds": t_read + t_write}
+
+
 def copy_bandwidth() -> float:
     src = torch.randn(64 * 2**20)  # 256 MiB
     dst = torch.empty_like(src)
@@ -99,10 +130,13 @@ def main(work: str = "/tmp/taskfair-scale", n_tensors: int = 64, k: int = 8) -> 
     print(f"made the synthetic checkpoints in {time.perf_counter() - t:.0f} s")
     params = n_tensors * ROWS * COLS
     bytes_moved = (k + 2) * params * 2   # read base + K vectors, write the result (bf16)
+    io = io_bound(work, k)
     stream = run_child("stream", work, k)
     stream_small = run_child("stream", small, k)
+    stream_small_warm = run_child("stream", small, k)   # its inputs are now in the page cache
     naive_small = run_child("naive", small, k)
     bw = copy_bandwidth()
+    small_bytes = bytes_moved // 4
     res = {
         "params": params, "k": k, "dtype": "bfloat16", "bytes_moved": bytes_moved,
         "stream": stream, "stream_quarter": stream_small, "load_all_quarter": naive_small,
@@ -112,6 +146,11 @@ def main(work: str = "/tmp/taskfair-scale", n_tensors: int = 64, k: int = 8) -> 
         "copy_bandwidth_GBps": bw / 1e9,
         "stream_GBps": bytes_moved / stream["seconds"] / 1e9,
         "stream_vs_copy_bound": (bytes_moved / bw) / stream["seconds"],
+        "io_bound": io,
+        "stream_vs_io_bound": io["seconds"] / stream["seconds"],
+        "stream_quarter_warm": stream_small_warm,
+        "stream_quarter_warm_GBps": small_bytes / stream_small_warm["seconds"] / 1e9,
+        "stream_quarter_warm_vs_copy_bound": (small_bytes / bw) / stream_small_warm["seconds"],
     }
     print(json.dumps(res, indent=2))
     save("scale", res)

@@ -59,11 +59,16 @@ class LoraConfig:
 
 @dataclass(frozen=True)
 class GridConfig:
-    """λ grids: the uniform sweep, injection into FFT, and each subgroup's own axis."""
+    """λ grids: the uniform sweep, injection into FFT, and each subgroup's own axis; plus the
+    points that teach the remix estimate how subgroup vectors interact: every pair of subgroups
+    at each λ in ``pairs`` (both at that λ, the rest at 0), and ``probes`` random per-subgroup λ
+    vectors in [0, 1] (seeded by the run's seed)."""
 
     uniform: tuple[float, ...] = _grid(0.0, 1.0, 0.1)
     inject: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
     axis: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+    pairs: tuple[float, ...] = ()
+    probes: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,11 +184,13 @@ def _check(cfg: StudyConfig) -> StudyConfig:
     need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", f"duplicate seeds in {list(cfg.seeds)}")
     need(bool(cfg.name) and all(c.isalnum() or c in "-_." for c in cfg.name), "name",
          f"{cfg.name!r}: use letters, digits, '-', '_' or '.'")
-    for grid in ("uniform", "inject", "axis"):
+    for grid in ("uniform", "inject", "axis", "pairs"):
         values = getattr(cfg.grids, grid)
-        need(bool(values), f"grids.{grid}", "the grid is empty; give at least one λ")
-        need(all(v >= 0 for v in values), f"grids.{grid}", f"λ must be ≥ 0, got {list(values)}")
+        need(bool(values) or grid == "pairs", f"grids.{grid}", "the grid is empty; give at least one λ")
+        need(all(math.isfinite(v) and v >= 0 for v in values), f"grids.{grid}",
+             f"every λ must be a finite number ≥ 0, got {list(values)}")
         need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
+    need(0 <= cfg.grids.probes <= 1000, "grids.probes", f"must be between 0 and 1000, got {cfg.grids.probes}")
     d = cfg.dataset
     need(0 < d.test_size < 1, "dataset.test_size", f"must be in (0, 1), got {d.test_size}")
     need(0 < d.val_size < 1, "dataset.val_size", f"must be in (0, 1), got {d.val_size}")

@@ -471,6 +471,10 @@ def load_civil_comments(
 
 # --------------------------------------------------------------------------- splits
 
+def _text_key(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
 def split_dataset(
     data: Dataset,
     *,
@@ -482,22 +486,28 @@ def split_dataset(
     """Seeded train/validation/test split, stratified by label.
 
     As in the paper, ``test_size`` of the rows form the test set for this seed; ``val_size`` of
-    the remaining training rows are carved out for choosing λ. With ``require_groups`` every
+    the remaining training rows are carved out for choosing λ. Texts that are equal up to case
+    and whitespace always land in the same split (no train/test leakage through duplicates). With ``require_groups`` every
     subgroup must have rows in every split, else a :class:`DataError` names the group.
     """
     for nm, v in (("test_size", test_size), ("val_size", val_size)):
         if not 0.0 < v < 1.0:
             raise DataError(f"{nm} must be in (0, 1), got {v}")
     rng = np.random.default_rng(seed)
+    # rows whose texts are equal up to case and spacing are one unit, so a comment can never be
+    # in both the training and the test data; a unit takes the label of its first row
+    key, _ = pd.factorize(pd.Series(data.texts).map(_text_key))
+    first = np.unique(key, return_index=True)[1]
+    unit_labels = data.labels[first]
     train, val, test = [], [], []
     for label in (0, 1):
-        idx = rng.permutation(np.flatnonzero(data.labels == label))
-        n_test = int(round(len(idx) * test_size))
-        n_val = int(round((len(idx) - n_test) * val_size))
-        test.append(idx[:n_test])
-        val.append(idx[n_test:n_test + n_val])
-        train.append(idx[n_test + n_val:])
-    parts = [np.sort(np.concatenate(p)) for p in (train, val, test)]
+        units = rng.permutation(np.flatnonzero(unit_labels == label))
+        n_test = int(round(len(units) * test_size))
+        n_val = int(round((len(units) - n_test) * val_size))
+        test.append(units[:n_test])
+        val.append(units[n_test:n_test + n_val])
+        train.append(units[n_test + n_val:])
+    parts = [np.flatnonzero(np.isin(key, np.concatenate(p))) for p in (train, val, test)]
     splits = Splits(*(data.subset(p, name=f"{data.name}/{nm}")
                       for p, nm in zip(parts, ("train", "val", "test"))))
     if require_groups:

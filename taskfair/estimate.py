@@ -4,9 +4,16 @@ running the model.
 First order: each subgroup's own axis ``θ0 + λ τ_g`` was evaluated on a grid, so the margin
 change it causes is interpolated in λ_g and the changes are added:
 ``m(λ) ≈ m0 + Σ_g [a_g(λ_g) − m0]``.
-Correction: along the diagonal (all λ_g = t) the exact uniform sweep is stored, and its gap to the
-first-order sum is the interaction between vectors. For any λ the gap is read at the diagonal
-point with the same pairwise mass ``Σ_{g<h} λ_g λ_h`` and added.
+
+Kernel correction (the default): every other stored point of the form ``θ0 + Σ λ_g τ_g`` (the
+uniform sweep, the pair points, the random probes, see ``grids.pairs``/``grids.probes``) shows how
+far the first-order sum is from the truth there, per example. That gap is interpolated over the
+λ space with a Gaussian kernel (kernel ridge regression, one solve shared by every example; the
+length scale chosen by closed-form leave-one-out error on the stored points) and added. It is
+exact at every stored point.
+
+Diagonal correction (the older alternative, kept for comparison): the gap along the uniform sweep
+read at the diagonal point with the same pairwise mass ``Σ_{g<h} λ_g λ_h``.
 """
 from __future__ import annotations
 
@@ -31,6 +38,10 @@ def interp_rows(grid: np.ndarray, rows: np.ndarray, x: float) -> np.ndarray:
     return rows[j] + w * (rows[j + 1] - rows[j])
 
 
+METHODS = ("kernel", "diagonal", "first_order")
+LENGTH_SCALES = (0.4, 0.6, 0.8, 1.0, 1.4, 2.0)
+
+
 @dataclass
 class RemixEstimator:
     """Estimates margins of ``θ0 + Σ λ_g τ_g`` for one seed and split from its stored predictions.
@@ -38,12 +49,14 @@ class RemixEstimator:
     Args:
         results: the seed's stored predictions.
         split: ``val`` (for choosing) or ``test`` (for reporting).
-        correction: add the interaction read off the stored uniform sweep.
+        method: ``kernel`` (default), ``diagonal`` or ``first_order``; see the module docstring.
+        length_scale: the kernel's, in λ units; ``None`` chooses it by leave-one-out error.
     """
 
     results: SeedResults
     split: str = "test"
-    correction: bool = True
+    method: str = "kernel"
+    length_scale: float | None = None
 
     def __post_init__(self) -> None:
         r, s = self.results, self.split
@@ -65,6 +78,34 @@ class RemixEstimator:
         self.diag_grid = ugrid
         self.residual = urows.astype(np.float64) - first  # [J, N], interaction along the diagonal
         self.labels, self.masks = r.labels[s], r.masks[s]
+        if self.method not in METHODS:
+            raise ValueError(f"unknown estimate method {self.method!r}; choose from {METHODS}")
+        self.anchors = np.zeros((0, k))
+        if self.method == "kernel":
+            lams, rows = r.subgroup_space(s)
+            self.anchors = lams
+            if len(lams):
+                resid = rows - np.stack([self._first_order(l) for l in lams])
+                self.length_scale, self.alpha, self.loo_error = self._fit(lams, resid)
+
+    def _kernel(self, a: np.ndarray, b: np.ndarray, ell: float) -> np.ndarray:
+        d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+        return np.exp(-d2 / (2 * ell * ell))
+
+    def _fit(self, lams: np.ndarray, resid: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """Kernel ridge weights; the length scale with the least leave-one-out squared error
+        (closed form: the LOO residual of point i is ``α_i / (K⁻¹)_ii``)."""
+        candidates = [self.length_scale] if self.length_scale else LENGTH_SCALES
+        best = None
+        for ell in candidates:
+            K = self._kernel(lams, lams, ell)
+            K[np.diag_indices_from(K)] += 1e-6
+            inv = np.linalg.inv(K)
+            alpha = inv @ resid
+            loo = float(np.mean((alpha / np.diag(inv)[:, None]) ** 2))
+            if best is None or loo < best[2]:
+                best = (ell, alpha, loo)
+        return best
 
     def _first_order(self, lams: Sequence[float]) -> np.ndarray:
         out = self.base.copy()
@@ -78,7 +119,9 @@ class RemixEstimator:
             raise ValueError(f"need {len(self.groups)} coefficients ({list(self.groups)}), got {lams.shape}")
         out = self._first_order(lams)
         k = len(lams)
-        if self.correction and k > 1:
+        if self.method == "kernel" and len(self.anchors):
+            out += (self._kernel(lams[None, :], self.anchors, self.length_scale) @ self.alpha)[0]
+        elif self.method == "diagonal" and k > 1:
             pair_mass = (lams.sum() ** 2 - (lams ** 2).sum()) / 2
             s = np.sqrt(max(pair_mass, 0.0) / (k * (k - 1) / 2))
             out += interp_rows(self.diag_grid, self.residual, float(s))

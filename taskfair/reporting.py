@@ -91,6 +91,11 @@ def _label(family: str, target: str, lam: float) -> str:
         return f"uniform λ={lam:.2f}"
     if family == "inject":
         return f"FFT + {lam:.2f}·τ_{target}"
+    if family == "pair":
+        a, b = target.split("+", 1)
+        return f"{lam:.2f}·(τ_{a} + τ_{b})"
+    if family == "probe":
+        return f"random remix {target}"
     return f"{lam:.2f}·τ_{target}"
 
 

@@ -41,6 +41,23 @@ class SeedResults:
         order = np.argsort(np.nan_to_num(np.asarray(lams, dtype=float), nan=-1.0), kind="stable")
         return np.asarray(lams, dtype=float)[order], np.stack(rows)[order]
 
+    def subgroup_space(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """Every distinct evaluated point of the form ``θ0 + Σ_g λ_g τ_g`` (no FFT vector):
+        ``(λ [T, K], margins [T, N])``."""
+        lams, rows, seen = [], [], set()
+        for points, arrays in self.files.values():
+            if "coef" not in arrays:
+                continue
+            for c, m in zip(arrays["coef"], arrays[split]):
+                key = tuple(np.round(c, 6))
+                if c[0] == 0 and key not in seen:
+                    seen.add(key)
+                    lams.append(c[1:])
+                    rows.append(m)
+        if not rows:
+            return np.zeros((0, len(self.groups))), np.zeros((0, len(self.labels[split])))
+        return np.stack(lams), np.stack(rows).astype(np.float64)
+
     def single(self, family: str, target: str = "", split: str = "test") -> np.ndarray:
         return self.margins(family, target, split)[1][0]
 
@@ -62,7 +79,8 @@ class RunResults:
 
 
 def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[str, np.ndarray]]]:
-    """Every stored prediction file of a seed: name -> (point labels, {split: margins [T, N]})."""
+    """Every stored prediction file of a seed: name -> (point labels, {split: margins [T, N]},
+    plus ``coef [T, 1 + K]``, each point's coefficients over ``[τ_FFT, τ_1 … τ_K]``)."""
     from safetensors import safe_open
 
     out = {}
@@ -72,6 +90,8 @@ def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[st
             with safe_open(str(run._verified(name)), framework="pt") as f:
                 points = json.loads(f.metadata()["points"])
                 arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
+                if "coef" in f.keys():
+                    arrays["coef"] = f.get_tensor("coef").numpy().astype(np.float64)
             out[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
     return out
 

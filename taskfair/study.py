@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import json
 import time
+from itertools import combinations
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -92,7 +93,7 @@ def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
 
 @dataclass(frozen=True)
 class Point:
-    family: str          # base | fft | subgroup | uniform | inject | axis | lora
+    family: str          # base | fft | subgroup | uniform | inject | axis | pair | probe | lora
     target: str          # the subgroup for subgroup/inject/axis, else ""
     lam: float           # λ, NaN where it does not apply
     coef: tuple[float, ...]
@@ -101,7 +102,7 @@ class Point:
         return {"family": self.family, "target": self.target, "lam": self.lam}
 
 
-def _points(cfg: StudyConfig, groups: tuple[str, ...]) -> dict[str, list[Point]]:
+def _points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dict[str, list[Point]]:
     k = len(groups)
     nan = float("nan")
 
@@ -120,6 +121,13 @@ def _points(cfg: StudyConfig, groups: tuple[str, ...]) -> dict[str, list[Point]]
                                for lam in cfg.grids.inject]
     for i, g in enumerate(groups):
         jobs[f"axis/{g}"] = [Point("axis", g, lam, tuple(e(i + 1, lam))) for lam in cfg.grids.axis]
+    if k > 1 and cfg.grids.pairs:
+        jobs["pairs"] = [Point("pair", f"{g}+{h}", lam, tuple(np.add(e(i + 1, lam), e(j + 1, lam)).tolist()))
+                         for lam in cfg.grids.pairs for (i, g), (j, h) in combinations(enumerate(groups), 2)]
+    if k > 1 and cfg.grids.probes:
+        rng = np.random.default_rng([seed, 1729])
+        jobs["probes"] = [Point("probe", f"#{n}", float("nan"), (0.0,) + tuple(np.round(rng.uniform(0, 1, k), 4).tolist()))
+                          for n in range(cfg.grids.probes)]
     return jobs
 
 
@@ -277,7 +285,7 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
     if not sync.main:
         return skipped
     t = time.perf_counter()
-    jobs = _points(cfg, groups)
+    jobs = _points(cfg, groups, seed)
     pending = [name for name in jobs if not run.is_done(f"{prefix}/eval/{name}")]
     skipped += len(jobs) - len(pending)
     if pending:

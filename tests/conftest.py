@@ -52,6 +52,7 @@ PICO_OVERRIDES = {
     "grids.uniform": [0.0, 0.5, 1.0],
     "grids.inject": [0.0, 0.5, 1.0],
     "grids.axis": [0.0, 0.5, 1.0],
+    "grids.probes": 6,
     "eval.precision": "fp32",
 }
 

@@ -207,3 +207,22 @@ def test_missing_file_and_type(tmp_path):
     bad.write_text("x")
     with pytest.raises(DataError, match="unsupported file type"):
         load_table(bad, group_column="g")
+
+
+def test_duplicate_texts_never_cross_splits():
+    rng = np.random.default_rng(0)
+    texts = [f"comment number {i}" for i in range(200)]
+    # every fourth comment appears again, re-cased and re-spaced, sometimes with the other label
+    dups = [t.upper().replace(" ", "   ") + " " for t in texts[::4]]
+    labels = list(rng.integers(0, 2, 200)) + list(rng.integers(0, 2, len(dups)))
+    df = pd.DataFrame({"text": texts + dups, "label": labels, "g": rng.integers(0, 2, 250),
+                       "h": [1] * 250})
+    d = dataset_from_frame(df, name="dups", group_columns=["g", "h"])
+    for seed in range(5):
+        sp = split_dataset(d, seed=seed)
+        seen = {}
+        for name, part in sp:
+            for t in part.texts:
+                key = " ".join(t.lower().split())
+                assert seen.setdefault(key, name) == name, f"{t!r} is in {seen[key]} and {name}"
+        assert sum(len(p) for _, p in sp) == len(d)

@@ -62,3 +62,27 @@ def test_stream_merge_other_methods(sharded, tmp_path):
         got.update(load_file(str(f)))
     ref = merge(base, vecs, [1, 1, 1])
     assert max(float((got[k] - ref[k]).abs().max()) for k in ref) < 1e-5
+
+
+def test_truncated_or_corrupt_source_is_refused_before_work(sharded, tmp_path):
+    base, folder, vecs, paths = sharded
+    data = paths[1].read_bytes()
+    paths[1].write_bytes(data[: len(data) - 100])
+    with pytest.raises(StoreError, match="truncated"):
+        stream_merge(folder, paths, [1, 1, 1], tmp_path / "out")
+    paths[1].write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(StoreError, match="corrupt"):
+        stream_merge(folder, paths, [1, 1, 1], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_stream_merge_keeps_dtypes_and_copies_integer_tensors(tmp_path):
+    base = {"w": torch.randn(8, 4).to(torch.bfloat16), "ids": torch.arange(5)}
+    save_file(base, str(tmp_path / "base.safetensors"))
+    vec = TaskVector({"w": torch.ones(8, 4)}, name="v")
+    p = save_task_vector(tmp_path / "v.safetensors", vec)
+    out = stream_merge(tmp_path / "base.safetensors", [p], [0.5], tmp_path / "out")
+    got = load_file(str(out / "model.safetensors"))
+    assert got["w"].dtype == torch.bfloat16 and torch.equal(got["ids"], base["ids"])
+    assert torch.equal(got["w"], (base["w"].float() + 0.5).to(torch.bfloat16))

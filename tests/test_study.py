@@ -37,7 +37,7 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
         assert tv.name == name and tv.norm() > 0
     preds = load_predictions(run, 13)
     assert set(preds) == {"lora", "models", "uniform", *(f"inject-{g}" for g in groups),
-                          *(f"axis-{g}" for g in groups)}
+                          *(f"axis-{g}" for g in groups), "pairs", "probes"}
     idx = run.load_json("seed13/splits.json")
     points, arrays = preds["uniform"]
     assert [p["lam"] for p in points] == [0.0, 0.5, 1.0]
@@ -48,10 +48,18 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
     np.testing.assert_array_equal(preds["inject-female"][1]["test"][0], models[1])  # inject λ=0 = FFT
     np.testing.assert_array_equal(preds["axis-black"][1]["test"][2], models[4])     # axis λ=1 = model
     assert not np.allclose(models[0], models[1])
+    # pair points: two subgroups at the same λ; probes: random per-subgroup λ in [0, 1], seeded
+    pair_points, pair_arrays = preds["pairs"]
+    assert len(pair_points) == 2 * 3 and {p["target"] for p in pair_points} == {
+        "female+muslims", "female+black", "muslims+black"}
+    np.testing.assert_allclose(pair_arrays["coef"][0], [0, 0.5, 0.5, 0])
+    probe_coef = preds["probes"][1]["coef"]
+    assert probe_coef.shape == (6, 4) and (probe_coef[:, 0] == 0).all()
+    assert ((probe_coef[:, 1:] >= 0) & (probe_coef[:, 1:] <= 1)).all() and len(np.unique(probe_coef, axis=0)) == 6
 
     table = run.load_table("metrics.parquet")
     assert {"seed", "split", "family", "target", "lam", "group", "metric", "value"} <= set(table.columns)
-    assert set(table.family) == {"base", "fft", "subgroup", "lora", "uniform", "inject", "axis"}
+    assert set(table.family) == {"base", "fft", "subgroup", "lora", "uniform", "inject", "axis", "pair", "probe"}
     summary = run.load_json("summary.json")
     assert summary["chosen_lambda"]["13"] in (0.0, 0.5, 1.0)
     assert summary["worst_subgroup_fft"] in groups
@@ -65,7 +73,7 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
     # a second run skips every finished job and changes nothing
     before = json.loads((run.path / "manifest.json").read_text())["files"]
     again = run_study(cfg, progress=False)
-    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups))  # train + eval jobs
+    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups) + 2)  # train + eval jobs
     after = json.loads((run.path / "manifest.json").read_text())["files"]
     assert {k: v["sha256"] for k, v in before.items() if "preds" in k or "/tv/" in k} == \
            {k: v["sha256"] for k, v in after.items() if "preds" in k or "/tv/" in k}

@@ -1,0 +1,109 @@
+"""Concurrent dashboard use: eight sessions move Remix sliders while a ninth runs exact
+evaluations. Each session must see only its own coefficients, the shared cached objects (θ0
+models, estimators) must stay bit-identical, memory must stay bounded, and the sliders must keep
+answering while an exact evaluation runs. The same scenario on the real quick run, with its
+timings, is ``bench/bench_load.py`` (figures in RELIABILITY.md)."""
+import resource
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from taskfair.estimate import RemixEstimator
+from taskfair.fairness import group_rates
+from taskfair.results import load_results
+from taskfair.taskvector import model_weights, weights_sha256
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSIONS, MOVES = 8, 6
+
+
+def _fingerprint(root: str, run_id: str) -> dict:
+    """Hashes of what st.cache_resource shares between sessions (same process-wide cache)."""
+    from ui import loaders
+    mtime = loaders.manifest_mtime(root, run_id)
+    res = loaders.results(root, run_id, mtime)
+    out = {}
+    for seed in res.seeds:
+        model, _ = loaders.theta0(root, run_id, seed)
+        out[f"theta0/{seed}"] = weights_sha256(model_weights(model))
+    for split in ("val", "test"):
+        for i, est in enumerate(loaders.estimators(root, run_id, mtime, split)):
+            out[f"est/{split}/{i}"] = hash(est.base.tobytes()) ^ hash(est.residual.tobytes())
+    return out
+
+
+def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkeypatch):
+    root, run_id = str(pico_store), "pico"
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", root)
+    res = load_results(root, run_id)
+    sr = next(iter(res.seeds.values()))
+    ref = RemixEstimator(sr, "test")
+    before = _fingerprint(root, run_id)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    errors: list[str] = []
+    moves_done = [0] * SESSIONS
+    exact_window = {}
+
+    def slider_session(i: int) -> None:
+        try:
+            rng = np.random.default_rng(100 + i)
+            at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=300)
+            at.query_params["run"] = run_id
+            at.run()
+            for _ in range(MOVES):
+                lams = tuple(float(x) for x in np.round(rng.uniform(0, 1, len(res.groups)) / 0.05) * 0.05)
+                for slider, v in zip(at.slider[1:], lams):
+                    slider.set_value(v)
+                at.run()
+                if at.exception:
+                    errors.append(f"session {i}: {at.exception[0].value}")
+                    return
+                shown = tuple(float(x) for x in at.query_params["lam"][0].split(","))
+                if not np.allclose(shown, lams):
+                    errors.append(f"session {i} set {lams} but its URL shows {shown}")
+                acc = {m.label: float(m.value) for m in at.metric}["Accuracy"]
+                want = group_rates(ref.margins(lams) > 0, sr.labels["test"], sr.masks["test"]).accuracy[0]
+                if abs(acc - round(float(want), 3)) > 1e-9:
+                    errors.append(f"session {i} at {lams} shows accuracy {acc}, its own λ give {want:.3f}")
+                moves_done[i] += 1
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            errors.append(f"session {i}: {exc!r}")
+
+    def exact_session() -> None:
+        try:
+            at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=300)
+            at.query_params["run"] = run_id
+            at.run()
+            time.sleep(0.2)  # let the slider sessions get going
+            exact_window["start_moves"] = sum(moves_done)
+            for v in (0.15, 0.35, 0.55, 0.75, 0.95):
+                at.slider[0].set_value(v).run()           # the "all subgroups" slider
+                at.button(key="remix_exact").click().run()
+                if at.exception:
+                    errors.append(f"exact session: {at.exception[0].value}")
+                    return
+                if not at.success:
+                    errors.append(f"exact session at λ={v}: no exact result shown")
+            exact_window["end_moves"] = sum(moves_done)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"exact session: {exc!r}")
+
+    threads = [threading.Thread(target=slider_session, args=(i,)) for i in range(SESSIONS)]
+    threads.append(threading.Thread(target=exact_session))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=900)
+    assert not any(t.is_alive() for t in threads), "a session hung"
+    assert not errors, errors[:5]
+    assert moves_done == [MOVES] * SESSIONS
+    # the sliders kept answering while the exact evaluations ran
+    assert exact_window["end_moves"] > exact_window["start_moves"]
+    assert _fingerprint(root, run_id) == before, "a shared cached object was modified"
+    growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    assert growth_mib < 1500, f"peak memory grew by {growth_mib:.0f} MiB under load"
