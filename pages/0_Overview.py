@@ -29,6 +29,7 @@ st.plotly_chart(charts.method_bars(comp), width="stretch")
 st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
            "Error bars: standard error over seeds (none with one seed). DPD and EOD compare the "
            "subgroup with the rest of the data.")
+common.explain_undefined(comp)
 common.table(comp, f"{run_id}-methods-{split}", present=present)
 
 st.subheader("Subgroups")

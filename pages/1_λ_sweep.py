@@ -23,4 +23,5 @@ if st.toggle("Per-subgroup curves", value=False, key="per_group"):
     cols = st.columns(3)
     for col, metric in zip(cols, ["accuracy", "dpd", "eod"]):
         col.plotly_chart(charts.group_lines(per, metric), width="stretch")
+    common.explain_undefined(per)
     common.table(per, f"{run_id}-sweep-groups-{split}", present=present)

@@ -56,6 +56,7 @@ st.info("These numbers are an **estimate** from stored predictions along each su
         "the uniform sweep, not a run of the merged model. Use *Evaluate exactly* to check them.",
         icon="ℹ️")
 st.plotly_chart(charts.remix_heatmap(est, groups), width="stretch")
+common.explain_undefined(est)
 common.table(est, f"{run_id}-remix-estimate-{split}", present=present)
 
 exact_cache = st.session_state.setdefault("exact", {})

@@ -3,6 +3,7 @@ with a model card and a metrics JSON; verified by reloading; never overwrites.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -93,12 +94,16 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         if not (tmp / "model.safetensors").is_file():
             raise ExportError("the model was not written as model.safetensors")
         if check_texts:
-            reloaded = AutoModelForSequenceClassification.from_pretrained(tmp)
+            reloaded = AutoModelForSequenceClassification.from_pretrained(tmp, use_safetensors=True)
             a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
             b = predict_margins(reloaded, tokenizer, list(check_texts), max_length=max_length)
             if not np.allclose(a, b, atol=1e-4):
                 raise ExportError(f"the reloaded export predicts differently (max margin gap "
                                   f"{np.abs(a - b).max():.2e}); nothing was written")
+        for f in sorted(tmp.rglob("*")):  # on disk before the folder gets its final name
+            if f.is_file():
+                with open(f, "rb") as h:
+                    os.fsync(h.fileno())
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -119,8 +119,17 @@ def load_classifier(
         torch.manual_seed(head_seed)
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
-                src.location, num_labels=num_labels, dtype=dtype, **kwargs)
+                src.location, num_labels=num_labels, dtype=dtype,
+                **({} if src.gguf_file else {"use_safetensors": True}), **kwargs)
         except OSError as exc:
+            pickle_only = src.kind == "folder" and not list(Path(src.location).glob("*.safetensors")) and \
+                any(Path(src.location).glob(p) for p in ("*.bin", "*.pt", "*.pth", "*.ckpt"))
+            if pickle_only:
+                raise ModelError(
+                    f"{src.location} holds weights only as pickle files (*.bin/*.pt), which can run code "
+                    "when loaded; taskfair loads weights from safetensors only. Convert them once, in a "
+                    "session you trust: AutoModel.from_pretrained(folder).save_pretrained(folder, "
+                    "safe_serialization=True).") from exc
             raise ModelError(f"could not load model {spec!r}: {exc}.{offline_hint}") from exc
     if src.gguf_file:
         _dequantized(model)

@@ -13,7 +13,7 @@ from .fairness import ALL, GroupRates, summary_metrics
 from .frontier import pareto_mask
 from .results import RunResults
 
-__all__ = ["seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
+__all__ = ["undefined", "seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
            "remix_metrics", "rates_table", "HEADLINE_METRICS", "GROUP_METRICS"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
@@ -25,7 +25,26 @@ def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     g = df.groupby(list(keys), sort=False, dropna=False)["value"]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["sem"] = (out.pop("std") / np.sqrt(out["n"])).where(out["n"] > 1)
+    if "note" in df.columns:  # why a value is undefined, carried along for the dashboard
+        noted = df[df["note"].astype(bool)]
+        if len(noted):
+            notes = noted.groupby(list(keys), sort=False, dropna=False)["note"].agg(
+                lambda s: "; ".join(sorted(set(s)))).rename("note").reset_index()
+            out = out.merge(notes, on=list(keys), how="left")
+            out["note"] = out["note"].fillna("")
+        else:
+            out["note"] = ""
     return out
+
+
+def undefined(df: pd.DataFrame, value: str = "mean") -> list[str]:
+    """Plain-language lines for every undefined (NaN) value in a seed-mean table with notes."""
+    if "note" not in df.columns:
+        return []
+    rows = df[df[value].isna() & df["note"].astype(bool)]
+    cols = [c for c in ("group", "metric") if c in rows.columns]
+    seen = rows.drop_duplicates(cols + ["note"])
+    return [f"{' · '.join(str(r[c]) for c in cols)}: {r['note']}" for _, r in seen.iterrows()]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -101,9 +120,11 @@ def _label(family: str, target: str, lam: float) -> str:
 
 def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.DataFrame:
     """One point's per-group accuracy/DPD/EOD and summaries as a tidy frame."""
-    rows = [{"group": g, "metric": m, "value": float(getattr(rates, m)[point, j])}
+    rows = [{"group": g, "metric": m, "value": float(getattr(rates, m)[point, j]),
+             "note": rates.reasons[j] if np.isnan(getattr(rates, m)[point, j]) else ""}
             for j, g in enumerate(groups) for m in GROUP_METRICS]
-    rows += [{"group": ALL, "metric": m, "value": float(v[point])}
+    rows += [{"group": ALL, "metric": m, "value": float(v[point]),
+              "note": "undefined for every group" if np.isnan(v[point]) else ""}
              for m, v in summary_metrics(rates).items() if m in HEADLINE_METRICS]
     return pd.DataFrame(rows)
 

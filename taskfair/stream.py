@@ -213,6 +213,10 @@ def stream_merge(
         if missing or extra:
             raise TaskVectorMismatch(f"{v.path} does not match {src.path}: missing {missing[:5]}, "
                                      f"unexpected {extra[:5]}")
+        not_float = [n for n in sorted(float_names) if v.meta[n][1] not in FLOATS]
+        if not_float:
+            raise TaskVectorMismatch(f"{v.path}: '{not_float[0]}' is stored as {v.meta[not_float[0]][1]}; "
+                                     "task vector entries must be floating point")
         wrong = [n for n in sorted(float_names) if v.meta[n][0] != src.meta[n][0]]
         if wrong:
             raise TaskVectorMismatch(f"{v.path}: shape of '{wrong[0]}' is {v.meta[wrong[0]][0]}, "

@@ -91,6 +91,13 @@ class TaskVector:
                      base_model: str = "", name: str = "") -> "TaskVector":
         """The difference ``finetuned − base`` of two weight mappings over the same parameters."""
         _check_same_space(base, finetuned, "base", "fine-tuned")
+        odd = [(k, base[k].dtype, finetuned[k].dtype) for k in base if base[k].dtype != finetuned[k].dtype]
+        if odd:
+            k, a, b = odd[0]
+            raise TaskVectorMismatch(
+                f"dtype mismatch for {len(odd)} parameter(s), e.g. '{k}': base {a} vs fine-tuned {b}. "
+                "A task vector is only meaningful between the same weights in the same precision: load "
+                "both models with the same dtype (e.g. dtype=torch.float32) before taking the difference.")
         deltas = {k: finetuned[k].detach().float() - base[k].detach().float() for k in base}
         return cls(deltas, base_sha256=base_sha256 or weights_sha256(base),
                    base_model=base_model, name=name)

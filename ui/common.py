@@ -106,6 +106,15 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
                        "text/csv", key=f"dl-{name}")
 
 
+def explain_undefined(df: pd.DataFrame, value: str = "mean") -> None:
+    """Say why any value in ``df`` is undefined (NaN), instead of showing a bare gap."""
+    from taskfair.reporting import undefined
+    lines = undefined(df, value)
+    if lines:
+        st.warning("Some values are undefined and left blank:\n\n" + "\n".join(f"- {x}" for x in lines[:12])
+                   + ("\n- …" if len(lines) > 12 else ""), icon="⚠️")
+
+
 def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, str | None]:
     """λ values from ``?lam=0.1,0.4,…``; (None, reason) for garbage."""
     if raw is None:

@@ -1,0 +1,256 @@
+"""Faults, security and undefined metrics (RELIABILITY.md lists every case and its test)."""
+import errno
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from taskfair import TaskVector, save_task_vector
+from taskfair.export import export_model
+from taskfair.models import ModelError, load_classifier, tiny_classifier
+from taskfair.store import ArtifactStore, atomic_path
+from taskfair.stream import stream_merge
+from taskfair.taskvector import TaskVectorMismatch, model_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+ENOSPC = OSError(errno.ENOSPC, "No space left on device")
+
+
+def _leftovers(folder: Path, stem: str) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.startswith(f".{stem}")]
+
+
+# --------------------------------------------------------------------------- full disk / write errors
+
+def test_full_disk_while_storing_leaves_no_file_and_no_manifest_entry(tmp_path, monkeypatch):
+    run = ArtifactStore(tmp_path).create("r", {"x": 1})
+    run.save_tensors("a.safetensors", {"t": torch.ones(3)})
+    before = json.loads((run.path / "manifest.json").read_text())
+
+    def full(fd):
+        raise ENOSPC
+    monkeypatch.setattr("taskfair.store.os.fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        run.save_tensors("b.safetensors", {"t": torch.ones(3)})
+    with pytest.raises(OSError, match="No space left"):
+        run.save_tensors("a.safetensors", {"t": torch.zeros(3)})  # overwrite attempt
+    monkeypatch.undo()
+    assert not (run.path / "b.safetensors").exists()
+    assert [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")] == []
+    assert json.loads((run.path / "manifest.json").read_text()) == before
+    assert torch.equal(ArtifactStore(tmp_path).open("r").load_tensors("a.safetensors")["t"], torch.ones(3))
+
+
+def test_full_disk_while_exporting_leaves_no_export(tmp_path, monkeypatch):
+    model, tok = tiny_classifier("bert", seed=0)
+    target = tmp_path / "exports" / "merged"
+
+    def broken_save(self, *a, **k):
+        (Path(a[0]) / "tokenizer.json").write_text("{half")
+        raise ENOSPC
+    monkeypatch.setattr(type(tok), "save_pretrained", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        export_model(model, tok, target, provenance={"base": "tiny"})
+    assert not target.exists() and _leftovers(target.parent, "merged") == []
+
+
+def test_write_error_while_streaming_a_merge_leaves_nothing(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+    save_file({"w": torch.randn(64, 64)}, str(tmp_path / "base.safetensors"))
+    vec = save_task_vector(tmp_path / "v.safetensors", TaskVector({"w": torch.ones(64, 64)}, name="v"))
+
+    def full(fd):
+        raise ENOSPC
+    monkeypatch.setattr("taskfair.stream.os.fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        stream_merge(tmp_path / "base.safetensors", [vec], [1.0], tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path, "out") == []
+
+
+def test_atomic_path_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"finished")
+
+    def full(fd):
+        raise ENOSPC
+    monkeypatch.setattr("taskfair.store.os.fsync", full)
+    with pytest.raises(OSError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"finished" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+# --------------------------------------------------------------------------- kills at random points
+
+def _cli(root: Path) -> list[str]:
+    from conftest import PICO_OVERRIDES
+    args = [sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
+            "--output-root", str(root), "--set", "name=pico"]
+    for k, v in PICO_OVERRIDES.items():
+        args += ["--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}"]
+    return args
+
+
+def test_killed_at_random_points_in_every_stage_then_resumed_gives_identical_artifacts(tmp_path):
+    """SIGKILL three times, each at a random moment after a job of another stage has finished
+    (training, evaluation, the last evaluations before the metrics), then let it finish."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    ref = subprocess.run(_cli(tmp_path / "ref"), cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    rng = random.Random(20261123)
+    root = tmp_path / "killed"
+    manifest = root / "pico" / "manifest.json"
+    kills = 0
+    for after in ("seed13/train/fft", "seed13/eval/models", "seed13/eval/axis/female"):
+        proc = subprocess.Popen(_cli(root), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                jobs = json.loads(manifest.read_text())["jobs"] if manifest.exists() else {}
+            except json.JSONDecodeError:
+                jobs = {}
+            if after in jobs:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2, "the run finished before it could be killed; the test proves nothing"
+    done = subprocess.run(_cli(root), cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = ArtifactStore(tmp_path / "ref").open("pico"), ArtifactStore(root).open("pico")
+    fa, fb = a.manifest["files"], b.manifest["files"]
+    assert set(fa) == set(fb)
+    for name in fa:
+        if name.endswith(".safetensors"):
+            assert fa[name]["sha256"] == fb[name]["sha256"], name
+    pd.testing.assert_frame_equal(a.load_table("metrics.parquet"), b.load_table("metrics.parquet"))
+    assert a.load_json("summary.json") == b.load_json("summary.json")
+
+
+# --------------------------------------------------------------------------- security
+
+def test_pickle_weights_are_refused(tmp_path):
+    model, tok = tiny_classifier("bert", seed=0)
+    folder = tmp_path / "pickled"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # the pickle format
+    assert not list(folder.glob("*.safetensors")) and list(folder.glob("*.bin"))
+    with pytest.raises(ModelError, match="safetensors only"):
+        load_classifier(str(folder))
+
+
+def test_remote_code_in_a_model_folder_is_not_run_by_default(tmp_path):
+    model, tok = tiny_classifier("bert", seed=0)
+    folder = tmp_path / "custom"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    marker = tmp_path / "code-was-run"
+    (folder / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import BertForSequenceClassification as EvilModel\n")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForSequenceClassification": "evil.EvilModel",
+                       "AutoConfig": "evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    try:
+        loaded, _ = load_classifier(str(folder))
+        assert type(loaded).__name__ == "BertForSequenceClassification"
+    except ModelError:
+        pass  # refusing is fine too; running the code is not
+    assert not marker.exists()
+
+
+def test_dashboard_binds_to_localhost_by_default():
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1"
+    make = (ROOT / "Makefile").read_text()
+    assert "--server.address 127.0.0.1" in make and "0.0.0.0" not in make
+    assert "--server.address 0.0.0.0" in (ROOT / "README.md").read_text()  # how to expose it
+
+
+def test_no_unsafe_torch_load_anywhere():
+    for path in [*ROOT.glob("taskfair/*.py"), *ROOT.glob("precompute/*.py"), *ROOT.glob("ui/*.py"),
+                 *ROOT.glob("pages/*.py"), ROOT / "app.py"]:
+        for call in re.findall(r"torch\.load\([^)]*\)", path.read_text()):
+            assert "weights_only=True" in call, f"{path}: {call}"
+        assert "trust_remote_code=True" not in path.read_text(), path
+
+
+# --------------------------------------------------------------------------- dtype mismatch
+
+def test_task_vector_from_weights_in_different_precisions_is_refused():
+    model, _ = tiny_classifier("bert", seed=0)
+    base = model_weights(model)
+    half = {k: v.to(torch.bfloat16) for k, v in base.items()}
+    with pytest.raises(TaskVectorMismatch, match="dtype mismatch.*bfloat16"):
+        TaskVector.from_weights(base, half)
+
+
+def test_streamed_vector_with_integer_entries_is_refused(tmp_path):
+    from safetensors.torch import save_file
+    save_file({"w": torch.randn(4, 4)}, str(tmp_path / "base.safetensors"))
+    save_file({"w": torch.ones(4, 4, dtype=torch.int64)}, str(tmp_path / "v.safetensors"))
+    with pytest.raises(TaskVectorMismatch, match="floating point"):
+        stream_merge(tmp_path / "base.safetensors", [tmp_path / "v.safetensors"], [1.0], tmp_path / "o")
+
+
+# --------------------------------------------------------------------------- undefined metrics
+
+@pytest.fixture(scope="module")
+def no_positive_store(tmp_path_factory, redditbias):
+    """A tiny run on a table where the 'muslims' rows of the test split are all negatives."""
+    from conftest import PICO_OVERRIDES
+    from taskfair.config import load_config
+    from taskfair.study import run_study
+    three = redditbias.select_groups(["female", "muslims", "black"])
+    rng = np.random.default_rng(1)
+    idx = np.sort(rng.choice(len(three), size=300, replace=False))
+    part = three.subset(idx)
+    df = pd.DataFrame({"text": part.texts, "label": part.labels})
+    for j, g in enumerate(part.groups):
+        df[g] = part.membership[:, j].astype(int)
+    # membership does not move rows between splits: take the muslims label off the test rows
+    # with label 1, so the group has no positives in test (but both labels in training)
+    from taskfair.data import dataset_from_frame, split_dataset
+    sp = split_dataset(dataset_from_frame(df, name="t", group_columns=list(part.groups)), seed=13)
+    test_pos = set(np.asarray(sp.test.texts)[sp.test.labels == 1])
+    df.loc[df["text"].isin(test_pos), "muslims"] = 0
+    root = tmp_path_factory.mktemp("nopos")
+    path = root / "data.csv"
+    df.to_csv(path, index=False)
+    cfg = load_config("quick", {**PICO_OVERRIDES, "name": "nopos", "output_root": str(root / "artifacts"),
+                                "dataset.name": "table", "dataset.path": str(path),
+                                "dataset.group_columns": ["female", "muslims", "black"],
+                                "dataset.subgroups": None, "dataset.max_rows": None,
+                                "train.epochs": 1, "grids.probes": 0, "grids.pairs": []})
+    run_study(cfg, progress=False)
+    return root / "artifacts"
+
+
+def test_undefined_metrics_show_their_reason_in_the_dashboard(no_positive_store, monkeypatch):
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(no_positive_store))
+    for page in ("app.py", "pages/2_Remix.py", "pages/3_Heatmaps.py"):
+        at = AppTest.from_file(str(ROOT / page), default_timeout=120)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        text = " ".join(w.value for w in at.warning)
+        assert "muslims" in text and "no positives in the group" in text, (page, text)
