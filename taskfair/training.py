@@ -198,7 +198,11 @@ def finetune_lora(
 
     lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
                       target_modules=list(target_modules) if target_modules else None)
-    peft_model = get_peft_model(model, lcfg)
+    # the adapters' initial values come from the global RNG: seed it, or a resumed run (which
+    # skips the jobs before this one) would start LoRA from different adapters
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        peft_model = get_peft_model(model, lcfg)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     finetune(peft_model, tokenizer, texts, labels, config, progress=progress,
              description=description, trainable=trainable)
