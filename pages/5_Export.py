@@ -8,6 +8,7 @@ import streamlit as st
 from taskfair.exact import exact_margins, merged_model
 from taskfair.export import ExportError, export_model, safe_export_dir, zip_export
 from taskfair.fairness import group_rates
+from taskfair.provenance import build_record
 from taskfair.reporting import rates_table
 from taskfair.store import ArtifactStore
 from ui import common, loaders
@@ -38,10 +39,13 @@ if st.button("Export", type="primary", key="export_go"):
     bar = st.progress(0.1, text="Merging…")
     base = loaders.theta0(root, run_id, seed)
     model = merged_model(run, seed, lams, base)
-    bar.progress(0.4, text="Measuring on the test split…")
-    margins = exact_margins(run, seed, lams, base)["test"]
+    bar.progress(0.3, text="Measuring on the validation and test splits…")
+    both = exact_margins(run, seed, lams, base, splits=("val", "test"))
+    margins = both["test"]
     sr = res.seeds[seed]
     metrics = rates_table(group_rates(margins > 0, sr.labels["test"], sr.masks["test"]), groups)
+    bar.progress(0.6, text="Recording provenance (bootstrap intervals)…")
+    record = build_record(run, seed, dict(zip(groups, lams)), model, margins=both)
     bar.progress(0.7, text="Writing and verifying by reloading…")
     texts = res.data.text.to_numpy()[sr.index["test"][:32]].tolist()
     cfg = res.config
@@ -50,7 +54,7 @@ if st.button("Export", type="primary", key="export_go"):
                   "dataset": cfg["dataset"]["name"], "merge_method": "task_arithmetic"}
     try:
         path = export_model(model, base[1], target, provenance=provenance, metrics=metrics,
-                            check_texts=texts, max_length=cfg["train"]["max_length"])
+                            check_texts=texts, max_length=cfg["train"]["max_length"], record=record)
     except ExportError as exc:
         bar.empty()
         st.error(str(exc))
@@ -58,7 +62,10 @@ if st.button("Export", type="primary", key="export_go"):
     bar.progress(1.0, text="Done")
     st.session_state["last_export"] = str(path)
     st.success(f"Exported to `{path}` and verified: it reloads with "
-               "AutoModelForSequenceClassification and predicts what the in-app merge predicts.")
+               "AutoModelForSequenceClassification and predicts what the in-app merge predicts. "
+               f"`provenance.json` records what it is made of (merged weights sha256 "
+               f"`{record['merged_weights_sha256'][:16]}…`); rebuild and check it with "
+               f"`python -m taskfair recreate {path}`.")
     common.table(metrics, f"{name}-metrics", present=present)
 
 last = st.session_state.get("last_export")

@@ -31,8 +31,11 @@ def load_theta0(run: Run, seed: int):
     return model, tok
 
 
-def merged_model(run: Run, seed: int, lams: Sequence[float], base) -> torch.nn.Module:
-    """A new model (a copy of ``base[0]``) with weights ``θ0 + Σ λ_g τ_g`` over the run's subgroups."""
+def merged_model(run: Run, seed: int, lams: Sequence[float], base, *, method: str = "task_arithmetic",
+                 **params) -> torch.nn.Module:
+    """A new model (a copy of ``base[0]``) with weights ``θ0 + merge(τ_g; λ_g)`` over the run's
+    subgroups: ``θ0 + Σ λ_g τ_g`` for task arithmetic, or another method of
+    :data:`taskfair.merge.MERGE_METHODS` with its parameters."""
     groups = [g for g in _groups(run)]
     if len(lams) != len(groups):
         raise ValueError(f"need {len(groups)} coefficients ({groups}), got {len(lams)}")
@@ -40,7 +43,12 @@ def merged_model(run: Run, seed: int, lams: Sequence[float], base) -> torch.nn.M
     stored = run.load_json(f"seed{seed}/base.json")["sha256"]
     vectors = [run.load_task_vector(f"seed{seed}/tv/{g}.safetensors", expected_base_sha256=stored)
                for g in groups]
-    FlatMerger(model, vectors).set(list(map(float, lams)))
+    if method == "task_arithmetic" and not params:
+        FlatMerger(model, vectors).set(list(map(float, lams)))
+    else:
+        from .merge import load_weights_into, merge
+        load_weights_into(model, merge(model_weights(model), vectors, list(map(float, lams)),
+                                       method=method, **params))
     return model
 
 

@@ -40,7 +40,37 @@ def safe_export_dir(export_root: str | Path, name: str) -> Path:
     return target
 
 
-def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None) -> str:
+def _provenance_lines(record: Mapping) -> list[str]:
+    lines = ["", "## Provenance", "",
+             "Everything below is also in `provenance.json`; `python -m taskfair recreate <this folder>` "
+             "rebuilds the weights from it and checks their hash.", "",
+             f"- **merged weights sha256**: `{record['merged_weights_sha256']}`",
+             f"- **base model**: `{record['base_model']['spec']}`, weights sha256 "
+             f"`{record['base_model']['weights_sha256']}` (head seed {record['base_model']['head_seed']})",
+             f"- **merge**: `{record['merge']['method']}` {json.dumps(record['merge']['params']) if record['merge']['params'] else ''}",
+             f"- **data**: {record['data']['dataset']}"
+             + (f", attribute {record['data']['attribute']}" if record['data'].get('attribute') else "")
+             + f"; subgroups {', '.join(record['data']['subgroups'])}; λ chosen on "
+             f"{record['data']['selection_split']}, reported on {record['data']['report_split']}",
+             f"- **seeds**: run {record['seeds']['run']}, this model {record['seeds']['this_model']}",
+             "", "| task vector | coefficient | sha256 |", "|---|---|---|"]
+    lines += [f"| {v['subgroup']} | {v['coefficient']:.4f} | `{v['sha256'][:16]}…` |" for v in record["task_vectors"]]
+    for split, ev in record.get("evaluation", {}).items():
+        lines += ["", f"Evaluation data ({split}): {ev['n_examples']} examples, sha256 `{ev['data_sha256'][:16]}…`; "
+                  f"95% bootstrap intervals over examples ({ev['bootstrap']['n']} resamples):", "",
+                  "| group | metric | value | 95% interval |", "|---|---|---|---|"]
+        for m in ev["metrics"]:
+            v, lo, hi = m["value"], m.get("ci_low"), m.get("ci_high")
+            fmt = lambda x: "undefined" if x is None or x != x else f"{x:.3f}"
+            lines.append(f"| {m['group']} | {m['metric']} | {fmt(v)} | {fmt(lo)}–{fmt(hi)} |")
+    versions = record.get("versions", {})
+    if versions:
+        lines += ["", "Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))]
+    return lines
+
+
+def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
+                record: Mapping | None = None) -> str:
     lines = [f"# {name}", "",
              "A merged sequence classifier made with taskfair: "
              "`θ = θ0 + Σ λ_g τ_g`, one task vector per demographic subgroup.", "",
@@ -54,6 +84,8 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None) ->
         lines += ["", "## Metrics (test split, one subgroup against the rest)", "",
                   metrics.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else
                   "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
+    if record is not None:
+        lines += _provenance_lines(record)
     lines += ["", "## Use", "", "```python",
               "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
               f"model = AutoModelForSequenceClassification.from_pretrained('{name}')",
@@ -68,7 +100,7 @@ def _has_tabulate() -> bool:
 
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
-                 max_length: int = 64) -> Path:
+                 max_length: int = 64, record: Mapping | None = None) -> Path:
     """Write ``model`` + ``tokenizer`` to ``target`` (which must not exist), with README.md and
     metrics.json, then reload it with transformers and check it predicts what ``model`` does
     on ``check_texts``. Built in a temporary folder and renamed, so ``target`` is all or nothing."""
@@ -87,7 +119,9 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
                 delattr(cfg, attr)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics))
+        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record))
+        if record is not None:
+            (tmp / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
         record = {"provenance": dict(provenance), "versions": package_versions(),
                   "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))

@@ -254,3 +254,44 @@ def test_undefined_metrics_show_their_reason_in_the_dashboard(no_positive_store,
         assert not at.exception, [e.value for e in at.exception]
         text = " ".join(w.value for w in at.warning)
         assert "muslims" in text and "no positives in the group" in text, (page, text)
+
+
+# --------------------------------------------------------------------------- paths and labels
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a/b", "..", ".hidden", "", "x" * 300,
+                                  "name with spaces", "dots..inside"])
+def test_export_names_that_leave_the_folder_or_are_odd_are_refused(tmp_path, name):
+    from taskfair.export import ExportError, safe_export_dir
+    with pytest.raises(ExportError, match="not allowed|would leave"):
+        safe_export_dir(tmp_path, name)
+
+
+def test_export_into_an_existing_folder_or_a_symlink_out_is_refused(tmp_path):
+    from taskfair.export import ExportError, safe_export_dir
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "taken").mkdir()
+    with pytest.raises(ExportError, match="already exists"):
+        safe_export_dir(tmp_path / "exports", "taken")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "exports" / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ExportError, match="would leave|already exists"):
+        safe_export_dir(tmp_path / "exports", "link")
+    assert safe_export_dir(tmp_path / "exports", "fresh-1.0") == (tmp_path / "exports" / "fresh-1.0").resolve()
+
+
+def test_subgroup_with_one_label_in_training_fails_before_training(tmp_path, redditbias):
+    from conftest import PICO_OVERRIDES
+    from taskfair.config import load_config
+    from taskfair.data import DataError
+    from taskfair.study import validate_study
+    part = redditbias.select_groups(["female", "muslims"])
+    df = pd.DataFrame({"text": part.texts, "label": part.labels,
+                       "female": part.membership[:, 0].astype(int), "muslims": part.membership[:, 1].astype(int)})
+    df.loc[df.muslims == 1, "label"] = 0
+    df.to_csv(tmp_path / "d.csv", index=False)
+    cfg = load_config("quick", {**PICO_OVERRIDES, "dataset.name": "table", "dataset.path": str(tmp_path / "d.csv"),
+                                "dataset.group_columns": ["female", "muslims"], "dataset.subgroups": None,
+                                "output_root": str(tmp_path / "a")})
+    with pytest.raises(DataError, match="'muslims' has only label 0 in the training split"):
+        validate_study(cfg)
+    assert not (tmp_path / "a").exists()

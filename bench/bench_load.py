@@ -1,0 +1,114 @@
+"""Concurrent dashboard use on the embedded default: 8 sessions move Remix sliders while a 9th
+runs exact evaluations (merge + MiniLM forward). Reports slider latency (whole page rerun, server
+side) with and without the exact evaluation running, the exact evaluation's time, peak RSS,
+and the isolation checks of tests/test_load.py (own coefficients only, shared caches unchanged).
+
+    python bench/bench_load.py [artifact_root] [run_id] [moves_per_session]
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common import save
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> None:
+    from streamlit.testing.v1 import AppTest
+    from test_load import _fingerprint, _one_runtime_for_all_sessions
+
+    os.environ["TASKFAIR_ARTIFACTS"] = root
+    mp = pytest.MonkeyPatch()
+    _one_runtime_for_all_sessions(mp)
+    moves = int(moves)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # warm the shared caches once (as the first visitor of a server would)
+    warm = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+    warm.query_params["run"] = run_id
+    warm.run()
+    before = _fingerprint(root, run_id)
+    rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    exact_busy = threading.Event()
+    samples: list[tuple[float, bool]] = []
+    errors: list[str] = []
+    exact_times: list[float] = []
+    lock = threading.Lock()
+
+    def slider_session(i: int) -> None:
+        rng = np.random.default_rng(i)
+        at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+        at.query_params["run"] = run_id
+        at.run()
+        for _ in range(moves):
+            lams = tuple(float(x) for x in np.round(rng.uniform(0, 1, len(at.slider) - 1) / 0.05) * 0.05)
+            for s, v in zip(at.slider[1:], lams):
+                s.set_value(v)
+            busy = exact_busy.is_set()
+            t = time.perf_counter()
+            at.run()
+            dt = time.perf_counter() - t
+            raw = at.query_params.get("lam")
+            raw = raw if isinstance(raw, str) else (raw or [""])[0]
+            if at.exception or not np.allclose([float(x) for x in raw.split(",")], lams):
+                errors.append(f"session {i}: {raw} != {lams}")
+            with lock:
+                samples.append((dt, busy or exact_busy.is_set()))
+            time.sleep(0.05)  # a person does not move a slider continuously
+
+    def exact_session() -> None:
+        at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+        at.query_params["run"] = run_id
+        at.run()
+        time.sleep(1.0)
+        for v in (0.3, 0.6):
+            at.slider[0].set_value(v).run()
+            exact_busy.set()
+            t = time.perf_counter()
+            at.button(key="remix_exact").click().run()
+            exact_times.append(time.perf_counter() - t)
+            exact_busy.clear()
+            if at.exception or not at.success:
+                errors.append("exact session failed")
+
+    threads = [threading.Thread(target=slider_session, args=(i,)) for i in range(8)]
+    threads.append(threading.Thread(target=exact_session))
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    after = _fingerprint(root, run_id)
+    free = np.array([d for d, b in samples if not b]) * 1e3
+    during = np.array([d for d, b in samples if b]) * 1e3
+    res = {
+        "sessions": 8, "moves_per_session": moves, "wall_s": wall,
+        "slider_ms_median_without_exact": float(np.median(free)) if len(free) else None,
+        "slider_ms_p95_without_exact": float(np.percentile(free, 95)) if len(free) else None,
+        "slider_moves_during_exact": int(len(during)),
+        "slider_ms_median_during_exact": float(np.median(during)) if len(during) else None,
+        "slider_ms_p95_during_exact": float(np.percentile(during, 95)) if len(during) else None,
+        "exact_evaluation_s": exact_times,
+        "peak_rss_MB_start": rss0 / 1024, "peak_rss_MB_after_warmup": rss_warm / 1024,
+        "peak_rss_MB_end": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "shared_caches_unchanged": before == after, "errors": errors[:10],
+    }
+    mp.undo()
+    print(json.dumps(res, indent=2))
+    save("load", res)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

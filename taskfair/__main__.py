@@ -1,0 +1,120 @@
+"""Command line over finished runs and exports.
+
+    python -m taskfair report  --run quick [--config fft --config remix:0.2,0.5,0.4,0.3,0.6] [-o report.html]
+    python -m taskfair diff    --run quick fft remix:0.2,0.5,0.4,0.3,0.6 [--split test] [--csv changes.csv]
+    python -m taskfair recreate exports/my-model [--artifacts artifacts] [--output rebuilt/]
+
+Configurations are named as in :mod:`taskfair.configs` (base, fft, lora, subgroup:<g>,
+uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…). Exit status 2 for bad input,
+1 when ``recreate`` does not reproduce the recorded hash.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _results(args):
+    from .results import load_results
+    return load_results(args.artifacts, args.run)
+
+
+def cmd_report(args) -> int:
+    from .report import html_report
+    res = _results(args)
+    configs = args.config or ["fft", "lora", f"uniform:{next(iter(res.summary['chosen_lambda'].values())):g}"]
+    text = html_report(res, configs, n_boot=args.bootstrap, exact=args.exact)
+    out = Path(args.output or f"{args.run}-report.html")
+    from .store import atomic_path
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline): {', '.join(configs)}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .diff import DIRECTIONS, example_diff
+    res = _results(args)
+    d = example_diff(res, args.a, args.b, seed=args.seed, split=args.split, exact=args.exact)
+    print(d.summary())
+    print()
+    print(d.counts.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    if args.csv:
+        d.examples.to_csv(args.csv, index=False)
+        print(f"\nwrote {len(d.examples)} changed examples to {args.csv}")
+    else:
+        for direction in DIRECTIONS[:2]:
+            part = d.examples[d.examples["flag change"] == direction].head(args.show)
+            if len(part):
+                print(f"\n{direction} (first {len(part)}):")
+                for _, r in part.iterrows():
+                    text = r.text if len(r.text) <= 140 else r.text[:137] + "…"
+                    print(f"  [{r.subgroups}] label {r.label}: {text}")
+    return 0
+
+
+def cmd_recreate(args) -> int:
+    from .provenance import read_record, recreate
+    record = read_record(args.record)
+    model, tok, sha, ok = recreate(record, artifact_root=args.artifacts)
+    print(f"recorded merged weights sha256: {record['merged_weights_sha256']}")
+    print(f"rebuilt  merged weights sha256: {sha}")
+    if args.output:
+        from .export import export_model
+        export_model(model, tok, Path(args.output), provenance={
+            "run": record["run"]["id"], "seed": record["base_model"]["head_seed"],
+            "coefficients": {v["subgroup"]: v["coefficient"] for v in record["task_vectors"]},
+            "base_model": record["base_model"]["spec"], "base_sha256": record["base_model"]["weights_sha256"],
+            "merge_method": record["merge"]["method"]}, record=record)
+        print(f"wrote {args.output}")
+    print("identical: the record reproduces the model" if ok else "DIFFERENT: the rebuilt weights do not match")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m taskfair", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def run_args(q):
+        q.add_argument("--run", required=True, help="run id (a folder under --artifacts)")
+        q.add_argument("--artifacts", default="artifacts", help="artifact root (default: artifacts)")
+        q.add_argument("--exact", action="store_true",
+                       help="evaluate remixes that were not stored by running the model (else: estimate)")
+
+    r = sub.add_parser("report", help="one-file HTML report")
+    run_args(r)
+    r.add_argument("--config", action="append", help="a configuration to include (repeatable)")
+    r.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("-o", "--output", help="the HTML file (default <run>-report.html)")
+    r.set_defaults(fn=cmd_report)
+
+    d = sub.add_parser("diff", help="examples whose prediction changes between two configurations")
+    run_args(d)
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--seed", type=int)
+    d.add_argument("--split", choices=["val", "test"], default="test")
+    d.add_argument("--csv", help="write every changed example to this CSV")
+    d.add_argument("--show", type=int, default=5, help="examples to print per direction")
+    d.set_defaults(fn=cmd_diff)
+
+    c = sub.add_parser("recreate", help="rebuild an exported model from its provenance.json and check its hash")
+    c.add_argument("record", help="an export folder or its provenance.json")
+    c.add_argument("--artifacts", help="artifact root holding the run (default: the one recorded)")
+    c.add_argument("--output", help="also write the rebuilt model as an export folder here")
+    c.set_defaults(fn=cmd_recreate)
+
+    args = p.parse_args(argv)
+    from .configs import ConfigSpecError
+    from .provenance import ProvenanceError
+    from .store import StoreError
+    try:
+        return args.fn(args)
+    except (ConfigSpecError, ProvenanceError, StoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

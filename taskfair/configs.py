@@ -1,0 +1,147 @@
+"""Naming a configuration of a finished run in one short string, and getting its margins.
+
+    base                 θ0
+    fft | lora           the full / LoRA fine-tune
+    subgroup:female      the model fine-tuned on one subgroup
+    uniform:0.4          θ0 + 0.4 Σ_g τ_g
+    inject:female:0.6    θ_FFT + 0.6 τ_female
+    axis:female:0.6      θ0 + 0.6 τ_female
+    remix:0.2,0.5,0.1    θ0 + Σ_g λ_g τ_g, one λ per subgroup in the run's order
+
+Stored points are read back exactly; a remix that was not evaluated is the instant estimate
+unless exact evaluation is asked for.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import RunResults
+
+__all__ = ["Config", "parse_config", "config_margins", "stored_configs", "ConfigSpecError"]
+
+
+class ConfigSpecError(ValueError):
+    """A configuration string that does not name something in the run."""
+
+
+@dataclass(frozen=True)
+class Config:
+    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix
+    target: str = ""
+    lam: float = float("nan")
+    lams: tuple[float, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if self.kind in ("base", "fft", "lora"):
+            return {"base": "θ0 (base)", "fft": "FFT", "lora": "LoRA"}[self.kind]
+        if self.kind == "subgroup":
+            return f"{self.target} model"
+        if self.kind == "uniform":
+            return f"uniform λ={self.lam:g}"
+        if self.kind == "inject":
+            return f"FFT + {self.lam:g}·τ_{self.target}"
+        if self.kind == "axis":
+            return f"{self.lam:g}·τ_{self.target}"
+        return "remix " + ",".join(f"{v:g}" for v in self.lams)
+
+    @property
+    def spec(self) -> str:
+        if self.kind in ("base", "fft", "lora"):
+            return self.kind
+        if self.kind == "subgroup":
+            return f"subgroup:{self.target}"
+        if self.kind == "uniform":
+            return f"uniform:{self.lam:g}"
+        if self.kind in ("inject", "axis"):
+            return f"{self.kind}:{self.target}:{self.lam:g}"
+        return "remix:" + ",".join(f"{v:g}" for v in self.lams)
+
+
+def _num(text: str, spec: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise ConfigSpecError(f"{spec!r}: {text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise ConfigSpecError(f"{spec!r}: λ must be a finite number ≥ 0, got {text}")
+    return v
+
+
+def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
+    """Parse a configuration string (see the module docstring) against the run's subgroups."""
+    s = (spec or "").strip()
+    kind, _, rest = s.partition(":")
+    help_ = ("use base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ> or "
+             "remix:<λ1>,…,<λK>")
+    if kind in ("base", "fft", "lora"):
+        if rest:
+            raise ConfigSpecError(f"{spec!r}: {kind} takes no arguments")
+        return Config(kind)
+    if kind == "subgroup":
+        if rest not in groups:
+            raise ConfigSpecError(f"{spec!r}: subgroup {rest!r} is not in this run ({', '.join(groups)})")
+        return Config(kind, rest)
+    if kind == "uniform":
+        return Config(kind, lam=_num(rest, spec))
+    if kind in ("inject", "axis"):
+        g, _, lam = rest.partition(":")
+        if g not in groups:
+            raise ConfigSpecError(f"{spec!r}: subgroup {g!r} is not in this run ({', '.join(groups)})")
+        return Config(kind, g, _num(lam, spec))
+    if kind == "remix":
+        vals = tuple(_num(x, spec) for x in rest.split(",")) if rest else ()
+        if len(vals) != len(groups):
+            raise ConfigSpecError(f"{spec!r}: a remix needs {len(groups)} λ values, one per subgroup "
+                                  f"({', '.join(groups)}), got {len(vals)}")
+        return Config(kind, lams=vals)
+    raise ConfigSpecError(f"{spec!r} is not a configuration; {help_}")
+
+
+def stored_configs(results: RunResults) -> list[str]:
+    """Every configuration evaluated by the precompute (the same for every seed)."""
+    sr = next(iter(results.seeds.values()))
+    out = ["base", "fft", "lora"] + [f"subgroup:{g}" for g in results.groups]
+    for family in ("uniform", "inject", "axis"):
+        for target in ([""] if family == "uniform" else results.groups):
+            lams, _ = sr.margins(family, target, "test")
+            out += [Config(family, target, float(l)).spec for l in lams]
+    return out
+
+
+def config_margins(results: RunResults, config: Config | str, seed: int, split: str = "test", *,
+                   exact: bool = False, base=None) -> tuple[np.ndarray, bool]:
+    """``(margins [N], estimated)`` of a configuration for one seed and split."""
+    if isinstance(config, str):
+        config = parse_config(config, results.groups)
+    if seed not in results.seeds:
+        raise ConfigSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
+    sr = results.seeds[seed]
+    if config.kind in ("base", "fft", "lora"):
+        return sr.single(config.kind, "", split).astype(np.float64), False
+    if config.kind == "subgroup":
+        return sr.single("subgroup", config.target, split).astype(np.float64), False
+    if config.kind in ("uniform", "inject", "axis"):
+        lams, rows = sr.margins(config.kind, config.target if config.kind != "uniform" else "", split)
+        hit = np.flatnonzero(np.isclose(lams, config.lam, atol=1e-6))
+        if not len(hit):
+            raise ConfigSpecError(f"{config.spec!r} was not evaluated; stored λ: "
+                                  f"{', '.join(f'{v:g}' for v in lams)} (or use a remix)")
+        return rows[hit[0]].astype(np.float64), False
+    # remix: a stored point when there is one, else the estimate or an exact evaluation
+    lams, rows = sr.subgroup_space(split)
+    if len(lams):
+        hit = np.flatnonzero(np.all(np.isclose(lams, config.lams, atol=1e-6), axis=1))
+        if len(hit):
+            return rows[hit[0]], False
+    if exact:
+        from .exact import exact_margins, load_theta0
+        from .store import ArtifactStore
+        run = ArtifactStore(results.root).open(results.run_id, verify=False)
+        base = base or load_theta0(run, seed)
+        return exact_margins(run, seed, config.lams, base, splits=(split,))[split].astype(np.float64), False
+    from .estimate import RemixEstimator
+    return RemixEstimator(sr, split).margins(config.lams), True

@@ -1,0 +1,175 @@
+"""What a merged model is made of, recorded so that it can be rebuilt to the byte.
+
+A provenance record (``provenance.json`` beside every export) holds the base model and the
+sha256 of its weights, each task vector's file, sha256 and coefficient, the merge method and its
+parameters, the dataset, attribute, subgroups and evaluation split with a hash of the evaluation
+data, the seeds, the package versions, the metrics with bootstrap intervals, and the sha256 of
+the merged weights. :func:`recreate` rebuilds the merged weights from the record alone (plus the
+artifact store it names) and checks that hash::
+
+    python -m taskfair recreate exports/my-model/provenance.json
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .exact import load_theta0, merged_model
+from .fairness import bootstrap_ci, group_rates
+from .reporting import rates_table
+from .store import ArtifactStore, Run, StoreError, package_versions
+from .taskvector import model_weights, weights_sha256
+
+__all__ = ["FORMAT", "eval_data_sha256", "build_record", "write_record", "read_record", "recreate",
+           "ProvenanceError"]
+
+FORMAT = "taskfair.provenance/1"
+
+
+class ProvenanceError(ValueError):
+    """A provenance record that is malformed, or whose inputs no longer match it."""
+
+
+def eval_data_sha256(texts: Sequence[str], labels: np.ndarray, masks: np.ndarray,
+                     groups: Sequence[str]) -> str:
+    """A hash of exactly what the metrics were computed on: texts, labels and group membership."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(groups)).encode())
+    for t in texts:
+        b = str(t).encode()
+        h.update(len(b).to_bytes(8, "little") + b)
+    h.update(np.ascontiguousarray(labels, dtype=np.int8).tobytes())
+    h.update(np.ascontiguousarray(masks, dtype=bool).tobytes())
+    return h.hexdigest()
+
+
+def _config_sha256(config: Mapping) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _groups(run: Run) -> list[str]:
+    data = run.load_table("data/dataset.parquet")
+    return [c for c in data.columns if c not in ("text", "label")]
+
+
+def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: torch.nn.Module, *,
+                 method: str = "task_arithmetic", params: Mapping | None = None,
+                 margins: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000) -> dict:
+    """The provenance record of ``model``, merged from ``run``'s seed ``seed`` with
+    ``coefficients`` (subgroup -> λ). ``margins`` (split -> [N]) are the model's predictions on
+    the run's splits, for the metrics; splits not given are left out."""
+    cfg = run.config
+    groups = _groups(run)
+    missing = sorted(set(groups) - set(coefficients))
+    if missing:
+        raise ProvenanceError(f"no coefficient for subgroup(s) {missing}")
+    base = run.load_json(f"seed{seed}/base.json")
+    data = run.load_table("data/dataset.parquet")
+    idx = run.load_json(f"seed{seed}/splits.json")
+    vectors = []
+    for g in groups:
+        name = f"seed{seed}/tv/{g}.safetensors"
+        vectors.append({"subgroup": g, "file": name, "sha256": run.manifest["files"][name]["sha256"],
+                        "coefficient": float(coefficients[g])})
+    evaluation = {}
+    for split, m in (margins or {}).items():
+        rows = np.asarray(idx[split])
+        part = data.iloc[rows]
+        labels = part["label"].to_numpy(dtype=np.int8)
+        masks = np.ascontiguousarray(part[groups].to_numpy(dtype=bool).T)
+        pred = np.asarray(m) > 0
+        point = rates_table(group_rates(pred, labels, masks), groups).drop(columns="note")
+        ci = bootstrap_ci(pred, labels, masks, groups, n_boot=n_boot, seed=seed)
+        merged = point.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
+        evaluation[split] = {
+            "n_examples": int(len(rows)),
+            "data_sha256": eval_data_sha256(part["text"].tolist(), labels, masks, groups),
+            "metrics": json.loads(merged.rename(columns={"low": "ci_low", "high": "ci_high"})
+                                  .to_json(orient="records")),
+            "bootstrap": {"n": n_boot, "interval": 0.95, "seed": seed},
+        }
+    return {
+        "format": FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run": {"id": run.run_id, "artifact_root": str(run.path.parent.resolve()),
+                "config_sha256": _config_sha256(cfg), "config": cfg},
+        "base_model": {"spec": cfg["model"], "weights_sha256": base["sha256"], "head_seed": seed},
+        "task_vectors": vectors,
+        "merge": {"method": method, "params": dict(params or {}), "arithmetic": "float32"},
+        "data": {"dataset": cfg["dataset"].get("name"), "attribute": cfg["dataset"].get("attribute"),
+                 "path": cfg["dataset"].get("path"), "subgroups": groups,
+                 "splits_sha256": run.manifest["files"][f"seed{seed}/splits.json"]["sha256"],
+                 "selection_split": "val", "report_split": "test"},
+        "seeds": {"run": list(cfg["seeds"]), "this_model": seed},
+        "versions": package_versions(),
+        "evaluation": evaluation,
+        "merged_weights_sha256": weights_sha256(model_weights(model)),
+    }
+
+
+def write_record(record: Mapping, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "provenance.json"
+    if not path.is_file():
+        raise ProvenanceError(f"{path} does not exist; give an export folder or its provenance.json")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ProvenanceError(f"{path} is not valid JSON ({exc})") from exc
+    if record.get("format") != FORMAT:
+        raise ProvenanceError(f"{path} is not a taskfair provenance record (format {record.get('format')!r})")
+    for key in ("run", "base_model", "task_vectors", "merge", "merged_weights_sha256"):
+        if key not in record:
+            raise ProvenanceError(f"{path} lacks {key!r}")
+    return record
+
+
+def recreate(record: Mapping | str | Path, *, artifact_root: str | Path | None = None):
+    """Rebuild the merged model a record describes; returns ``(model, tokenizer, sha256, ok)``.
+
+    Every input is checked against the record before merging: the run's config hash, each task
+    vector file's sha256, and θ0 (rebuilt from the model spec and checked against its hash).
+    ``ok`` says whether the rebuilt weights hash to ``merged_weights_sha256``."""
+    if not isinstance(record, Mapping):
+        record = read_record(record)
+    root = Path(artifact_root or record["run"]["artifact_root"])
+    try:
+        run = ArtifactStore(root).open(record["run"]["id"])
+    except StoreError as exc:
+        raise ProvenanceError(f"the record's run is not available: {exc}. Pass --artifacts with the "
+                              "folder that holds it.") from exc
+    if _config_sha256(run.config) != record["run"]["config_sha256"]:
+        raise ProvenanceError(f"run {run.run_id!r} in {root} has a different config than the one recorded")
+    seed = int(record["base_model"]["head_seed"])
+    coefs = {}
+    for v in record["task_vectors"]:
+        stored = run.manifest["files"].get(v["file"], {}).get("sha256")
+        if stored != v["sha256"]:
+            raise ProvenanceError(f"task vector {v['file']} has sha256 {str(stored)[:12]}…, the record "
+                                  f"says {v['sha256'][:12]}…")
+        coefs[v["subgroup"]] = float(v["coefficient"])
+    groups = _groups(run)
+    if sorted(groups) != sorted(coefs):
+        raise ProvenanceError(f"the record's subgroups {sorted(coefs)} differ from the run's {groups}")
+    base = load_theta0(run, seed)
+    if record["base_model"]["weights_sha256"] != run.load_json(f"seed{seed}/base.json")["sha256"]:
+        raise ProvenanceError("θ0 of the run differs from the recorded base weights")
+    merge = record["merge"]
+    model = merged_model(run, seed, [coefs[g] for g in groups], base, method=merge["method"],
+                         **merge.get("params", {}))
+    sha = weights_sha256(model_weights(model))
+    return model, base[1], sha, sha == record["merged_weights_sha256"]

@@ -1,0 +1,188 @@
+"""A self-contained HTML fairness report for one or several configurations of a finished run:
+headline table (validation and test side by side), per-subgroup charts with bootstrap intervals
+and seed spread, the coefficients, data and model provenance, and plain-language caveats.
+The plotting library is inlined, so the file opens offline in any browser."""
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .configs import Config, config_margins, parse_config
+from .fairness import ALL, bootstrap_ci, group_rates
+from .provenance import eval_data_sha256
+from .reporting import HEADLINE_METRICS, rates_table
+from .results import RunResults
+from .store import ArtifactStore, package_versions
+
+__all__ = ["report_frames", "html_report"]
+
+NAMES = {"accuracy": "Accuracy", "macro_accuracy": "Macro accuracy", "worst_dpd": "Worst-case DPD",
+         "worst_eod": "Worst-case EOD", "dpd": "DPD", "eod": "EOD"}
+SMALL_GROUP, FEW_POSITIVES = 50, 10
+
+
+def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
+                  exact: bool = False) -> dict[str, pd.DataFrame]:
+    """The numbers behind the report: per config, seed, split, group and metric, the value and
+    its 95% bootstrap interval over examples."""
+    rows, notes = [], []
+    cfgs = [parse_config(c, results.groups) if isinstance(c, str) else c for c in configs]
+    if not cfgs:
+        raise ValueError("give at least one configuration to report on")
+    for c in cfgs:
+        for seed, sr in results.seeds.items():
+            for split in ("val", "test"):
+                m, est = config_margins(results, c, seed, split, exact=exact)
+                pred = m > 0
+                rates = group_rates(pred, sr.labels[split], sr.masks[split])
+                t = rates_table(rates, results.groups)
+                ci = bootstrap_ci(pred, sr.labels[split], sr.masks[split], results.groups,
+                                  n_boot=n_boot, seed=seed)
+                t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
+                rows.append(t.assign(config=c.label, spec=c.spec, seed=seed, split=split, estimated=est))
+    df = pd.concat(rows, ignore_index=True)
+    return {"metrics": df}
+
+
+def _caveats(results: RunResults, frames: dict[str, pd.DataFrame]) -> list[str]:
+    out = []
+    for seed, sr in results.seeds.items():
+        for j, g in enumerate(results.groups):
+            n = int(sr.masks["test"][j].sum())
+            pos = int((sr.masks["test"][j] & (sr.labels["test"] == 1)).sum())
+            if n < SMALL_GROUP:
+                out.append(f"{g} has only {n} test examples (seed {seed}); its rates move by "
+                           f"{100 / max(n, 1):.1f} points per example, so differences of a few points are noise.")
+            elif pos < FEW_POSITIVES:
+                out.append(f"{g} has only {pos} positive test examples (seed {seed}); its TPR, and so its "
+                           "EOD, rest on very few comments.")
+    m = frames["metrics"]
+    undefined = m[m.value.isna() & m.note.astype(bool)].drop_duplicates(["group", "metric", "note"])
+    for _, r in undefined.iterrows():
+        out.append(f"{r.metric.upper()} of {r.group} is undefined in some configurations: {r.note}.")
+    if len(results.seeds) == 1:
+        out.append("One seed only: the intervals cover the choice of test examples, not of training "
+                   "randomness. Run more seeds (seeds: [13, 42, 7]) to see the spread over training.")
+    if m.estimated.any():
+        est = sorted(m.loc[m.estimated, "config"].unique())
+        out.append(f"{', '.join(est)}: estimated from stored predictions, not run; evaluate exactly "
+                   "(dashboard or --exact) before relying on them.")
+    out.append("DPD and EOD compare each subgroup with the rest of the data (one against the rest); "
+               "0 is parity. Worst-case values are the largest over subgroups.")
+    return out
+
+
+def _figure(m: pd.DataFrame, groups: Sequence[str]):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    test = m[(m.split == "test") & m.group.isin(groups)]
+    agg = test.groupby(["config", "group", "metric"], sort=False).agg(
+        value=("value", "mean"), low=("low", "mean"), high=("high", "mean"),
+        seed_sd=("value", "std")).reset_index()
+    metrics = ["accuracy", "dpd", "eod"]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[NAMES[x] for x in metrics])
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    for i, (cfg, part) in enumerate(agg.groupby("config", sort=False)):
+        for k, metric in enumerate(metrics):
+            p = part[part.metric == metric].set_index("group").reindex(list(groups))
+            fig.add_trace(go.Bar(
+                x=list(groups), y=p["value"], name=cfg, legendgroup=cfg, showlegend=k == 0,
+                marker_color=palette[i % len(palette)],
+                error_y=dict(type="data", symmetric=False, array=(p["high"] - p["value"]).clip(lower=0),
+                             arrayminus=(p["value"] - p["low"]).clip(lower=0)),
+                customdata=np.stack([p["low"], p["high"], p["seed_sd"].fillna(0)], axis=-1),
+                hovertemplate="%{x}: %{y:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}; "
+                              "seed SD %{customdata[2]:.3f})<extra>" + cfg + "</extra>"), row=1, col=k + 1)
+    fig.update_layout(barmode="group", height=430, template="plotly_white",
+                      margin=dict(l=40, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, border=0, classes="t", na_rep="undefined",
+                      float_format=lambda v: f"{v:.3f}", escape=True)
+
+
+def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
+                exact: bool = False, title: str | None = None) -> str:
+    """The whole report as one HTML string (plotly.js inlined)."""
+    frames = report_frames(results, configs, n_boot=n_boot, exact=exact)
+    m = frames["metrics"]
+    groups = list(results.groups)
+    # headline: validation and test side by side (choose on validation, report on test)
+    head = m[(m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
+    wide = head.groupby(["config", "metric", "split"], sort=False)["value"].mean().unstack(["metric", "split"])
+    cols = [(mt, sp) for mt in HEADLINE_METRICS for sp in ("val", "test") if (mt, sp) in wide.columns]
+    wide = wide[cols]
+    wide.columns = [f"{NAMES[mt]} ({sp})" for mt, sp in cols]
+    wide = wide.reset_index()
+    # per-group test table with intervals (first seed) and seed means
+    per = m[(m.split == "test") & m.group.isin(groups)].groupby(["config", "group", "metric"], sort=False).agg(
+        value=("value", "mean"), ci_low=("low", "mean"), ci_high=("high", "mean")).reset_index()
+    per["metric"] = per.metric.map(NAMES)
+    fig_html = _figure(m, groups).to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+
+    cfg = results.config
+    run = ArtifactStore(results.root).open(results.run_id, verify=False)
+    prov_rows = [("run", results.run_id), ("model", cfg["model"]),
+                 ("dataset", f"{cfg['dataset']['name']}" + (f", attribute {cfg['dataset'].get('attribute')}"
+                                                          if cfg["dataset"].get("attribute") else "")),
+                 ("subgroups", ", ".join(groups)), ("seeds", ", ".join(map(str, results.seeds)))]
+    for seed, sr in results.seeds.items():
+        base = run.load_json(f"seed{seed}/base.json")["sha256"]
+        prov_rows.append((f"θ0 weights sha256 (seed {seed})", base))
+        prov_rows.append((f"test data sha256 (seed {seed})",
+                          eval_data_sha256(results.data["text"].to_numpy()[sr.index["test"]].tolist(),
+                                           sr.labels["test"], sr.masks["test"], groups)))
+        prov_rows.append((f"examples val / test (seed {seed})", f"{len(sr.labels['val'])} / {len(sr.labels['test'])}"))
+        for g in groups:
+            name = f"seed{seed}/tv/{g}.safetensors"
+            prov_rows.append((f"τ_{g} sha256 (seed {seed})", run.manifest["files"][name]["sha256"]))
+    versions = package_versions()
+    coef_rows = []
+    for c in dict.fromkeys(m.spec):
+        cc = parse_config(c, groups)
+        if cc.kind == "remix":
+            coef_rows.append({"configuration": cc.label, **{f"λ {g}": v for g, v in zip(groups, cc.lams)}})
+        elif cc.kind in ("uniform", "inject", "axis"):
+            coef_rows.append({"configuration": cc.label, "λ": cc.lam, **({"subgroup": cc.target} if cc.target else {})})
+    chosen = results.summary.get("chosen_lambda", {})
+    caveats = _caveats(results, frames)
+    esc = html.escape
+    title = title or f"Fairness report — {results.run_id}"
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title><style>",
+        "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;"
+        "padding:0 1em;color:#222}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}"
+        "table.t{border-collapse:collapse;font-size:.9em;margin:.5em 0}table.t td,table.t th{padding:.25em .6em;"
+        "border-bottom:1px solid #eee;text-align:right}table.t td:first-child,table.t th:first-child{text-align:left}"
+        ".caveat{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}code{font-size:.85em}",
+        "</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p>Created {created} by taskfair from run <code>{esc(results.run_id)}</code>. Merged models are "
+        "<code>θ = θ0 + Σ λ_g τ_g</code> with one task vector per subgroup. Coefficients are chosen on the "
+        "validation split; the figures that matter are the test ones, shown beside them.</p>",
+        "<h2 id='headline'>Headline (mean over seeds)</h2>", _table(wide),
+        f"<p>λ of plain task addition chosen on validation: {esc(json.dumps(chosen))}.</p>",
+        "<h2 id='subgroups'>Per subgroup (test)</h2>",
+        "<p>Bars: value (mean over seeds); whiskers: 95% bootstrap interval over test examples "
+        f"({n_boot} resamples). Hover for the spread over seeds. Overlapping intervals mean the "
+        "difference may be noise.</p>", fig_html, _table(per),
+        "<h2 id='coefficients'>Coefficients</h2>",
+        _table(pd.DataFrame(coef_rows)) if coef_rows else "<p>No merged configuration in this report.</p>",
+        "<h2 id='caveats'>Caveats</h2><div class='caveat'><ul>",
+        *[f"<li>{esc(c)}</li>" for c in caveats], "</ul></div>",
+        "<h2 id='provenance'>Data and model provenance</h2>",
+        _table(pd.DataFrame(prov_rows, columns=["what", "value"])),
+        "<p>Packages: " + esc(", ".join(f"{k} {v}" for k, v in sorted(versions.items()))) + "</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,174 @@
+"""Provenance-stamped exports and their re-creation, the one-file HTML report (checked in a real
+headless browser), the example-level diff, and choose-on-validation / report-on-test."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskfair.configs import ConfigSpecError, config_margins, parse_config, stored_configs
+from taskfair.diff import DIRECTIONS, example_diff
+from taskfair.exact import exact_margins, load_theta0, merged_model
+from taskfair.export import export_model
+from taskfair.provenance import ProvenanceError, build_record, read_record, recreate
+from taskfair.report import html_report
+from taskfair.results import load_results
+from taskfair.store import ArtifactStore
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUPS = ("female", "muslims", "black")
+
+
+@pytest.fixture(scope="module")
+def res(pico_store):
+    return load_results(pico_store, "pico")
+
+
+def _cli(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "taskfair", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+# --------------------------------------------------------------------------- configurations
+
+@pytest.mark.parametrize("spec, pattern", [
+    ("fftt", "is not a configuration"), ("uniform:abc", "not a number"), ("uniform:-1", "≥ 0"),
+    ("inject:martians:0.5", "not in this run"), ("remix:0.1,0.2", "needs 3 λ values"),
+    ("fft:1", "takes no arguments"), ("axis:female:nan", "finite"),
+])
+def test_bad_configuration_strings_are_explained(spec, pattern):
+    with pytest.raises(ConfigSpecError, match=pattern):
+        parse_config(spec, GROUPS)
+
+
+def test_configurations_read_stored_points_exactly(res):
+    sr = res.seeds[13]
+    m, est = config_margins(res, "uniform:0.5", 13)
+    assert not est and np.array_equal(m, sr.margins("uniform", "", "test")[1][1])
+    with pytest.raises(ConfigSpecError, match="stored λ: 0, 0.5, 1"):
+        config_margins(res, "uniform:0.3", 13)
+    m, est = config_margins(res, "remix:0.5,0.5,0", 13)      # a stored pair point
+    assert not est
+    _, est = config_margins(res, "remix:0.3,0.1,0.7", 13)   # not stored: the estimate
+    assert est
+    assert {"fft", "uniform:0.5", "inject:female:1", "axis:black:0.5"} <= set(stored_configs(res))
+
+
+# --------------------------------------------------------------------------- example diff
+
+def test_example_diff_counts_add_up_and_carry_the_texts(res):
+    d = example_diff(res, "fft", "uniform:0.5")
+    sr = res.seeds[13]
+    a, b = sr.single("fft") > 0, sr.margins("uniform", "", "test")[1][1] > 0
+    assert len(d.examples) == int((a != b).sum()) > 0
+    allrow = d.counts[d.counts.group == "(all)"].iloc[0]
+    assert allrow["newly flagged"] + allrow["no longer flagged"] == allrow["changed"] == len(d.examples)
+    assert allrow["right→wrong"] + allrow["wrong→right"] == allrow["changed"]  # binary: every flip changes correctness
+    assert set(d.examples["flag change"]) <= set(DIRECTIONS[:2])
+    # texts are the real test comments of those rows
+    texts = res.data["text"].to_numpy()
+    assert (d.examples.text.to_numpy() == texts[d.examples.example.to_numpy()]).all()
+    assert set(d.examples.example) <= set(sr.index["test"])
+    for g in GROUPS:
+        row = d.counts[d.counts.group == g].iloc[0]
+        assert row["changed"] == sum(g in s.split(", ") for s in d.examples.subgroups)
+    assert "predictions change" in d.summary()
+
+
+def test_diff_command(pico_store, tmp_path):
+    out = _cli("diff", "--run", "pico", "--artifacts", pico_store, "fft", "remix:0.2,0.6,0.4",
+               "--csv", tmp_path / "c.csv")
+    assert out.returncode == 0, out.stderr
+    assert "estimated, not run" in out.stdout and "newly flagged" in out.stdout
+    assert (tmp_path / "c.csv").read_text().startswith("example,text,label,subgroups")
+    bad = _cli("diff", "--run", "pico", "--artifacts", pico_store, "fft", "remix:1")
+    assert bad.returncode == 2 and "needs 3 λ values" in bad.stderr
+
+
+# --------------------------------------------------------------------------- provenance
+
+@pytest.fixture(scope="module")
+def exported(pico_store, tmp_path_factory):
+    run = ArtifactStore(pico_store).open("pico")
+    base = load_theta0(run, 13)
+    lams = [0.3, 0.8, 0.55]
+    model = merged_model(run, 13, lams, base)
+    margins = exact_margins(run, 13, lams, base, splits=("val", "test"))
+    record = build_record(run, 13, dict(zip(GROUPS, lams)), model, margins=margins, n_boot=200)
+    target = tmp_path_factory.mktemp("exp") / "m"
+    export_model(model, base[1], target, provenance={"coefficients": dict(zip(GROUPS, lams))}, record=record)
+    return target
+
+
+def test_export_records_everything_needed(exported, pico_store):
+    rec = read_record(exported)
+    run = ArtifactStore(pico_store).open("pico")
+    assert rec["base_model"]["weights_sha256"] == run.load_json("seed13/base.json")["sha256"]
+    assert [v["subgroup"] for v in rec["task_vectors"]] == list(GROUPS)
+    assert [v["coefficient"] for v in rec["task_vectors"]] == [0.3, 0.8, 0.55]
+    assert all(v["sha256"] == run.manifest["files"][v["file"]]["sha256"] for v in rec["task_vectors"])
+    assert rec["merge"] == {"method": "task_arithmetic", "params": {}, "arithmetic": "float32"}
+    assert rec["data"]["dataset"] == "redditbias" and rec["data"]["subgroups"] == list(GROUPS)
+    assert rec["seeds"] == {"run": [13], "this_model": 13}
+    assert {"torch", "transformers"} <= set(rec["versions"])
+    for split in ("val", "test"):
+        ev = rec["evaluation"][split]
+        assert len(ev["data_sha256"]) == 64 and ev["n_examples"] == len(run.load_json("seed13/splits.json")[split])
+        acc = [m for m in ev["metrics"] if m["group"] == "(all)" and m["metric"] == "accuracy"][0]
+        assert acc["ci_low"] <= acc["value"] <= acc["ci_high"]
+    card = (exported / "README.md").read_text()
+    assert rec["merged_weights_sha256"] in card and "python -m taskfair recreate" in card
+
+
+def test_recreate_reproduces_the_hash_and_catches_changes(exported, tmp_path):
+    model, tok, sha, ok = recreate(exported)
+    assert ok and sha == read_record(exported)["merged_weights_sha256"]
+    out = _cli("recreate", exported, "--output", tmp_path / "rebuilt")
+    assert out.returncode == 0, out.stderr
+    assert "identical" in out.stdout and (tmp_path / "rebuilt" / "model.safetensors").is_file()
+    # a different coefficient gives a different model: reported, exit status 1
+    rec = json.loads((exported / "provenance.json").read_text())
+    rec["task_vectors"][1]["coefficient"] = 0.81
+    (tmp_path / "changed.json").write_text(json.dumps(rec))
+    out = _cli("recreate", tmp_path / "changed.json")
+    assert out.returncode == 1 and "DIFFERENT" in out.stdout
+    # a vector whose hash does not match the record is refused before merging
+    rec["task_vectors"][1]["sha256"] = "0" * 64
+    (tmp_path / "tampered.json").write_text(json.dumps(rec))
+    out = _cli("recreate", tmp_path / "tampered.json")
+    assert out.returncode == 2 and "the record says" in out.stderr
+    with pytest.raises(ProvenanceError, match="not a taskfair provenance record"):
+        (tmp_path / "x.json").write_text("{}")
+        read_record(tmp_path / "x.json")
+
+
+# --------------------------------------------------------------------------- HTML report
+
+def test_report_shows_validation_and_test_side_by_side(res):
+    text = html_report(res, ["fft", "uniform:0.5", "remix:0.2,0.6,0.4"], n_boot=100)
+    assert "Accuracy (val)" in text and "Accuracy (test)" in text
+    assert "estimated from stored predictions" in text           # the remix caveat
+    assert "One seed only" in text and "θ0 weights sha256" in text
+    assert not re.search(r"<script[^>]+src=['\"]https?://", text)   # nothing fetched from the web
+    assert len(text) > 1_000_000                                     # plotly.js is inlined
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="needs chromium (make test installs it)")
+def test_report_command_renders_offline_in_a_headless_browser(pico_store, tmp_path):
+    out = _cli("report", "--run", "pico", "--artifacts", pico_store, "--config", "fft",
+               "--config", "remix:0.2,0.6,0.4", "--bootstrap", "100", "-o", tmp_path / "r.html")
+    assert out.returncode == 0, out.stderr
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          "--virtual-time-budget=20000", "--dump-dom", (tmp_path / "r.html").as_uri()],
+                         capture_output=True, text=True, timeout=180).stdout
+    assert "Headline (mean over seeds)" in dom and "Caveats" in dom
+    assert dom.count("class=\"main-svg\"") >= 1 or dom.count("main-svg") >= 1  # plotly drew the chart
+    assert "remix 0.2,0.6,0.4" in dom
