@@ -1,7 +1,7 @@
 """taskfair dashboard. Start with `make app` (binds to 127.0.0.1:8501).
 
 The pages live in pages/; this entry point names and orders them and gives each a stable URL
-(/, /sweep, /remix, /heatmaps, /frontier, /export) so a link with its query parameters
+(/, /sweep, /remix, /heatmaps, /frontier, /export, /diff, /report, /search, /vectors) so a link with its query parameters
 reproduces a view."""
 from __future__ import annotations
 
@@ -14,5 +14,9 @@ PAGES = [
     st.Page("pages/3_Heatmaps.py", title="Heatmaps", icon=":material/grid_on:", url_path="heatmaps"),
     st.Page("pages/4_Frontier.py", title="Frontier", icon=":material/scatter_plot:", url_path="frontier"),
     st.Page("pages/5_Export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("pages/6_Diff.py", title="Diff", icon=":material/compare_arrows:", url_path="diff"),
+    st.Page("pages/7_Report.py", title="Report", icon=":material/description:", url_path="report"),
+    st.Page("pages/8_Search.py", title="Search", icon=":material/travel_explore:", url_path="search"),
+    st.Page("pages/9_Vectors.py", title="Vectors", icon=":material/hub:", url_path="vectors"),
 ]
 st.navigation(PAGES).run()

@@ -48,7 +48,9 @@ def main() -> None:
                      ok(lat["page_rerun_median_ms"] < 100)))
         for name in [k for k in err if isinstance(err[k], dict)]:
             e = err[name]
-            rows.append((f"Remix estimate ({name}) vs exact, {err['n_random_points']} random λ",
+            extra = (f" — default; {err.get('kernel_anchor_points')} stored points, length scale "
+                     f"{err.get('kernel_length_scale')}" if name == "kernel" else " — baseline")
+            rows.append((f"Remix estimate ({name}{extra}) vs exact, {err['n_random_points']} random λ",
                          "≥98% label agreement, DPD/EOD error < 0.02",
                          f"agreement mean {100 * e['label_agreement_mean']:.1f}% (min {100 * e['label_agreement_min']:.1f}%); "
                          f"DPD error mean {e['abs_dpd_error_mean']:.3f} (max {e['abs_dpd_error_max']:.3f}); "
@@ -64,12 +66,30 @@ def main() -> None:
                      ok(x["bf16_speedup"] >= 1.5)))
     s = load("scale")
     if s:
-        rows.append((f"Streaming merge, {s['params'] / 1e9:.2f}B params bf16, K={s['k']}", "peak RSS <2 GB, ≥½ copy bound",
-                     f"stream: **{s['stream_peak_rss_GB']:.2f} GB** peak, {s['stream']['seconds']:.0f} s = {s['stream_GBps']:.2f} GB/s "
-                     f"({100 * s['stream_vs_copy_bound']:.0f}% of the {s['copy_bandwidth_GBps']:.1f} GB/s copy bound); "
+        rows.append((f"Streaming merge, {s['params'] / 1e9:.2f}B params bf16, K={s['k']}: memory", "peak RSS <2 GB",
+                     f"stream: **{s['stream_peak_rss_GB']:.2f} GB** peak ({s['stream_quarter']['peak_rss_bytes'] / 1e9:.2f} GB at ¼ size); "
                      f"load-everything at ¼ size {s['load_all_quarter_peak_rss_GB']:.2f} GB "
                      f"(≈{s['load_all_full_peak_rss_GB_extrapolated']:.1f} GB at full size)",
-                     ok(s["stream_peak_rss_GB"] < 2 and s["stream_vs_copy_bound"] >= 0.5)))
+                     ok(s["stream_peak_rss_GB"] < 2)))
+        rows.append((f"Streaming merge, {s['params'] / 1e9:.2f}B params: throughput, {s['bytes_moved'] / 1e9:.0f} GB moved",
+                     "within 2× of the copy-bandwidth bound",
+                     f"{s['stream']['seconds']:.0f} s = {s['stream_GBps']:.2f} GB/s = {100 * s['stream_vs_copy_bound']:.0f}% of the "
+                     f"{s['copy_bandwidth_GBps']:.1f} GB/s memory-copy bound; the disk alone (read every input once "
+                     f"{s['io_bound']['read_GBps']:.2f} GB/s, write + fsync the output {s['io_bound']['write_GBps']:.2f} GB/s) takes "
+                     f"{s['io_bound']['seconds']:.0f} s, so the merge runs at **{100 * s['stream_vs_io_bound']:.0f}% of the disk bound**; "
+                     f"with the inputs in the page cache (¼ size) {s['stream_quarter_warm_GBps']:.2f} GB/s = "
+                     f"{100 * s['stream_quarter_warm_vs_copy_bound']:.0f}% of the copy bound",
+                     ok(s["stream_vs_copy_bound"] >= 0.5)))
+    ld = load("load")
+    if ld:
+        rows.append(("Load: 8 Remix sessions + 1 exact evaluation", "isolated, bounded memory, no freeze",
+                     f"slider rerun median {ld['slider_ms_median_without_exact']:.0f} ms (p95 {ld['slider_ms_p95_without_exact']:.0f}) "
+                     f"with 8 sessions; {ld['slider_moves_during_exact']} moves completed during exact evaluations, median "
+                     f"{ld['slider_ms_median_during_exact'] or float('nan'):.0f} ms (p95 {ld['slider_ms_p95_during_exact'] or float('nan'):.0f}); "
+                     f"exact evaluation {', '.join(f'{t:.0f}' for t in ld['exact_evaluation_s'])} s; peak RSS "
+                     f"{ld['peak_rss_MB_end']:.0f} MB (after warm-up {ld['peak_rss_MB_after_warmup']:.0f} MB); shared caches "
+                     f"{'unchanged' if ld['shared_caches_unchanged'] else 'CHANGED'}; {len(ld['errors'])} isolation errors",
+                     ok(ld["shared_caches_unchanged"] and not ld["errors"] and ld["slider_moves_during_exact"] > 0)))
     p = load("precompute")
     if p:
         st = p["stages_s"]

@@ -27,7 +27,7 @@ st.subheader(f"FFT vs LoRA vs task addition, per subgroup ({split})")
 comp = loaders.compare_methods(root, run_id, mtime, split)
 st.plotly_chart(charts.method_bars(comp), width="stretch")
 st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
-           "Error bars: standard error over seeds (none with one seed). DPD and EOD compare the "
+           + charts.ERRORS + " DPD and EOD compare the "
            "subgroup with the rest of the data.")
 common.explain_undefined(comp)
 common.table(comp, f"{run_id}-methods-{split}", present=present)

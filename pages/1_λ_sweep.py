@@ -8,7 +8,7 @@ from ui import charts, common, loaders
 present, root, run_id, mtime, res, split, groups = common.page("λ sweep")
 
 st.title("Uniform λ sweep")
-st.caption("θ0 + λ Σ_g τ_g for λ on the stored grid; dashed: FFT, dotted: LoRA.")
+st.caption("θ0 + λ Σ_g τ_g for λ on the stored grid; dashed: FFT, dotted: LoRA. " + charts.ERRORS)
 sweep = loaders.uniform_sweep(root, run_id, mtime, split, False)
 metrics = st.multiselect("Metrics", ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
                          default=["macro_accuracy", "worst_dpd", "worst_eod"],

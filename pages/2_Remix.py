@@ -3,6 +3,7 @@ exact evaluation on demand."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from ui import charts, common, loaders
@@ -52,8 +53,16 @@ for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "w
     col.metric(charts.NAMES[metric], f"{overall[metric]:.3f}",
                delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better)
 
-st.info("These numbers are an **estimate** from stored predictions along each subgroup's axis and "
-        "the uniform sweep, not a run of the merged model. Use *Evaluate exactly* to check them.",
+# choose on validation, report on test: both, side by side, whatever split the sidebar shows
+both = {sp: loaders.remix_estimate(root, run_id, mtime, sp, lams) for sp in ("val", "test")}
+side = (pd.DataFrame({f"{sp} (estimate)": b[b.group == "(all)"].set_index("metric")["mean"] for sp, b in both.items()})
+        .reindex(["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]))
+side.index = [charts.NAMES[m] for m in side.index]
+st.caption("Validation (where coefficients should be chosen) beside test (what to report):")
+st.dataframe(side.style.format("{:.3f}"), width="content")
+
+st.info("These numbers are an **estimate** from stored predictions (each subgroup's axis, corrected "
+        "by every stored remix-like point), not a run of the merged model. Use *Evaluate exactly* to check them.",
         icon="ℹ️")
 st.plotly_chart(charts.remix_heatmap(est, groups), width="stretch")
 common.explain_undefined(est)

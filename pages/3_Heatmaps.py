@@ -32,6 +32,6 @@ for col, metric in zip(lcols, ["accuracy", "dpd", "eod"]):
     col.plotly_chart(charts.group_lines(grid, metric, family=family,
                                         x_title="λ" + (f" (τ_{target} into FFT)" if target else "")),
                      width="stretch")
-st.caption("Grey dashed lines: FFT per subgroup. Values: mean over seeds; error bars: standard error.")
+st.caption("Grey dashed lines: FFT per subgroup. Values: mean over seeds. " + charts.ERRORS)
 common.explain_undefined(grid)
 common.table(grid, f"{run_id}-{family}{'-' + target if target else ''}-{split}", present=present)

@@ -32,6 +32,9 @@ def remix_lams(row) -> list[float] | None:
         return [1.0 if g == row.target else 0.0 for g in groups]
     if row.family == "axis":
         return [float(row.lam) if g == row.target else 0.0 for g in groups]
+    if row.family == "pair":
+        pair = row.target.split("+")
+        return [float(row.lam) if g in pair else 0.0 for g in groups]
     return None
 
 

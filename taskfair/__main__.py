@@ -3,6 +3,8 @@
     python -m taskfair report  --run quick [--config fft --config remix:0.2,0.5,0.4,0.3,0.6] [-o report.html]
     python -m taskfair diff    --run quick fft remix:0.2,0.5,0.4,0.3,0.6 [--split test] [--csv changes.csv]
     python -m taskfair recreate exports/my-model [--artifacts artifacts] [--output rebuilt/]
+    python -m taskfair vectors --run quick
+    python -m taskfair search  --run quick [--max-dpd 0.1] [--max-eod 0.15] [--confirm 3] [--csv out.csv]
 
 Configurations are named as in :mod:`taskfair.configs` (base, fft, lora, subgroup:<g>,
 uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…). Exit status 2 for bad input,
@@ -72,6 +74,50 @@ def cmd_recreate(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_search(args) -> int:
+    import pandas as pd
+
+    from .search import confirm, search_coefficients
+    res = _results(args)
+    result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples)
+    bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in (("worst DPD", args.max_dpd), ("worst EOD", args.max_eod))
+                       if v is not None) or "none (the whole Pareto front)"
+    print(f"searched {len(result.candidates)} λ vectors on the validation estimate; bounds: {bounds}; "
+          f"{int(result.candidates.feasible.sum())} feasible")
+    if result.best.empty:
+        print("no candidate meets the bounds; loosen them (the lowest estimated worst DPD / EOD were "
+              f"{result.candidates['val worst_dpd (estimate)'].min():.3f} / "
+              f"{result.candidates['val worst_eod (estimate)'].min():.3f})")
+        return 1
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(result.best.head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.confirm:
+            print(f"\nconfirming the first {args.confirm} by exact evaluation (validation = where λ was chosen, "
+                  "test = what to report):")
+            table = confirm(res, result, n=args.confirm)
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            if args.csv:
+                table.to_csv(args.csv, index=False)
+                print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_vectors(args) -> int:
+    import pandas as pd
+
+    from .analysis import sensitivity, vector_tables
+    res = _results(args)
+    t = vector_tables(res, args.seed)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print("norms:\n" + t["norms"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\ncosine similarity:\n" + t["cosine"].to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nnorm per layer:\n" + t["layers"].pivot_table(index="vector", columns="layer", values="norm",
+                                                              sort=False).to_string(float_format=lambda v: f"{v:.3f}"))
+        print("\nslope of each subgroup's own DPD/EOD per unit λ (test):\n"
+              + sensitivity(res).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m taskfair", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -104,6 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--artifacts", help="artifact root holding the run (default: the one recorded)")
     c.add_argument("--output", help="also write the rebuilt model as an export folder here")
     c.set_defaults(fn=cmd_recreate)
+
+    q = sub.add_parser("search", help="find per-subgroup λ that maximise validation accuracy under fairness bounds")
+    run_args(q)
+    q.add_argument("--max-dpd", type=float, help="bound on worst-case DPD (validation)")
+    q.add_argument("--max-eod", type=float, help="bound on worst-case EOD (validation)")
+    q.add_argument("--samples", type=int, default=3000, help="random candidates before refinement")
+    q.add_argument("--confirm", type=int, default=3, help="confirm this many by exact evaluation (0: none)")
+    q.add_argument("--csv", help="write the confirmed candidates here")
+    q.set_defaults(fn=cmd_search)
+
+    v = sub.add_parser("vectors", help="task-vector norms, per-layer norms, cosine matrix, fairness sensitivity")
+    run_args(v)
+    v.add_argument("--seed", type=int)
+    v.set_defaults(fn=cmd_vectors)
 
     args = p.parse_args(argv)
     from .configs import ConfigSpecError

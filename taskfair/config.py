@@ -46,6 +46,7 @@ class DatasetConfig:
     test_size: float = 0.2
     val_size: float = 0.1
     max_rows: int | None = None
+    min_group_size: int = 0      # intersections (attribute "gender+race", named "women-black") below this are left out
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class GridConfig:
     axis: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
     pairs: tuple[float, ...] = ()
     probes: int = 0
+    # other merge methods, evaluated as θ0 + merge(τ_g; λ for every subgroup) on their own λ grid
+    methods: tuple[str, ...] = ()
+    methods_grid: tuple[float, ...] = (0.4, 0.7, 1.0)
+    ties_density: float = 0.2
+    dare_drop_rate: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class EvalConfig:
     batch_size: int = 64
     precision: Literal["fp32", "bf16"] = "fp32"
     max_length: int | None = None
+    bootstrap: int = 200        # resamples of the evaluation examples for the 95% intervals (0: none)
 
 
 @dataclass(frozen=True)
@@ -190,14 +197,24 @@ def _check(cfg: StudyConfig) -> StudyConfig:
         need(all(math.isfinite(v) and v >= 0 for v in values), f"grids.{grid}",
              f"every λ must be a finite number ≥ 0, got {list(values)}")
         need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
+    bad = [m for m in cfg.grids.methods if m not in ("ties", "dare")]
+    need(not bad, "grids.methods", f"{bad} unknown; choose from ['ties', 'dare'] (plain addition is always there)")
+    need(all(math.isfinite(v) and v >= 0 for v in cfg.grids.methods_grid) and
+         (bool(cfg.grids.methods_grid) or not cfg.grids.methods), "grids.methods_grid",
+         f"give finite λ ≥ 0, got {list(cfg.grids.methods_grid)}")
+    need(0 < cfg.grids.ties_density <= 1, "grids.ties_density", f"must be in (0, 1], got {cfg.grids.ties_density}")
+    need(0 <= cfg.grids.dare_drop_rate < 1, "grids.dare_drop_rate",
+         f"must be in [0, 1), got {cfg.grids.dare_drop_rate}")
+    need(0 <= cfg.eval.bootstrap <= 100_000, "eval.bootstrap", f"must be between 0 and 100000, got {cfg.eval.bootstrap}")
     need(0 <= cfg.grids.probes <= 1000, "grids.probes", f"must be between 0 and 1000, got {cfg.grids.probes}")
     d = cfg.dataset
     need(0 < d.test_size < 1, "dataset.test_size", f"must be in (0, 1), got {d.test_size}")
     need(0 < d.val_size < 1, "dataset.val_size", f"must be in (0, 1), got {d.val_size}")
     need(d.max_rows is None or d.max_rows >= 50, "dataset.max_rows", "must be at least 50")
     if d.name == "mhs":
-        need(d.attribute in ("gender", "race"), "dataset.attribute",
-             f"Measuring Hate Speech needs attribute gender or race, got {d.attribute!r}")
+        need(d.attribute in ("gender", "race", "gender+race"), "dataset.attribute",
+             f"Measuring Hate Speech needs attribute gender, race or gender+race (intersections), got {d.attribute!r}")
+    need(d.min_group_size >= 0, "dataset.min_group_size", f"must be ≥ 0, got {d.min_group_size}")
     if d.name == "table":
         need(d.path is not None, "dataset.path", "a table dataset needs a path to a CSV/parquet file")
         need((d.group_column is None) != (d.group_columns is None), "dataset.group_column",

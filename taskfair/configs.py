@@ -7,6 +7,7 @@
     inject:female:0.6    θ_FFT + 0.6 τ_female
     axis:female:0.6      θ0 + 0.6 τ_female
     remix:0.2,0.5,0.1    θ0 + Σ_g λ_g τ_g, one λ per subgroup in the run's order
+    ties:0.7 | dare:0.7  θ0 + TIES/DARE merge of the subgroup vectors at λ (stored points only)
 
 Stored points are read back exactly; a remix that was not evaluated is the instant estimate
 unless exact evaluation is asked for.
@@ -42,6 +43,8 @@ class Config:
             return f"{self.target} model"
         if self.kind == "uniform":
             return f"uniform λ={self.lam:g}"
+        if self.kind in ("ties", "dare"):
+            return f"{self.kind.upper()} λ={self.lam:g}"
         if self.kind == "inject":
             return f"FFT + {self.lam:g}·τ_{self.target}"
         if self.kind == "axis":
@@ -54,8 +57,8 @@ class Config:
             return self.kind
         if self.kind == "subgroup":
             return f"subgroup:{self.target}"
-        if self.kind == "uniform":
-            return f"uniform:{self.lam:g}"
+        if self.kind in ("uniform", "ties", "dare"):
+            return f"{self.kind}:{self.lam:g}"
         if self.kind in ("inject", "axis"):
             return f"{self.kind}:{self.target}:{self.lam:g}"
         return "remix:" + ",".join(f"{v:g}" for v in self.lams)
@@ -75,8 +78,8 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
     """Parse a configuration string (see the module docstring) against the run's subgroups."""
     s = (spec or "").strip()
     kind, _, rest = s.partition(":")
-    help_ = ("use base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ> or "
-             "remix:<λ1>,…,<λK>")
+    help_ = ("use base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, "
+             "ties:<λ>, dare:<λ> or remix:<λ1>,…,<λK>")
     if kind in ("base", "fft", "lora"):
         if rest:
             raise ConfigSpecError(f"{spec!r}: {kind} takes no arguments")
@@ -85,7 +88,7 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
         if rest not in groups:
             raise ConfigSpecError(f"{spec!r}: subgroup {rest!r} is not in this run ({', '.join(groups)})")
         return Config(kind, rest)
-    if kind == "uniform":
+    if kind in ("uniform", "ties", "dare"):
         return Config(kind, lam=_num(rest, spec))
     if kind in ("inject", "axis"):
         g, _, lam = rest.partition(":")
@@ -105,9 +108,12 @@ def stored_configs(results: RunResults) -> list[str]:
     """Every configuration evaluated by the precompute (the same for every seed)."""
     sr = next(iter(results.seeds.values()))
     out = ["base", "fft", "lora"] + [f"subgroup:{g}" for g in results.groups]
-    for family in ("uniform", "inject", "axis"):
-        for target in ([""] if family == "uniform" else results.groups):
-            lams, _ = sr.margins(family, target, "test")
+    for family in ("uniform", "inject", "axis", "ties", "dare"):
+        for target in ([""] if family in ("uniform", "ties", "dare") else results.groups):
+            try:
+                lams, _ = sr.margins(family, target, "test")
+            except KeyError:  # a method this run did not evaluate
+                continue
             out += [Config(family, target, float(l)).spec for l in lams]
     return out
 
@@ -124,8 +130,12 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
         return sr.single(config.kind, "", split).astype(np.float64), False
     if config.kind == "subgroup":
         return sr.single("subgroup", config.target, split).astype(np.float64), False
-    if config.kind in ("uniform", "inject", "axis"):
-        lams, rows = sr.margins(config.kind, config.target if config.kind != "uniform" else "", split)
+    if config.kind in ("uniform", "inject", "axis", "ties", "dare"):
+        try:
+            lams, rows = sr.margins(config.kind, config.target, split)
+        except KeyError:
+            raise ConfigSpecError(f"{config.spec!r}: this run evaluated no {config.kind} merges "
+                                  "(set grids.methods in the precompute config)") from None
         hit = np.flatnonzero(np.isclose(lams, config.lam, atol=1e-6))
         if not len(hit):
             raise ConfigSpecError(f"{config.spec!r} was not evaluated; stored λ: "

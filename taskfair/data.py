@@ -518,3 +518,46 @@ def split_dataset(
                     f"subgroup(s) {empty} have no rows in the {split_name} split (seed {seed}, "
                     f"{len(part)} rows). Drop those subgroups or use a larger dataset/split.")
     return splits
+
+
+def intersect(a: Dataset, b: Dataset, *, min_size: int = 0, name: str | None = None) -> Dataset:
+    """Intersectional subgroups of two annotations of the same texts (e.g. Measuring Hate Speech
+    by gender and by race): rows present in both, groups ``"<ga>-<gb>"`` (file-name safe) for every pair, and
+    only those with at least ``min_size`` rows (the ones dropped, with their sizes, are listed in
+    ``notes``). A text labelled differently in the two is dropped."""
+    if min_size < 0:
+        raise DataError(f"min_size must be ≥ 0, got {min_size}")
+    pos_b = {t: i for i, t in enumerate(b.texts)}
+    rows_a, rows_b, conflict = [], [], 0
+    for i, t in enumerate(a.texts):
+        j = pos_b.get(t)
+        if j is None:
+            continue
+        if a.labels[i] != b.labels[j]:
+            conflict += 1
+            continue
+        rows_a.append(i)
+        rows_b.append(j)
+    if not rows_a:
+        raise DataError(f"{a.name} and {b.name} share no texts; intersections need the same rows annotated twice")
+    ma, mb = a.membership[rows_a], b.membership[rows_b]
+    names, cols, small = [], [], []
+    for i, ga in enumerate(a.groups):
+        for j, gb in enumerate(b.groups):
+            col = ma[:, i] & mb[:, j]
+            n = int(col.sum())
+            if n >= max(min_size, 1):
+                names.append(f"{ga}-{gb}")
+                cols.append(col)
+            else:
+                small.append(f"{ga}-{gb} ({n} rows)")
+    if not names:
+        raise DataError(f"no intersection of {list(a.groups)} × {list(b.groups)} has {min_size} rows; "
+                        "lower dataset.min_group_size")
+    membership = np.stack(cols, axis=1)
+    keep = membership.any(axis=1)
+    dropped = {f"in {a.name} only": len(a) - len(rows_a) - conflict, "label differs between the two": conflict,
+               "in no kept intersection": int((~keep).sum())}
+    notes = ((f"intersections below min_size={min_size} left out: " + ", ".join(small),) if small else ())
+    return Dataset(name or f"{a.name} × {b.name}", tuple(a.texts[i] for i in np.asarray(rows_a)[keep]),
+                   a.labels[np.asarray(rows_a)[keep]], membership[keep], tuple(names), dropped, notes)

@@ -25,6 +25,9 @@ def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     g = df.groupby(list(keys), sort=False, dropna=False)["value"]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["sem"] = (out.pop("std") / np.sqrt(out["n"])).where(out["n"] > 1)
+    if "low" in df.columns:  # 95% bootstrap interval over examples, averaged over seeds
+        ci = df.groupby(list(keys), sort=False, dropna=False)[["low", "high"]].mean().reset_index()
+        out = out.merge(ci, on=list(keys), how="left")
     if "note" in df.columns:  # why a value is undefined, carried along for the dashboard
         noted = df[df["note"].astype(bool)]
         if len(noted):
@@ -113,6 +116,8 @@ def _label(family: str, target: str, lam: float) -> str:
     if family == "pair":
         a, b = target.split("+", 1)
         return f"{lam:.2f}·(τ_{a} + τ_{b})"
+    if family in ("ties", "dare"):
+        return f"{family.upper()} λ={lam:.2f}"
     if family == "probe":
         return f"random remix {target}"
     return f"{lam:.2f}·τ_{target}"

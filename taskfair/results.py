@@ -14,6 +14,7 @@ from .store import ArtifactStore, Run, StoreError
 __all__ = ["SeedResults", "RunResults", "load_results", "load_predictions"]
 
 SPLITS = ("val", "test")
+OTHER_METHODS = ("ties", "dare")
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,10 @@ class SeedResults:
         for points, arrays in self.files.values():
             if "coef" not in arrays:
                 continue
-            for c, m in zip(arrays["coef"], arrays[split]):
+            plain = ~points["family"].isin(OTHER_METHODS).to_numpy()  # TIES/DARE are other merges
+            for c, m, ok in zip(arrays["coef"], arrays[split], plain):
                 key = tuple(np.round(c, 6))
-                if c[0] == 0 and key not in seen:
+                if ok and c[0] == 0 and key not in seen:
                     seen.add(key)
                     lams.append(c[1:])
                     rows.append(m)

@@ -24,7 +24,7 @@ import torch
 from .config import StudyConfig
 from .data import Dataset, DataError, Splits, load_civil_comments, load_measuring_hate_speech, \
     load_redditbias, load_table, split_dataset
-from .fairness import fairness_table, worst_subgroup
+from .fairness import bootstrap_ci, fairness_table, worst_subgroup
 from .inference import best_device, predict_margins
 from .merge import FlatMerger
 from .models import load_classifier, resolve_model
@@ -46,6 +46,11 @@ def load_study_data(cfg: StudyConfig) -> Dataset:
     d = cfg.dataset
     if d.name == "redditbias":
         data = load_redditbias(d.subgroups) if d.subgroups else load_redditbias()
+    elif d.name == "mhs" and d.attribute == "gender+race":
+        from .data import intersect
+        both = intersect(load_measuring_hate_speech(d.path, attribute="gender"),
+                         load_measuring_hate_speech(d.path, attribute="race"), min_size=d.min_group_size)
+        data = both.select_groups(list(d.subgroups)) if d.subgroups else both
     elif d.name == "mhs":
         data = load_measuring_hate_speech(d.path, attribute=d.attribute, subgroups=d.subgroups)
     elif d.name == "civil_comments":
@@ -93,10 +98,17 @@ def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
 
 @dataclass(frozen=True)
 class Point:
-    family: str          # base | fft | subgroup | uniform | inject | axis | pair | probe | lora
+    family: str          # base | fft | subgroup | uniform | inject | axis | pair | probe | ties | dare | lora
     target: str          # the subgroup for subgroup/inject/axis, else ""
     lam: float           # λ, NaN where it does not apply
     coef: tuple[float, ...]
+    method: str = "task_arithmetic"
+    params: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def key(self) -> tuple:
+        """Points with equal keys are the same model, evaluated once."""
+        return (self.coef, self.method, self.params)
 
     def label(self) -> dict:
         return {"family": self.family, "target": self.target, "lam": self.lam}
@@ -124,6 +136,10 @@ def _points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dict[st
     if k > 1 and cfg.grids.pairs:
         jobs["pairs"] = [Point("pair", f"{g}+{h}", lam, tuple(np.add(e(i + 1, lam), e(j + 1, lam)).tolist()))
                          for lam in cfg.grids.pairs for (i, g), (j, h) in combinations(enumerate(groups), 2)]
+    for m in cfg.grids.methods:
+        params = (("density", cfg.grids.ties_density),) if m == "ties" else \
+            (("drop_rate", cfg.grids.dare_drop_rate), ("seed", float(seed)))
+        jobs[f"method/{m}"] = [Point(m, "", lam, (0.0,) + (lam,) * k, m, params) for lam in cfg.grids.methods_grid]
     if k > 1 and cfg.grids.probes:
         rng = np.random.default_rng([seed, 1729])
         jobs["probes"] = [Point("probe", f"#{n}", float("nan"), (0.0,) + tuple(np.round(rng.uniform(0, 1, k), 4).tolist()))
@@ -296,18 +312,18 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
         merger = FlatMerger(model, vectors, base=theta0)
         # on an accelerator the merge stays on the CPU buffer and is copied into a device model
         eval_model = model if device.type == "cpu" else copy.deepcopy(model).to(device)
-        total = len({p.coef for n in pending for p in jobs[n]} - set(known))
+        total = len({p.key for n in pending for p in jobs[n]} - set(known))
         from tqdm.auto import tqdm
         bar = tqdm(total=total, desc=f"seed {seed} · evaluate", unit="point", disable=not progress,
                    dynamic_ncols=True)
         for name in pending:
             margins = []
             for p in jobs[name]:
-                if p.coef not in known:
-                    _set_merger(merger, eval_model, p.coef)
-                    known[p.coef] = _predict_splits(eval_model, tok, sp, cfg, max_length, device, False, "")
+                if p.key not in known:
+                    _set_merger(merger, eval_model, p.coef, p.method, p.params)
+                    known[p.key] = _predict_splits(eval_model, tok, sp, cfg, max_length, device, False, "")
                     bar.update(1)
-                margins.append(known[p.coef])
+                margins.append(known[p.key])
             stacked = {s: np.stack([m[s] for m in margins]) for s in ("val", "test")}
             file = _save_preds(run, f"{prefix}/preds/{name.replace('/', '-')}.safetensors",
                                jobs[name], stacked)
@@ -319,9 +335,11 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
     return skipped
 
 
-def _set_merger(merger: FlatMerger, model: torch.nn.Module, coef) -> None:
+def _set_merger(merger: FlatMerger, model: torch.nn.Module, coef, method: str = "task_arithmetic",
+                params: tuple = ()) -> None:
     """Set the merged weights; when ``model`` is not the merger's own, copy them into it."""
-    merger.set(list(coef))
+    kw = {k: (int(v) if k == "seed" else v) for k, v in params}
+    merger.set(list(coef), method=method, **kw)
     if model is not merger.model:
         params = dict(model.named_parameters())
         with torch.no_grad():
@@ -354,7 +372,7 @@ def _known_margins(run: Run, prefix: str, jobs: dict[str, list[Point]]) -> dict:
         if run.is_done(f"{prefix}/eval/{name}"):
             t = run.load_tensors(f"{prefix}/preds/{name.replace('/', '-')}.safetensors")
             for i, p in enumerate(points):
-                known[p.coef] = {s: t[s][i].numpy() for s in ("val", "test")}
+                known[p.key] = {s: t[s][i].numpy() for s in ("val", "test")}
     return known
 
 
@@ -370,8 +388,17 @@ def build_metrics(run: Run, cfg: StudyConfig, data: Dataset) -> pd.DataFrame:
             part = data.subset(idx[split])
             for name, (points, arrays) in preds.items():
                 pts = pd.DataFrame(points).assign(seed=seed, split=split)
-                frames.append(fairness_table(arrays[split] > 0, part.labels, part.masks, part.groups,
-                                             points=pts[["seed", "split", "family", "target", "lam"]]))
+                pts["_t"] = np.arange(len(pts))
+                pred = arrays[split] > 0
+                table = fairness_table(pred, part.labels, part.masks, part.groups,
+                                       points=pts[["seed", "split", "family", "target", "lam", "_t"]])
+                if cfg.eval.bootstrap:
+                    # the same resamples for every point of a seed and split (a paired bootstrap)
+                    ci = pd.concat([bootstrap_ci(pred[t], part.labels, part.masks, part.groups,
+                                                 n_boot=cfg.eval.bootstrap, seed=seed).assign(_t=t)
+                                    for t in range(len(pts))], ignore_index=True)
+                    table = table.merge(ci, on=["_t", "group", "metric"], how="left")
+                frames.append(table.drop(columns="_t"))
     return pd.concat(frames, ignore_index=True)
 
 

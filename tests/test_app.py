@@ -180,3 +180,39 @@ def test_damaged_run_is_reported_not_crashed(pico_store, tmp_path, monkeypatch):
 def test_presentation_mode_hides_tables(store):
     at = _ok(page("app.py", present="1").run())
     assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 1
+
+
+def test_diff_page_lists_the_changed_comments_and_filters_them(store):
+    at = _ok(page("pages/6_Diff.py").run())
+    assert at.selectbox(key="diff_a").value == "fft"
+    assert "predictions change" in at.info[0].value
+    counts, examples = at.dataframe[0].value, at.dataframe[1].value
+    assert {"newly flagged", "no longer flagged", "right→wrong", "wrong→right"} <= set(counts.columns)
+    total = int(counts.loc[counts.group == "(all)", "changed"].iloc[0])
+    assert len(examples) == total and "text" in examples.columns
+    at.radio(key="diff_dir").set_value("newly flagged").run()
+    _ok(at)
+    shown = at.dataframe[1].value
+    assert (shown["flag change"] == "newly flagged").all()
+    assert len(shown) == int(counts.loc[counts.group == "(all)", "newly flagged"].iloc[0])
+    at.text_input(key="diff_custom").set_value("remix:1,abc").run()
+    assert any("Ignoring the typed configuration" in w.value for w in at.warning)
+    at.text_input(key="diff_custom").set_value("remix:1,0,0").run()
+    _ok(at)
+    assert "remix 1,0,0" in at.info[0].value
+
+
+def test_report_page_builds_a_downloadable_report(store):
+    at = _ok(page("pages/7_Report.py").run())
+    assert "fft" in at.multiselect(key="report_configs").value
+    at.select_slider(key="report_boot").set_value(200).run()
+    at.button(key="report_go").click().run()
+    _ok(at)
+    assert any("Report ready" in s.value for s in at.success)
+
+
+def test_remix_shows_validation_and_test_side_by_side(store):
+    at = _ok(page("pages/2_Remix.py").run())
+    side = at.dataframe[0].value
+    assert list(side.columns) == ["val (estimate)", "test (estimate)"]
+    assert not side.iloc[:, 0].equals(side.iloc[:, 1])

@@ -4,7 +4,7 @@ from taskfair.config import ConfigError, StudyConfig, load_config, profile_names
 
 
 def test_shipped_profiles_validate():
-    assert {"quick", "paper-gender", "paper-race", "smollm2"} <= set(profile_names())
+    assert {"quick", "paper-gender", "paper-race", "paper-intersectional", "smollm2"} <= set(profile_names())
     q = load_config("quick")
     assert isinstance(q, StudyConfig) and q.model == "minilm" and q.dataset.name == "redditbias"
     assert q.grids.uniform == tuple(round(0.1 * i, 6) for i in range(11))

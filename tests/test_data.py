@@ -226,3 +226,33 @@ def test_duplicate_texts_never_cross_splits():
                 key = " ".join(t.lower().split())
                 assert seen.setdefault(key, name) == name, f"{t!r} is in {seen[key]} and {name}"
         assert sum(len(p) for _, p in sp) == len(d)
+
+
+def test_intersectional_groups_with_a_minimum_size():
+    from taskfair.data import Dataset, intersect
+    texts = tuple(f"t{i}" for i in range(10))
+    labels = np.array([0, 1] * 5)
+    gender = Dataset("g", texts, labels, np.array([[i < 6, i >= 6] for i in range(10)]), ("women", "men"))
+    race = Dataset("r", texts[:8] + ("other1", "other2"), labels,
+                   np.array([[i % 2 == 0, i % 2 == 1] for i in range(10)]), ("black", "asian"))
+    d = intersect(gender, race, min_size=2)
+    # rows shared: t0..t7; women & black = t0,t2,t4; women & asian = t1,t3,t5; men & black = t6; men & asian = t7
+    assert d.groups == ("women-black", "women-asian")
+    assert d.group_sizes()["rows"].tolist() == [3, 3]
+    assert any("men-black (1 rows)" in n for n in d.notes)
+    assert d.dropped["in no kept intersection"] == 2
+    everything = intersect(gender, race, min_size=0)
+    assert len(everything.groups) == 4 and len(everything) == 8
+    with pytest.raises(DataError, match="lower dataset.min_group_size"):
+        intersect(gender, race, min_size=50)
+
+
+def test_mhs_gender_by_race_intersections(tmp_path):
+    from taskfair.data import intersect
+    path = tmp_path / "mhs.parquet"
+    _mhs_fixture().to_parquet(path)
+    both = intersect(load_measuring_hate_speech(path, attribute="gender"),
+                     load_measuring_hate_speech(path, attribute="race"), min_size=1)
+    assert "women-asian" in both.groups
+    row = both.texts.index("asian drivers lol")
+    assert both.membership[row, both.groups.index("women-asian")]

@@ -172,3 +172,15 @@ def test_report_command_renders_offline_in_a_headless_browser(pico_store, tmp_pa
     assert "Headline (mean over seeds)" in dom and "Caveats" in dom
     assert dom.count("class=\"main-svg\"") >= 1 or dom.count("main-svg") >= 1  # plotly drew the chart
     assert "remix 0.2,0.6,0.4" in dom
+
+
+def test_frontier_compares_ties_and_dare_with_plain_addition(res):
+    from taskfair.reporting import frontier_points
+    pts = frontier_points(res, split="test")
+    assert {"uniform", "ties", "dare"} <= set(pts.family)
+    assert "TIES λ=0.40" in set(pts.label) and "DARE λ=1.00" in set(pts.label)
+    m, est = config_margins(res, "ties:0.7", 13)
+    assert not est and m.shape == (len(res.seeds[13].labels["test"]),)
+    # TIES/DARE points are not mistaken for plain remixes by the estimate
+    lams, _ = res.seeds[13].subgroup_space("test")
+    assert not any(np.allclose(l, [0.4] * len(res.groups)) for l in lams)

@@ -37,7 +37,7 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
         assert tv.name == name and tv.norm() > 0
     preds = load_predictions(run, 13)
     assert set(preds) == {"lora", "models", "uniform", *(f"inject-{g}" for g in groups),
-                          *(f"axis-{g}" for g in groups), "pairs", "probes"}
+                          *(f"axis-{g}" for g in groups), "pairs", "probes", "method-ties", "method-dare"}
     idx = run.load_json("seed13/splits.json")
     points, arrays = preds["uniform"]
     assert [p["lam"] for p in points] == [0.0, 0.5, 1.0]
@@ -59,7 +59,11 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
 
     table = run.load_table("metrics.parquet")
     assert {"seed", "split", "family", "target", "lam", "group", "metric", "value"} <= set(table.columns)
-    assert set(table.family) == {"base", "fft", "subgroup", "lora", "uniform", "inject", "axis", "pair", "probe"}
+    assert set(table.family) == {"base", "fft", "subgroup", "lora", "uniform", "inject", "axis", "pair", "probe",
+                                 "ties", "dare"}
+    # TIES and DARE are other merges than plain addition at the same λ, stored as their own family
+    ties = preds["method-ties"][1]["test"]
+    assert ties.shape[0] == 3 and not np.allclose(ties[-1], arrays["test"][-1])
     summary = run.load_json("summary.json")
     assert summary["chosen_lambda"]["13"] in (0.0, 0.5, 1.0)
     assert summary["worst_subgroup_fft"] in groups
@@ -73,7 +77,7 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
     # a second run skips every finished job and changes nothing
     before = json.loads((run.path / "manifest.json").read_text())["files"]
     again = run_study(cfg, progress=False)
-    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups) + 2)  # train + eval jobs
+    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups) + 2 + 2)  # train + eval jobs
     after = json.loads((run.path / "manifest.json").read_text())["files"]
     assert {k: v["sha256"] for k, v in before.items() if "preds" in k or "/tv/" in k} == \
            {k: v["sha256"] for k, v in after.items() if "preds" in k or "/tv/" in k}
@@ -143,7 +147,7 @@ def test_bad_config_fails_before_training(tmp_path):
     assert out.returncode == 2 and "config error" in out.stderr and "epochs" in out.stderr
 
 
-@pytest.mark.parametrize("attribute", ["gender", "race"])
+@pytest.mark.parametrize("attribute", ["gender", "race", "intersectional"])
 def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
     from test_data import _mhs_fixture
     base = _mhs_fixture()
@@ -160,8 +164,12 @@ def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
         "model": "tiny-bert", "dataset.path": str(path), "seeds": [13], "dataset.val_size": 0.3,
         "train.epochs": 1, "train.max_length": 32, "train.precision": "fp32",
         "grids.uniform": [0.0, 1.0], "grids.inject": [0.0, 1.0], "grids.axis": [1.0],
-        "eval.precision": "fp32", "output_root": str(tmp_path / "art")})
+        "eval.precision": "fp32", "output_root": str(tmp_path / "art"),
+        **({"dataset.min_group_size": 20} if attribute == "intersectional" else {})})
     res = run_study(cfg, progress=False)
     from taskfair.data import MHS_SUBGROUPS
+    if attribute == "intersectional":  # the fixture's only intersection with ≥ 20 rows
+        assert res.summary["worst_subgroup_fft"] == "women-asian"
+        return
     assert res.summary["worst_subgroup_fft"] in set(MHS_SUBGROUPS[attribute]) - {"other"}
     assert len(res.headline) == 4

@@ -11,11 +11,29 @@ COLORS = {"FFT": "#1f77b4", "LoRA": "#ff7f0e", "task addition": "#2ca02c"}
 TEMPLATE = "plotly_white"
 
 
+def with_errors(df: pd.DataFrame) -> pd.DataFrame:
+    """``err_plus``/``err_minus`` columns: the 95% bootstrap interval over examples where the run
+    has one (mean over seeds), else the standard error over seeds; ``sem`` stays for hovering."""
+    d = df.copy()
+    if "low" in d.columns and d["low"].notna().any():
+        d["err_plus"] = (d["high"] - d["mean"]).clip(lower=0).fillna(0)
+        d["err_minus"] = (d["mean"] - d["low"]).clip(lower=0).fillna(0)
+    else:
+        d["err_plus"] = d["err_minus"] = d["sem"].fillna(0)
+    d["sem"] = d["sem"].fillna(0)
+    return d
+
+
+ERRORS = ("Error bars: 95% bootstrap interval over the evaluation examples (mean over seeds); "
+          "hover for the standard error over seeds.")
+
+
 def method_bars(df: pd.DataFrame) -> go.Figure:
-    """Grouped bars per subgroup, one panel per metric, error bars = standard error over seeds."""
-    d = df.assign(metric=df.metric.map(NAMES))
+    """Grouped bars per subgroup, one panel per metric, with intervals (see :func:`with_errors`)."""
+    d = with_errors(df).assign(metric=df.metric.map(NAMES))
     fig = px.bar(d, x="group", y="mean", color="method", barmode="group", facet_col="metric",
-                 error_y="sem", color_discrete_map=COLORS, template=TEMPLATE,
+                 error_y="err_plus", error_y_minus="err_minus", hover_data={"sem": ":.3f"},
+                 color_discrete_map=COLORS, template=TEMPLATE,
                  labels={"mean": "", "group": "subgroup"}, height=380)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_yaxes(matches=None, showticklabels=True)
@@ -28,10 +46,13 @@ def sweep_lines(df: pd.DataFrame, metrics: list[str]) -> go.Figure:
     palette = px.colors.qualitative.D3
     for i, metric in enumerate(metrics):
         color = palette[i % len(palette)]
-        u = df[(df.family == "uniform") & (df.metric == metric)].sort_values("lam")
-        sem = u["sem"].fillna(0)
+        u = with_errors(df[(df.family == "uniform") & (df.metric == metric)].sort_values("lam"))
         fig.add_trace(go.Scatter(x=u.lam, y=u["mean"], name=NAMES.get(metric, metric), mode="lines+markers",
-                                 line=dict(color=color), error_y=dict(type="data", array=sem, visible=bool(sem.any()))))
+                                 line=dict(color=color), customdata=u["sem"],
+                                 hovertemplate="λ=%{x}: %{y:.3f} (SE over seeds %{customdata:.3f})",
+                                 error_y=dict(type="data", symmetric=False, array=u["err_plus"],
+                                              arrayminus=u["err_minus"],
+                                              visible=bool((u["err_plus"] + u["err_minus"]).any()))))
         lo, hi = (float(u.lam.min()), float(u.lam.max())) if len(u) else (0.0, 1.0)
         for fam, dash, name in (("fft", "dash", "FFT"), ("lora", "dot", "LoRA")):
             ref = df[(df.family == fam) & (df.metric == metric)]
@@ -46,8 +67,9 @@ def sweep_lines(df: pd.DataFrame, metrics: list[str]) -> go.Figure:
 
 
 def group_lines(df: pd.DataFrame, metric: str, family: str = "uniform", x_title: str = "λ") -> go.Figure:
-    d = df[(df.family == family) & (df.metric == metric)].sort_values("lam")
-    fig = px.line(d, x="lam", y="mean", color="group", markers=True, error_y="sem", template=TEMPLATE,
+    d = with_errors(df[(df.family == family) & (df.metric == metric)].sort_values("lam"))
+    fig = px.line(d, x="lam", y="mean", color="group", markers=True, error_y="err_plus",
+                  error_y_minus="err_minus", hover_data={"sem": ":.3f"}, template=TEMPLATE,
                   labels={"lam": x_title, "mean": NAMES.get(metric, metric)}, height=340)
     ref = df[(df.family == "fft") & (df.metric == metric)]
     for _, r in ref.iterrows():

@@ -97,3 +97,48 @@ def remix_exact(root: str, run_id: str, mtime: float, split: str, lams: tuple[fl
         if _progress is not None:
             _progress((i + 1) / len(seeds), f"seed {seed} evaluated")
     return reporting.seed_mean(pd.concat(frames), ["group", "metric"])
+
+
+@st.cache_data(show_spinner="Comparing predictions…", max_entries=64)
+def example_diff(root: str, run_id: str, mtime: float, a: str, b: str, seed: int, split: str):
+    from taskfair.diff import example_diff as diff
+    d = diff(results(root, run_id, mtime), a, b, seed=seed, split=split)
+    return d.summary(), d.examples, d.counts
+
+
+@st.cache_data(show_spinner="Building the report (bootstrap intervals)…", max_entries=16)
+def html_report(root: str, run_id: str, mtime: float, configs: tuple[str, ...], n_boot: int) -> str:
+    from taskfair.report import html_report as build
+    return build(results(root, run_id, mtime), list(configs), n_boot=n_boot)
+
+
+@st.cache_data(show_spinner=False)
+def stored_configs(root: str, run_id: str, mtime: float) -> list[str]:
+    from taskfair.configs import stored_configs as stored
+    return stored(results(root, run_id, mtime))
+
+
+@st.cache_data(show_spinner="Searching λ on the validation estimate…", max_entries=32)
+def search(root: str, run_id: str, mtime: float, max_dpd: float | None, max_eod: float | None):
+    from taskfair.search import search_coefficients
+    return search_coefficients(results(root, run_id, mtime), max_dpd=max_dpd, max_eod=max_eod)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def confirm_search(root: str, run_id: str, mtime: float, max_dpd: float | None, max_eod: float | None,
+                   n: int, _progress=None):
+    from taskfair.search import confirm
+    res = results(root, run_id, mtime)
+    return confirm(res, search(root, run_id, mtime, max_dpd, max_eod), n=n, progress=_progress)
+
+
+@st.cache_data(show_spinner="Loading the task vectors…", max_entries=8)
+def vector_tables(root: str, run_id: str, mtime: float, seed: int):
+    from taskfair.analysis import vector_tables as tables
+    return tables(results(root, run_id, mtime), seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def sensitivity(root: str, run_id: str, mtime: float, split: str):
+    from taskfair.analysis import sensitivity as sens
+    return sens(results(root, run_id, mtime), split)

@@ -1,0 +1,61 @@
+"""Task-vector analysis: norms per vector and per layer, the cosine-similarity matrix between
+subgroup vectors, and how vector norm and subgroup size relate to the change in DPD/EOD as λ
+grows (the slope of the subgroup's own DPD/EOD along its axis ``θ0 + λ τ_g`` and along its
+injection into FFT ``θ_FFT + λ τ_g``)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .results import RunResults
+from .store import ArtifactStore
+from .taskvector import cosine_matrix
+
+__all__ = ["vector_tables", "sensitivity"]
+
+
+def vector_tables(results: RunResults, seed: int | None = None) -> dict[str, pd.DataFrame]:
+    """``norms`` (vector, norm, training rows), ``layers`` (vector, layer, norm) and ``cosine``
+    (a square frame) for one seed's stored vectors: FFT, LoRA and one per subgroup."""
+    seed = next(iter(results.seeds)) if seed is None else seed
+    run = ArtifactStore(results.root).open(results.run_id, verify=False)
+    base = run.load_json(f"seed{seed}/base.json")["sha256"]
+    names = ["fft", "lora", *results.groups]
+    vecs = [run.load_task_vector(f"seed{seed}/tv/{n}.safetensors", expected_base_sha256=base) for n in names]
+    train = np.asarray(run.load_json(f"seed{seed}/splits.json")["train"])
+    member = results.data[list(results.groups)].to_numpy(dtype=bool)[train]
+    sizes = {"fft": len(train), "lora": len(train)}
+    sizes.update({g: int(member[:, j].sum()) for j, g in enumerate(results.groups)})
+    norms = pd.DataFrame({"vector": names, "norm": [v.norm() for v in vecs],
+                          "training rows": [sizes[n] for n in names]})
+    layers = pd.DataFrame([{"vector": n, "layer": layer, "norm": value}
+                           for n, v in zip(names, vecs) for layer, value in v.layer_norms().items()])
+    cos = pd.DataFrame(cosine_matrix(vecs).numpy(), index=names, columns=names)
+    return {"norms": norms, "layers": layers, "cosine": cos}
+
+
+def _slope(lams: np.ndarray, values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(lams[ok], values[ok], 1)[0])
+
+
+def sensitivity(results: RunResults, split: str = "test") -> pd.DataFrame:
+    """Per subgroup and seed: its training rows, its vector's norm, and the least-squares slope of
+    its own DPD and EOD (and of overall accuracy) per unit λ along its axis and its injection."""
+    m = results.metrics
+    rows = []
+    for seed in results.seeds:
+        tables = vector_tables(results, seed)
+        norms = tables["norms"].set_index("vector")
+        for g in results.groups:
+            row = {"seed": seed, "subgroup": g, "training rows": int(norms.loc[g, "training rows"]),
+                   "norm": float(norms.loc[g, "norm"])}
+            for family in ("axis", "inject"):
+                part = m[(m.seed == seed) & (m.split == split) & (m.family == family) & (m.target == g)]
+                for metric, group in (("dpd", g), ("eod", g), ("accuracy", "(all)")):
+                    p = part[(part.metric == metric) & (part.group == group)].sort_values("lam")
+                    row[f"{family} d{metric}/dλ"] = _slope(p.lam.to_numpy(float), p.value.to_numpy(float))
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,132 @@
+"""Automatic coefficient search: per-subgroup λ vectors that maximise validation accuracy under
+bounds on worst-case DPD and EOD (or, with no bounds, the whole accuracy–fairness Pareto front).
+
+The search runs on the instant estimate (thousands of candidates per second: random points in
+[0, 1]^K, the uniform diagonal, then local refinement around the best), on the validation split
+only. The best candidates are then confirmed by exact evaluation (merge and run the model) on
+validation and test, reported side by side so that overfitting to validation shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .estimate import RemixEstimator
+from .fairness import group_rates, summary_metrics
+from .frontier import pareto_mask
+from .results import RunResults
+
+__all__ = ["SearchResult", "search_coefficients", "confirm"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    candidates: pd.DataFrame   # every evaluated candidate: λ columns, val estimates, feasible, pareto
+    best: pd.DataFrame         # the chosen candidates (feasible, best val accuracy / on the front)
+    groups: tuple[str, ...]
+    max_dpd: float | None
+    max_eod: float | None
+
+
+def _estimate(estimators, L: np.ndarray, split_labels) -> dict[str, np.ndarray]:
+    """Validation metrics of every row of ``L`` [T, K], mean over seeds."""
+    out = {}
+    for est in estimators:
+        M = np.stack([est.margins(l) for l in L])
+        r = group_rates(M > 0, est.labels, est.masks)
+        s = summary_metrics(r)
+        for k in ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod"):
+            out.setdefault(k, []).append(s[k])
+    return {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items()}
+
+
+def search_coefficients(results: RunResults, *, max_dpd: float | None = None, max_eod: float | None = None,
+                        n_random: int = 3000, rounds: int = 3, top: int = 5, seed: int = 0,
+                        lam_max: float = 1.0) -> SearchResult:
+    """Search per-subgroup λ in [0, ``lam_max``] on the validation estimate."""
+    for name, b in (("max_dpd", max_dpd), ("max_eod", max_eod)):
+        if b is not None and not (np.isfinite(b) and b >= 0):
+            raise ValueError(f"{name} must be a number ≥ 0, got {b}")
+    k = len(results.groups)
+    ests = [RemixEstimator(sr, "val") for sr in results.seeds.values()]
+    rng = np.random.default_rng(seed)
+    L = np.vstack([rng.uniform(0, lam_max, (n_random, k)),
+                   np.repeat(np.linspace(0, lam_max, 21)[:, None], k, axis=1)])
+    scores = _estimate(ests, L, None)
+
+    def feasible(s):
+        ok = np.ones(len(s["accuracy"]), dtype=bool)
+        if max_dpd is not None:
+            ok &= s["worst_dpd"] <= max_dpd
+        if max_eod is not None:
+            ok &= s["worst_eod"] <= max_eod
+        return ok
+
+    step = 0.15 * lam_max
+    for _ in range(rounds):  # local refinement around the best feasible points
+        ok = feasible(scores)
+        if not ok.any():
+            break
+        order = np.argsort(-np.where(ok, scores["accuracy"], -np.inf))[:20]
+        local = np.clip(np.repeat(L[order], 25, axis=0) + rng.normal(0, step, (len(order) * 25, k)), 0, lam_max)
+        new = _estimate(ests, local, None)
+        L = np.vstack([L, local])
+        scores = {m: np.concatenate([scores[m], new[m]]) for m in scores}
+        step /= 2
+    df = pd.DataFrame(np.round(L, 3), columns=[f"λ {g}" for g in results.groups])
+    for m, v in scores.items():
+        df[f"val {m} (estimate)"] = v
+    df["feasible"] = feasible(scores)
+    unf = np.maximum(df["val worst_dpd (estimate)"], df["val worst_eod (estimate)"]).to_numpy()
+    df["pareto"] = False
+    if df.feasible.any():
+        f = df.feasible.to_numpy()
+        mask = np.zeros(len(df), dtype=bool)
+        mask[f] = pareto_mask(df.loc[f, "val accuracy (estimate)"].to_numpy(), unf[f])
+        df["pareto"] = mask
+    df = df.drop_duplicates(subset=[f"λ {g}" for g in results.groups]).reset_index(drop=True)
+    if max_dpd is None and max_eod is None:
+        best = df[df.pareto].sort_values("val accuracy (estimate)", ascending=False)
+    else:
+        best = df[df.feasible].sort_values("val accuracy (estimate)", ascending=False).head(top)
+    return SearchResult(df, best.reset_index(drop=True), results.groups, max_dpd, max_eod)
+
+
+def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=None) -> pd.DataFrame:
+    """Exact evaluation of the first ``n`` chosen candidates on validation and test (mean over
+    seeds): the validation figures the choice was made on, beside the test figures to report."""
+    from .exact import exact_margins, load_theta0
+    from .store import ArtifactStore
+
+    run = ArtifactStore(results.root).open(results.run_id, verify=False)
+    lam_cols = [f"λ {g}" for g in result.groups]
+    rows = []
+    bases = {s: load_theta0(run, s) for s in results.seeds}
+    picked = result.best.head(n)
+    for i, (_, cand) in enumerate(picked.iterrows()):
+        lams = cand[lam_cols].to_numpy(dtype=float)
+        per = {}
+        for s, sr in results.seeds.items():
+            m = exact_margins(run, s, lams, bases[s], splits=("val", "test"))
+            for split in ("val", "test"):
+                r = summary_metrics(group_rates(m[split] > 0, sr.labels[split], sr.masks[split]))
+                for metric in ("accuracy", "worst_dpd", "worst_eod"):
+                    per.setdefault(f"{split} {metric}", []).append(float(r[metric][0]))
+        row = {c: cand[c] for c in lam_cols}
+        row.update({f"val {m} (estimate)": cand[f"val {m} (estimate)"] for m in ("accuracy", "worst_dpd", "worst_eod")})
+        row.update({f"{k} (exact)": float(np.nanmean(v)) for k, v in per.items()})
+        feasible = True
+        if result.max_dpd is not None:
+            feasible &= row["val worst_dpd (exact)"] <= result.max_dpd
+        if result.max_eod is not None:
+            feasible &= row["val worst_eod (exact)"] <= result.max_eod
+        row["meets bounds (val, exact)"] = bool(feasible)
+        row["meets bounds (test, exact)"] = bool(
+            (result.max_dpd is None or row["test worst_dpd (exact)"] <= result.max_dpd)
+            and (result.max_eod is None or row["test worst_eod (exact)"] <= result.max_eod))
+        rows.append(row)
+        if progress:
+            progress((i + 1) / len(picked))
+    return pd.DataFrame(rows)

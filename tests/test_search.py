@@ -1,0 +1,92 @@
+"""Automatic coefficient search on the estimate, confirmed exactly on validation and test."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from taskfair.estimate import RemixEstimator
+from taskfair.fairness import group_rates, summary_metrics
+from taskfair.results import load_results
+from taskfair.search import confirm, search_coefficients
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def res(pico_store):
+    return load_results(pico_store, "pico")
+
+
+def test_unbounded_search_traces_a_pareto_front(res):
+    r = search_coefficients(res, n_random=300, rounds=1)
+    front = r.best
+    assert len(front) >= 1 and front.pareto.all()
+    acc = front["val accuracy (estimate)"].to_numpy()
+    unf = np.maximum(front["val worst_dpd (estimate)"], front["val worst_eod (estimate)"]).to_numpy()
+    # along the front, more accuracy costs more unfairness
+    order = np.argsort(unf)
+    assert (np.diff(acc[order]) >= -1e-12).all()
+    # no candidate dominates a front point
+    c = r.candidates
+    cu = np.maximum(c["val worst_dpd (estimate)"], c["val worst_eod (estimate)"]).to_numpy()
+    for a, u in zip(acc, unf):
+        assert not ((c["val accuracy (estimate)"].to_numpy() > a) & (cu < u)).any()
+
+
+def test_bounded_search_respects_bounds_and_beats_the_grid(res):
+    loose = float(np.quantile(search_coefficients(res, n_random=200, rounds=0).candidates["val worst_dpd (estimate)"], 0.5))
+    r = search_coefficients(res, max_dpd=loose, n_random=300, rounds=2)
+    assert not r.best.empty and (r.best["val worst_dpd (estimate)"] <= loose).all()
+    # the best is at least as good as every feasible point of the uniform diagonal (which it also tried)
+    ests = [RemixEstimator(sr, "val") for sr in res.seeds.values()]
+    k = len(res.groups)
+    diag = []
+    for t in np.linspace(0, 1, 21):
+        s = summary_metrics(group_rates(ests[0].margins([t] * k) > 0, ests[0].labels, ests[0].masks))
+        if s["worst_dpd"][0] <= loose:
+            diag.append(s["accuracy"][0])
+    if diag:
+        assert r.best["val accuracy (estimate)"].iloc[0] >= max(diag) - 1e-12
+    with pytest.raises(ValueError, match="max_eod must be a number ≥ 0"):
+        search_coefficients(res, max_eod=-0.1)
+
+
+def test_confirm_reports_exact_validation_beside_test(res):
+    r = search_coefficients(res, n_random=200, rounds=0)
+    table = confirm(res, r, n=1)
+    assert {"val accuracy (exact)", "test accuracy (exact)", "val accuracy (estimate)"} <= set(table.columns)
+    assert table["val accuracy (exact)"].between(0, 1).all() and table["test accuracy (exact)"].between(0, 1).all()
+
+
+def test_search_command(pico_store):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "taskfair", "search", "--run", "pico", "--artifacts",
+                          str(pico_store), "--samples", "200", "--confirm", "1", "--max-dpd", "1.0"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "feasible" in out.stdout and "test accuracy (exact)" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "taskfair", "search", "--run", "pico", "--artifacts",
+                          str(pico_store), "--samples", "100", "--confirm", "0", "--max-dpd", "0", "--max-eod", "0"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1 and "loosen them" in out.stdout
+
+
+def test_search_page(pico_store, monkeypatch):
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
+    at = AppTest.from_file(str(ROOT / "pages" / "8_Search.py"), default_timeout=300)
+    at.run()
+    assert not at.exception
+    at.checkbox(key="search_use_dpd").set_value(False).run()
+    at.button(key="search_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) >= 1
+    at.slider(key="search_n").set_value(1).run()
+    at.button(key="search_confirm").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("beside test" in s.value for s in at.success)
+    confirmed = at.dataframe[-1].value
+    assert "test accuracy (exact)" in confirmed.columns

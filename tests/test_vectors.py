@@ -1,0 +1,59 @@
+"""Task-vector analysis: norms, per-layer norms, cosine matrix, fairness sensitivity."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from taskfair.analysis import sensitivity, vector_tables
+from taskfair.results import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def res(pico_store):
+    return load_results(pico_store, "pico")
+
+
+def test_vector_tables_are_consistent(res):
+    t = vector_tables(res)
+    norms = t["norms"].set_index("vector")
+    assert list(norms.index) == ["fft", "lora", *res.groups] and (norms.norm > 0).all()
+    # per-layer norms add up (in squares) to the whole norm
+    sq = t["layers"].groupby("vector").norm.apply(lambda s: float(np.sqrt((s ** 2).sum())))
+    np.testing.assert_allclose(sq[norms.index], norms.norm, rtol=1e-6)
+    cos = t["cosine"].to_numpy()
+    np.testing.assert_allclose(np.diag(cos), 1.0, atol=1e-9)
+    np.testing.assert_allclose(cos, cos.T, atol=1e-12)
+    assert (np.abs(cos) <= 1 + 1e-9).all()
+    # subgroup sizes are the training rows of each group; FFT used all of them
+    assert norms.loc["fft", "training rows"] >= max(norms.loc[g, "training rows"] for g in res.groups)
+
+
+def test_sensitivity_slopes_match_a_direct_fit(res):
+    s = sensitivity(res)
+    assert set(s.subgroup) == set(res.groups)
+    g = res.groups[0]
+    m = res.metrics
+    p = m[(m.split == "test") & (m.family == "axis") & (m.target == g) & (m.metric == "dpd") & (m.group == g)].sort_values("lam")
+    want = np.polyfit(p.lam.to_numpy(float), p.value.to_numpy(float), 1)[0]
+    assert s.loc[s.subgroup == g, "axis ddpd/dλ"].iloc[0] == pytest.approx(want)
+
+
+def test_vectors_command_and_page(pico_store, monkeypatch):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "taskfair", "vectors", "--run", "pico", "--artifacts",
+                          str(pico_store)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "cosine similarity" in out.stdout and "norm per layer" in out.stdout
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
+    at = AppTest.from_file(str(ROOT / "pages" / "9_Vectors.py"), default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 4
+    before = at.get("plotly_chart")[3].proto.spec
+    at.radio(key="vec_metric").set_value("eod").run()
+    assert not at.exception and at.get("plotly_chart")[3].proto.spec != before
