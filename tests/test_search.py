@@ -70,9 +70,17 @@ def test_search_command(pico_store):
     assert out.returncode == 0, out.stderr
     assert "feasible" in out.stdout and "test accuracy (exact)" in out.stdout
     out = subprocess.run([sys.executable, "-m", "taskfair", "search", "--run", "pico", "--artifacts",
-                          str(pico_store), "--samples", "100", "--confirm", "0", "--max-dpd", "0", "--max-eod", "0"],
+                          str(pico_store), "--samples", "100", "--confirm", "0", "--max-dpd", "-1"],
                          env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 1 and "loosen them" in out.stdout
+    assert out.returncode == 2 and "max_dpd must be a number ≥ 0" in out.stderr
+
+
+def test_the_tightest_bounds_are_still_respected(res):
+    r = search_coefficients(res, max_dpd=0.0, max_eod=0.0, n_random=200, rounds=1)
+    if r.best.empty:   # nothing is perfectly fair: the command then says to loosen the bounds
+        assert not r.candidates.feasible.any()
+    else:              # only (near-)constant predictors are perfectly fair
+        assert (r.best["val worst_dpd (estimate)"] <= 0).all() and (r.best["val worst_eod (estimate)"] <= 0).all()
 
 
 def test_search_page(pico_store, monkeypatch):

@@ -64,6 +64,11 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
     # TIES and DARE are other merges than plain addition at the same λ, stored as their own family
     ties = preds["method-ties"][1]["test"]
     assert ties.shape[0] == 3 and not np.allclose(ties[-1], arrays["test"][-1])
+    # 95% bootstrap intervals over the evaluation examples, for every point
+    acc = table[(table.metric == "accuracy") & (table.group == "(all)")]
+    assert acc[["low", "high"]].notna().all().all() and (acc.low <= acc.high).all()
+    assert ((acc.low <= acc.value + 1e-9) & (acc.value <= acc.high + 1e-9)).mean() > 0.9
+    assert (acc.high - acc.low).between(0.01, 0.5).all()
     summary = run.load_json("summary.json")
     assert summary["chosen_lambda"]["13"] in (0.0, 0.5, 1.0)
     assert summary["worst_subgroup_fft"] in groups
@@ -151,6 +156,12 @@ def test_bad_config_fails_before_training(tmp_path):
 def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
     from test_data import _mhs_fixture
     base = _mhs_fixture()
+    if attribute == "intersectional":  # a second intersection, so one-against-the-rest is defined
+        extra = base.iloc[[0]].copy()
+        extra["text"], extra["comment_id"] = "black men are loud", 999
+        for c in [c for c in base.columns if c.startswith("target_")]:
+            extra[c] = c in ("target_gender", "target_race", "target_gender_men", "target_race_black")
+        base = pd.concat([base, extra], ignore_index=True)
     # enough rows per subgroup for every split: replicate with distinct texts and mixed labels
     rows = []
     for rep in range(30):
@@ -168,8 +179,9 @@ def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
         **({"dataset.min_group_size": 20} if attribute == "intersectional" else {})})
     res = run_study(cfg, progress=False)
     from taskfair.data import MHS_SUBGROUPS
-    if attribute == "intersectional":  # the fixture's only intersection with ≥ 20 rows
-        assert res.summary["worst_subgroup_fft"] == "women-asian"
+    if attribute == "intersectional":  # the fixture's intersections with ≥ 20 rows
+        assert res.summary["worst_subgroup_fft"] in ("women-asian", "men-black")
+        assert set(res.run.load_table("data/dataset.parquet").columns) == {"text", "label", "women-asian", "men-black"}
         return
     assert res.summary["worst_subgroup_fft"] in set(MHS_SUBGROUPS[attribute]) - {"other"}
     assert len(res.headline) == 4
