@@ -25,6 +25,22 @@ def timeit(fn: Callable[[], object], *, repeat: int = 7, warmup: int = 1) -> dic
     return {"median_s": statistics.median(times), "min_s": times[0], "max_s": times[-1], "runs": repeat}
 
 
+def interleaved(fns: dict[str, Callable[[], object]], *, repeat: int = 25, warmup: int = 2) -> dict:
+    """Time several functions in turns (a, b, c, a, b, c, …), so that a noisy neighbour or a
+    frequency change affects each alike; median and spread per function."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: {"median_s": statistics.median(v), "min_s": min(v), "max_s": max(v), "runs": repeat}
+            for k, v in times.items()}
+
+
 def machine() -> dict:
     import torch
     return {"python": platform.python_version(), "torch": torch.__version__,
