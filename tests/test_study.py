@@ -2,11 +2,8 @@
 including a SIGKILL in the middle and a resume."""
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -96,49 +93,16 @@ def _cli(root, name, *extra):
     return args + list(extra)
 
 
-def test_kill_and_resume_gives_the_same_artifacts(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    # reference: one uninterrupted run
-    ref = subprocess.run(_cli(tmp_path / "ref", "pico"), cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    assert "headline" in ref.stdout and "manifest verified" in ref.stdout
-
-    # killed run: SIGKILL once the subgroup training has started
-    root = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(root, "pico"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    manifest = root / "pico" / "manifest.json"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if manifest.exists():
-            try:
-                jobs = json.loads(manifest.read_text())["jobs"]
-            except json.JSONDecodeError:
-                jobs = {}
-            if "seed13/train/lora" in jobs:
-                break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    jobs = json.loads(manifest.read_text())["jobs"]
-    assert "seed13/train/lora" in jobs and "metrics" not in jobs
-    # a torn temporary file may be left; it is never taken as finished
-    resumed = subprocess.run(_cli(root, "pico"), cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "finished job(s) reused" in resumed.stdout
-    reused = int(re.search(r"\((\d+) finished job\(s\) reused\)", resumed.stdout).group(1))
-    assert reused >= 2  # at least FFT and LoRA were not trained again
-
-    a = ArtifactStore(tmp_path / "ref").open("pico")
-    b = ArtifactStore(root).open("pico")
+def assert_same_artifacts(root_a, root_b, run_id: str = "pico") -> None:
+    """Every stored tensor file byte-identical (by sha256), the same metrics and summary."""
+    a, b = ArtifactStore(root_a).open(run_id), ArtifactStore(root_b).open(run_id)
     fa, fb = a.manifest["files"], b.manifest["files"]
     assert set(fa) == set(fb)
     for name in fa:
         if name.endswith(".safetensors"):
             assert fa[name]["sha256"] == fb[name]["sha256"], name
     pd.testing.assert_frame_equal(a.load_table("metrics.parquet"), b.load_table("metrics.parquet"))
+    assert a.load_json("summary.json") == b.load_json("summary.json")
 
 
 def test_bad_config_fails_before_training(tmp_path):
