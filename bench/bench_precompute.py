@@ -1,5 +1,5 @@
 """Wall time per stage of the `quick` profile on this machine: runs it into a fresh artifact
-root (about 10 minutes on 2 cores) unless a finished run is given.
+root (about 20 minutes on 2 cores) unless a finished run is given.
 
     python bench/bench_precompute.py [existing_artifact_root]
 """

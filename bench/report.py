@@ -94,10 +94,10 @@ def main() -> None:
     p = load("precompute")
     if p:
         st = p["stages_s"]
-        rows.append(("Precompute `quick`, 2 cores", "≤15 min",
+        rows.append(("Precompute `quick`, 2 cores", "wall time per stage (no goal set)",
                      ", ".join(f"{k} {v:.0f} s" for k, v in st.items()) +
                      (f"; wall {p['wall_s'] / 60:.1f} min" if p.get("wall_s") else ""),
-                     ok(sum(st.values()) <= 900)))
+                     "measured"))
     lines = ["# Benchmarks", "",
              "Produced by `make bench` (scripts in `bench/`, raw results in `bench/results/`); every fast",
              "path is measured against its baseline in the same run. Medians of several runs unless noted.", ""]

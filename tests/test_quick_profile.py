@@ -1,4 +1,4 @@
-"""The real `quick` profile end to end (MiniLM + RedditBias, ~8-10 minutes on 2 cores): slow,
+"""The real `quick` profile end to end (MiniLM + RedditBias, ~20 minutes on 2 cores): slow,
 so out of CI; `make test-all` runs it."""
 import pytest
 

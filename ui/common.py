@@ -133,7 +133,7 @@ def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, 
 def no_runs(root: str) -> None:
     st.title("taskfair — fairness of task arithmetic")
     st.info(f"No precomputed runs under `{root}/` yet. Run `make precompute` in a terminal (the "
-            "embedded default: MiniLM on RedditBias, about 10 minutes on 2 CPU cores), or start it here.")
+            "embedded default: MiniLM on RedditBias, about 20 minutes on 2 CPU cores), or start it here.")
     if st.button("Run the quick precompute now", type="primary"):
         run_quick_precompute(root)
 
