@@ -17,7 +17,9 @@ pts = loaders.frontier_points(root, run_id, mtime, split, unf)
 remixes = pd.DataFrame(st.session_state.get("remixes", []))
 st.plotly_chart(charts.frontier(pts, unf, remixes if len(remixes) else None), width="stretch")
 st.caption("Circled: the Pareto front (no other configuration has both higher accuracy and lower "
-           "unfairness). Stars: remixes you added (estimates).")
+           "unfairness). Stars: remixes you added (estimates). Whiskers: 95% bootstrap intervals over "
+           "the evaluation examples, where the run has them — points whose whiskers overlap may not "
+           "really differ.")
 common.table(pts.drop(columns=["pareto"]).assign(on_front=pts.pareto), f"{run_id}-frontier-{split}",
              present=present)
 

@@ -98,6 +98,13 @@ def frontier_points(results: RunResults, *, split: str = "test",
     agg = seed_mean(m, ["family", "target", "lam", "metric"])
     wide = agg.pivot_table(index=["family", "target", "lam"], columns="metric", values="mean",
                            dropna=False).reset_index()
+    if "low" in agg.columns:  # the 95% bootstrap interval of each axis, mean over seeds
+        for bound in ("low", "high"):
+            b = agg.pivot_table(index=["family", "target", "lam"], columns="metric", values=bound,
+                                dropna=False).reset_index()
+            b = b.rename(columns={m: f"{m}_{bound}" for m in HEADLINE_METRICS if m in b.columns})
+            wide = wide.merge(b[["family", "target", "lam"] + [c for c in b.columns if c.endswith(f"_{bound}")]],
+                              on=["family", "target", "lam"], how="left")
     wide = wide.dropna(subset=["accuracy"]).drop_duplicates(["family", "target", "lam"])
     wide["label"] = [_label(f, t, l) for f, t, l in zip(wide.family, wide.target, wide.lam)]
     wide["pareto"] = pareto_mask(wide["accuracy"].to_numpy(), wide[unfairness].to_numpy())

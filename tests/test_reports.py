@@ -184,3 +184,16 @@ def test_frontier_compares_ties_and_dare_with_plain_addition(res):
     # TIES/DARE points are not mistaken for plain remixes by the estimate
     lams, _ = res.seeds[13].subgroup_space("test")
     assert not any(np.allclose(l, [0.4] * len(res.groups)) for l in lams)
+
+
+def test_frontier_points_carry_bootstrap_intervals(res, pico_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    from taskfair.reporting import frontier_points
+    pts = frontier_points(res, split="test", unfairness="worst_eod")
+    assert {"accuracy_low", "accuracy_high", "worst_eod_low", "worst_eod_high"} <= set(pts.columns)
+    ok = pts.dropna(subset=["accuracy_low"])
+    assert len(ok) == len(pts) and (ok.accuracy_low <= ok.accuracy_high).all()
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Frontier.py"), default_timeout=120).run()
+    assert not at.exception
+    assert '"error_x"' in at.get("plotly_chart")[0].proto.spec

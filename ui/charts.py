@@ -109,9 +109,18 @@ def remix_heatmap(df: pd.DataFrame, groups: list[str]) -> go.Figure:
 
 
 def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = None) -> go.Figure:
+    extra = {}
+    if f"{unfairness}_low" in df.columns and df[f"{unfairness}_low"].notna().any():
+        df = df.assign(_xp=(df[f"{unfairness}_high"] - df[unfairness]).clip(lower=0),
+                       _xm=(df[unfairness] - df[f"{unfairness}_low"]).clip(lower=0),
+                       _yp=(df["accuracy_high"] - df["accuracy"]).clip(lower=0),
+                       _ym=(df["accuracy"] - df["accuracy_low"]).clip(lower=0))
+        extra = dict(error_x="_xp", error_x_minus="_xm", error_y="_yp", error_y_minus="_ym")
     fig = px.scatter(df, x=unfairness, y="accuracy", color="family", hover_name="label",
-                     template=TEMPLATE, height=480,
+                     template=TEMPLATE, height=480, **extra,
                      labels={unfairness: NAMES[unfairness], "accuracy": "Accuracy"})
+    if extra:
+        fig.update_traces(error_x=dict(thickness=0.8, width=0), error_y=dict(thickness=0.8, width=0))
     front = df[df.pareto].sort_values(unfairness)
     fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="lines", name="Pareto front",
                              line=dict(color="black", dash="dash", width=1), hoverinfo="skip"))
