@@ -127,5 +127,13 @@ class RemixEstimator:
             out += interp_rows(self.diag_grid, self.residual, float(s))
         return out
 
+    def resamples(self, n_boot: int) -> np.ndarray:
+        """Bootstrap resample counts of this split's examples, drawn once per size and reused."""
+        cache = self.__dict__.setdefault("_resamples", {})
+        if n_boot not in cache:
+            from .fairness import bootstrap_counts
+            cache[n_boot] = bootstrap_counts(len(self.labels), n_boot, seed=self.results.seed)
+        return cache[n_boot]
+
     def rates(self, lams: Sequence[float]) -> GroupRates:
         return group_rates(self.margins(lams) > 0, self.labels, self.masks)

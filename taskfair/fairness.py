@@ -213,6 +213,11 @@ def fairness_table(
     return pd.concat([out, long.drop(columns="_point")], axis=1)
 
 
+def bootstrap_counts(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Multinomial resample counts ``[n_boot, n]`` of ``n`` examples."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+
+
 def bootstrap_ci(
     pred: np.ndarray,
     labels: np.ndarray,
@@ -222,18 +227,21 @@ def bootstrap_ci(
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    counts: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Percentile bootstrap intervals over test examples for one point's metrics.
 
     Resampling is expressed as multinomial example counts ``[B, N]``, so all replicates are one
-    weighted call of :func:`group_rates`: a few matrix products.
+    weighted call of :func:`group_rates`: a few matrix products. Pass ``counts`` (from
+    :func:`bootstrap_counts`) to reuse the same resamples across calls.
     """
     P = _as_points(pred)
     if P.shape[0] != 1:
         raise ValueError("bootstrap_ci takes the predictions of one point ([N] or [1, N])")
     N = P.shape[1]
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(N, np.full(N, 1.0 / N), size=n_boot).astype(np.float64)
+    if counts is None:
+        counts = bootstrap_counts(N, n_boot, seed)
+    n_boot = counts.shape[0]
     r = group_rates(np.broadcast_to(P, (n_boot, N)), labels, masks, weights=counts)
     rows = []
     per_group = {m: getattr(r, m) for m in ("accuracy", "selection_rate", "tpr", "fpr", "dpd", "eod")}

@@ -141,7 +141,17 @@ def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.
     return pd.DataFrame(rows)
 
 
-def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float]) -> pd.DataFrame:
-    """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed)."""
-    frames = [rates_table(e.rates(lams), e.groups).assign(seed=e.results.seed) for e in estimators]
+def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *,
+                  n_boot: int = 200) -> pd.DataFrame:
+    """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed), with
+    95% bootstrap intervals over the examples (the same ``n_boot`` resamples at every λ)."""
+    from .fairness import bootstrap_ci, group_rates
+    frames = []
+    for e in estimators:
+        pred = e.margins(lams) > 0
+        t = rates_table(group_rates(pred, e.labels, e.masks), e.groups)
+        if n_boot:
+            ci = bootstrap_ci(pred, e.labels, e.masks, e.groups, counts=e.resamples(n_boot))
+            t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
+        frames.append(t.assign(seed=e.results.seed))
     return seed_mean(pd.concat(frames), ["group", "metric"])

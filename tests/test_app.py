@@ -216,3 +216,12 @@ def test_remix_shows_validation_and_test_side_by_side(store):
     side = at.dataframe[0].value
     assert list(side.columns) == ["val (estimate)", "test (estimate)"]
     assert not side.iloc[:, 0].equals(side.iloc[:, 1])
+
+
+def test_remix_estimate_carries_bootstrap_intervals(store):
+    at = _ok(page("pages/2_Remix.py", lam="0.2,0.7,0.4").run())
+    est = at.dataframe[1].value
+    assert {"low", "high"} <= set(est.columns)
+    acc = est[est.metric == "accuracy"]
+    assert (acc.low <= acc["mean"] + 1e-9).all() and (acc["mean"] <= acc.high + 1e-9).all()
+    assert "95% CI" in at.get("plotly_chart")[0].proto.spec

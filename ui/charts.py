@@ -1,6 +1,7 @@
 """Plotly figures built from the tidy tables of ``taskfair.reporting`` (no Streamlit here)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -102,10 +103,16 @@ def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None) -> 
 
 def remix_heatmap(df: pd.DataFrame, groups: list[str]) -> go.Figure:
     d = df[df.group.isin(groups)]
-    table = d.pivot_table(index="metric", columns="group", values="mean").reindex(
-        index=["accuracy", "dpd", "eod"], columns=groups)
+    rows = ["accuracy", "dpd", "eod"]
+    table = d.pivot_table(index="metric", columns="group", values="mean").reindex(index=rows, columns=groups)
     table.index = [NAMES[m] for m in table.index]
-    return _heatmap(table, scale="Blues", fmt=".3f", title="", height=260)
+    fig = _heatmap(table, scale="Blues", fmt=".3f", title="", height=260)
+    if "low" in d.columns:  # the 95% interval over the examples on hover
+        lo = d.pivot_table(index="metric", columns="group", values="low").reindex(index=rows, columns=groups)
+        hi = d.pivot_table(index="metric", columns="group", values="high").reindex(index=rows, columns=groups)
+        fig.update_traces(customdata=np.dstack([lo.to_numpy(float), hi.to_numpy(float)]),
+                          hovertemplate="%{y} · %{x}: %{z:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f})<extra></extra>")
+    return fig
 
 
 def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = None) -> go.Figure:
