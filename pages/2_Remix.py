@@ -43,7 +43,9 @@ lams = tuple(round(float(st.session_state[k]), 4) for k in keys)
 st.query_params["lam"] = st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
 st.session_state["remix_lams"] = lams
 
-est = loaders.remix_estimate(root, run_id, mtime, split, lams)
+with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_ci",
+                    help="Bootstrap intervals (100 resamples) in the table and on hover; adds ~30 ms per move")
+est = loaders.remix_estimate(root, run_id, mtime, split, lams, n_boot=100 if with_ci else 0)
 overall = est[est.group == "(all)"].set_index("metric")["mean"]
 m = res.metrics
 fft = m[(m.family == "fft") & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean()
@@ -54,7 +56,8 @@ for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "w
                delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better)
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
-both = {sp: loaders.remix_estimate(root, run_id, mtime, sp, lams) for sp in ("val", "test")}
+both = {sp: est if sp == split else loaders.remix_estimate(root, run_id, mtime, sp, lams, n_boot=0)
+        for sp in ("val", "test")}
 side = (pd.DataFrame({f"{sp} (estimate)": b[b.group == "(all)"].set_index("metric")["mean"] for sp, b in both.items()})
         .reindex(["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]))
 side.index = [charts.NAMES[m] for m in side.index]

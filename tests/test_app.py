@@ -220,6 +220,9 @@ def test_remix_shows_validation_and_test_side_by_side(store):
 
 def test_remix_estimate_carries_bootstrap_intervals(store):
     at = _ok(page("pages/2_Remix.py", lam="0.2,0.7,0.4").run())
+    assert "low" not in at.dataframe[1].value.columns   # off by default: the sliders stay fast
+    at.toggle(key="remix_ci").set_value(True).run()
+    _ok(at)
     est = at.dataframe[1].value
     assert {"low", "high"} <= set(est.columns)
     acc = est[est.metric == "accuracy"]

@@ -72,8 +72,9 @@ def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> pd.DataFrame:
-    return reporting.remix_metrics(estimators(root, run_id, mtime, split), lams)
+def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
+                   n_boot: int = 100) -> pd.DataFrame:
+    return reporting.remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)
 
 
 @st.cache_resource(show_spinner="Rebuilding θ0…", max_entries=4)
