@@ -15,7 +15,7 @@ from .store import Run, StoreError
 from .study import load_base
 from .taskvector import model_weights, weights_sha256
 
-__all__ = ["load_theta0", "merged_model", "exact_margins"]
+__all__ = ["load_theta0", "merged_model", "exact_margins", "run_groups"]
 
 
 def load_theta0(run: Run, seed: int):
@@ -36,7 +36,7 @@ def merged_model(run: Run, seed: int, lams: Sequence[float], base, *, method: st
     """A new model (a copy of ``base[0]``) with weights ``θ0 + merge(τ_g; λ_g)`` over the run's
     subgroups: ``θ0 + Σ λ_g τ_g`` for task arithmetic, or another method of
     :data:`taskfair.merge.MERGE_METHODS` with its parameters."""
-    groups = [g for g in _groups(run)]
+    groups = run_groups(run)
     if len(lams) != len(groups):
         raise ValueError(f"need {len(groups)} coefficients ({groups}), got {len(lams)}")
     model = copy.deepcopy(base[0]).cpu().float()
@@ -70,7 +70,8 @@ def exact_margins(run: Run, seed: int, lams: Sequence[float], base, *, splits=("
     return out
 
 
-def _groups(run: Run) -> list[str]:
+def run_groups(run: Run) -> list[str]:
+    """The run's subgroups (those with stored task vectors), in the dataset's column order."""
     cfg = run.config
     prefix = "seed{}/tv/".format(cfg["seeds"][0])
     names = [n.removeprefix(prefix).removesuffix(".safetensors") for n in run.manifest["files"]

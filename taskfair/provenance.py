@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .exact import load_theta0, merged_model
-from .fairness import bootstrap_ci, group_rates
-from .reporting import rates_table
+from .exact import load_theta0, merged_model, run_groups
+from .reporting import rates_with_ci
 from .store import ArtifactStore, Run, StoreError, package_versions
 from .taskvector import model_weights, weights_sha256
 
@@ -54,11 +52,6 @@ def _config_sha256(config: Mapping) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _groups(run: Run) -> list[str]:
-    data = run.load_table("data/dataset.parquet")
-    return [c for c in data.columns if c not in ("text", "label")]
-
-
 def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: torch.nn.Module, *,
                  method: str = "task_arithmetic", params: Mapping | None = None,
                  margins: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000) -> dict:
@@ -66,7 +59,7 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
     ``coefficients`` (subgroup -> λ). ``margins`` (split -> [N]) are the model's predictions on
     the run's splits, for the metrics; splits not given are left out."""
     cfg = run.config
-    groups = _groups(run)
+    groups = run_groups(run)
     missing = sorted(set(groups) - set(coefficients))
     if missing:
         raise ProvenanceError(f"no coefficient for subgroup(s) {missing}")
@@ -85,9 +78,7 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
         labels = part["label"].to_numpy(dtype=np.int8)
         masks = np.ascontiguousarray(part[groups].to_numpy(dtype=bool).T)
         pred = np.asarray(m) > 0
-        point = rates_table(group_rates(pred, labels, masks), groups).drop(columns="note")
-        ci = bootstrap_ci(pred, labels, masks, groups, n_boot=n_boot, seed=seed)
-        merged = point.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
+        merged = rates_with_ci(pred, labels, masks, groups, n_boot=n_boot, seed=seed).drop(columns="note")
         evaluation[split] = {
             "n_examples": int(len(rows)),
             "data_sha256": eval_data_sha256(part["text"].tolist(), labels, masks, groups),
@@ -162,7 +153,7 @@ def recreate(record: Mapping | str | Path, *, artifact_root: str | Path | None =
             raise ProvenanceError(f"task vector {v['file']} has sha256 {str(stored)[:12]}…, the record "
                                   f"says {v['sha256'][:12]}…")
         coefs[v["subgroup"]] = float(v["coefficient"])
-    groups = _groups(run)
+    groups = run_groups(run)
     if sorted(groups) != sorted(coefs):
         raise ProvenanceError(f"the record's subgroups {sorted(coefs)} differ from the run's {groups}")
     base = load_theta0(run, seed)

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .configs import Config, config_margins, parse_config
-from .fairness import ALL, bootstrap_ci, group_rates
+from .fairness import ALL
 from .provenance import eval_data_sha256
-from .reporting import HEADLINE_METRICS, rates_table
+from .reporting import HEADLINE_METRICS, rates_with_ci
 from .results import RunResults
 from .store import ArtifactStore, package_versions
 
@@ -27,10 +27,10 @@ SMALL_GROUP, FEW_POSITIVES = 50, 10
 
 
 def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
-                  exact: bool = False) -> dict[str, pd.DataFrame]:
+                  exact: bool = False) -> pd.DataFrame:
     """The numbers behind the report: per config, seed, split, group and metric, the value and
     its 95% bootstrap interval over examples."""
-    rows, notes = [], []
+    rows = []
     cfgs = [parse_config(c, results.groups) if isinstance(c, str) else c for c in configs]
     if not cfgs:
         raise ValueError("give at least one configuration to report on")
@@ -38,18 +38,13 @@ def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boo
         for seed, sr in results.seeds.items():
             for split in ("val", "test"):
                 m, est = config_margins(results, c, seed, split, exact=exact)
-                pred = m > 0
-                rates = group_rates(pred, sr.labels[split], sr.masks[split])
-                t = rates_table(rates, results.groups)
-                ci = bootstrap_ci(pred, sr.labels[split], sr.masks[split], results.groups,
+                t = rates_with_ci(m > 0, sr.labels[split], sr.masks[split], results.groups,
                                   n_boot=n_boot, seed=seed)
-                t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
                 rows.append(t.assign(config=c.label, spec=c.spec, seed=seed, split=split, estimated=est))
-    df = pd.concat(rows, ignore_index=True)
-    return {"metrics": df}
+    return pd.concat(rows, ignore_index=True)
 
 
-def _caveats(results: RunResults, frames: dict[str, pd.DataFrame]) -> list[str]:
+def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
     out = []
     for seed, sr in results.seeds.items():
         for j, g in enumerate(results.groups):
@@ -61,7 +56,6 @@ def _caveats(results: RunResults, frames: dict[str, pd.DataFrame]) -> list[str]:
             elif pos < FEW_POSITIVES:
                 out.append(f"{g} has only {pos} positive test examples (seed {seed}); its TPR, and so its "
                            "EOD, rest on very few comments.")
-    m = frames["metrics"]
     undefined = m[m.value.isna() & m.note.astype(bool)].drop_duplicates(["group", "metric", "note"])
     for _, r in undefined.iterrows():
         out.append(f"{r.metric.upper()} of {r.group} is undefined in some configurations: {r.note}.")
@@ -112,8 +106,7 @@ def _table(df: pd.DataFrame) -> str:
 def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
                 exact: bool = False, title: str | None = None) -> str:
     """The whole report as one HTML string (plotly.js inlined)."""
-    frames = report_frames(results, configs, n_boot=n_boot, exact=exact)
-    m = frames["metrics"]
+    m = report_frames(results, configs, n_boot=n_boot, exact=exact)
     groups = list(results.groups)
     # headline: validation and test side by side (choose on validation, report on test)
     head = m[(m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
@@ -153,7 +146,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         elif cc.kind in ("uniform", "inject", "axis"):
             coef_rows.append({"configuration": cc.label, "λ": cc.lam, **({"subgroup": cc.target} if cc.target else {})})
     chosen = results.summary.get("chosen_lambda", {})
-    caveats = _caveats(results, frames)
+    caveats = _caveats(results, m)
     esc = html.escape
     title = title or f"Fairness report — {results.run_id}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -14,7 +14,7 @@ from .frontier import pareto_mask
 from .results import RunResults
 
 __all__ = ["undefined", "seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
-           "remix_metrics", "rates_table", "HEADLINE_METRICS", "GROUP_METRICS"]
+           "remix_metrics", "rates_table", "rates_with_ci", "HEADLINE_METRICS", "GROUP_METRICS"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
 HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
@@ -141,17 +141,23 @@ def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.
     return pd.DataFrame(rows)
 
 
+def rates_with_ci(pred: np.ndarray, labels: np.ndarray, masks: np.ndarray, groups: Sequence[str], *,
+                  n_boot: int = 0, seed: int = 0, counts: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`rates_table` of one point's predictions ``[N]``, with ``low``/``high``, its 95%
+    bootstrap interval over the examples, when ``n_boot`` (or fixed resample ``counts``) is given."""
+    from .fairness import bootstrap_ci, group_rates
+    t = rates_table(group_rates(pred, labels, masks), groups)
+    if n_boot or counts is not None:
+        ci = bootstrap_ci(pred, labels, masks, groups, n_boot=n_boot or 1000, seed=seed, counts=counts)
+        t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
+    return t
+
+
 def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *,
                   n_boot: int = 200) -> pd.DataFrame:
     """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed), with
     95% bootstrap intervals over the examples (the same ``n_boot`` resamples at every λ)."""
-    from .fairness import bootstrap_ci, group_rates
-    frames = []
-    for e in estimators:
-        pred = e.margins(lams) > 0
-        t = rates_table(group_rates(pred, e.labels, e.masks), e.groups)
-        if n_boot:
-            ci = bootstrap_ci(pred, e.labels, e.masks, e.groups, counts=e.resamples(n_boot))
-            t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
-        frames.append(t.assign(seed=e.results.seed))
+    frames = [rates_with_ci(e.margins(lams) > 0, e.labels, e.masks, e.groups,
+                            counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
+              for e in estimators]
     return seed_mean(pd.concat(frames), ["group", "metric"])

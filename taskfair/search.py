@@ -30,7 +30,7 @@ class SearchResult:
     max_eod: float | None
 
 
-def _estimate(estimators, L: np.ndarray, split_labels) -> dict[str, np.ndarray]:
+def _estimate(estimators, L: np.ndarray) -> dict[str, np.ndarray]:
     """Validation metrics of every row of ``L`` [T, K], mean over seeds."""
     out = {}
     for est in estimators:
@@ -54,7 +54,7 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
     rng = np.random.default_rng(seed)
     L = np.vstack([rng.uniform(0, lam_max, (n_random, k)),
                    np.repeat(np.linspace(0, lam_max, 21)[:, None], k, axis=1)])
-    scores = _estimate(ests, L, None)
+    scores = _estimate(ests, L)
 
     def feasible(s):
         ok = np.ones(len(s["accuracy"]), dtype=bool)
@@ -71,7 +71,7 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
             break
         order = np.argsort(-np.where(ok, scores["accuracy"], -np.inf))[:20]
         local = np.clip(np.repeat(L[order], 25, axis=0) + rng.normal(0, step, (len(order) * 25, k)), 0, lam_max)
-        new = _estimate(ests, local, None)
+        new = _estimate(ests, local)
         L = np.vstack([L, local])
         scores = {m: np.concatenate([scores[m], new[m]]) for m in scores}
         step /= 2

@@ -103,7 +103,7 @@ class Point:
     lam: float           # λ, NaN where it does not apply
     coef: tuple[float, ...]
     method: str = "task_arithmetic"
-    params: tuple[tuple[str, float], ...] = ()
+    params: tuple[tuple[str, float | int], ...] = ()
 
     @property
     def key(self) -> tuple:
@@ -138,7 +138,7 @@ def _points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dict[st
                          for lam in cfg.grids.pairs for (i, g), (j, h) in combinations(enumerate(groups), 2)]
     for m in cfg.grids.methods:
         params = (("density", cfg.grids.ties_density),) if m == "ties" else \
-            (("drop_rate", cfg.grids.dare_drop_rate), ("seed", float(seed)))
+            (("drop_rate", cfg.grids.dare_drop_rate), ("seed", seed))
         jobs[f"method/{m}"] = [Point(m, "", lam, (0.0,) + (lam,) * k, m, params) for lam in cfg.grids.methods_grid]
     if k > 1 and cfg.grids.probes:
         rng = np.random.default_rng([seed, 1729])
@@ -338,8 +338,7 @@ def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timin
 def _set_merger(merger: FlatMerger, model: torch.nn.Module, coef, method: str = "task_arithmetic",
                 params: tuple = ()) -> None:
     """Set the merged weights; when ``model`` is not the merger's own, copy them into it."""
-    kw = {k: (int(v) if k == "seed" else v) for k, v in params}
-    merger.set(list(coef), method=method, **kw)
+    merger.set(list(coef), method=method, **dict(params))
     if model is not merger.model:
         params = dict(model.named_parameters())
         with torch.no_grad():
