@@ -50,5 +50,15 @@ shown = examples[examples.subgroups.map(lambda s: any(g in s.split(", ") for g i
 if direction != "all":
     col = "flag change" if direction in DIRECTIONS[:2] else "correctness change"
     shown = shown[shown[col] == direction]
-st.caption(f"{len(shown)} of {len(examples)} changed examples. Label 1 = biased/hateful per the dataset.")
+images = res.config["dataset"]["name"] == "image_folder"
+st.caption(f"{len(shown)} of {len(examples)} changed examples. " +
+           ("Label 1 = the positive class of the image CSV." if images else
+            "Label 1 = biased/hateful per the dataset."))
+if images and len(shown):
+    first = shown.head(24)
+    try:
+        st.image([str(p) for p in first.text], width=96,
+                 caption=[f"{r.subgroups} · label {r.label} · {r['flag change']}" for _, r in first.iterrows()])
+    except Exception as exc:  # a moved or deleted image folder: the table below still says which files
+        st.warning(f"Cannot show the images ({exc}); the paths are in the table below.")
 common.table(shown, f"{run_id}-diff-examples-{split}", present=False)

@@ -15,7 +15,13 @@ def _parse_set(items: list[str]) -> dict:
         if "=" not in item:
             raise SystemExit(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; it means a number
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[key.strip()] = value
     return out
 
 

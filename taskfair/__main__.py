@@ -5,6 +5,7 @@
     python -m taskfair recreate exports/my-model [--artifacts artifacts] [--output rebuilt/]
     python -m taskfair vectors --run quick
     python -m taskfair search  --run quick [--max-dpd 0.1] [--max-eod 0.15] [--confirm 3] [--csv out.csv]
+    python -m taskfair images  data/synthetic-images [--n 1200] [--seed 0] [--overwrite]
 
 Configurations are named as in :mod:`taskfair.configs` (base, fft, lora, subgroup:<g>,
 uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…). Exit status 2 for bad input,
@@ -118,6 +119,16 @@ def cmd_vectors(args) -> int:
     return 0
 
 
+def cmd_images(args) -> int:
+    from .images import load_image_folder, synthetic_image_folder
+    csv = synthetic_image_folder(args.folder, n=args.n, size=args.size, seed=args.seed, overwrite=args.overwrite)
+    data = load_image_folder(csv, group_column="group")
+    print(f"wrote {len(data)} images and {csv}")
+    print(data.group_sizes().to_string(index=False))
+    print(f"next: python -m precompute --config images-demo --set dataset.path={csv}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m taskfair", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -164,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     run_args(v)
     v.add_argument("--seed", type=int)
     v.set_defaults(fn=cmd_vectors)
+
+    m = sub.add_parser("images", help="write a synthetic image folder with labels.csv (image, label, group)")
+    m.add_argument("folder")
+    m.add_argument("--n", type=int, default=1200, help="number of images (default 1200)")
+    m.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--overwrite", action="store_true", help="replace an existing labels.csv")
+    m.set_defaults(fn=cmd_images)
 
     args = p.parse_args(argv)
     from .configs import ConfigSpecError

@@ -33,8 +33,10 @@ def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
 class DatasetConfig:
     """Which data, which subgroups, and how to split it."""
 
-    name: Literal["redditbias", "mhs", "civil_comments", "table"] = "redditbias"
-    path: str | None = None
+    name: Literal["redditbias", "mhs", "civil_comments", "table", "image_folder"] = "redditbias"
+    path: str | None = None      # table: the data file; image_folder: the labels-and-groups CSV
+    image_root: str | None = None  # image_folder: folder the image paths are relative to (default: the CSV's)
+    image_column: str = "image"
     attribute: str | None = None
     subgroups: tuple[str, ...] | None = None
     text_column: str = "text"
@@ -215,8 +217,10 @@ def _check(cfg: StudyConfig) -> StudyConfig:
         need(d.attribute in ("gender", "race", "gender+race"), "dataset.attribute",
              f"Measuring Hate Speech needs attribute gender, race or gender+race (intersections), got {d.attribute!r}")
     need(d.min_group_size >= 0, "dataset.min_group_size", f"must be ≥ 0, got {d.min_group_size}")
-    if d.name == "table":
-        need(d.path is not None, "dataset.path", "a table dataset needs a path to a CSV/parquet file")
+    if d.name in ("table", "image_folder"):
+        need(d.path is not None, "dataset.path", "a table dataset needs a path to a CSV/parquet file"
+             if d.name == "table" else "an image_folder dataset needs the path of its labels-and-groups CSV "
+             "(image, label, group columns); try --set dataset.path=FOLDER/labels.csv")
         need((d.group_column is None) != (d.group_columns is None), "dataset.group_column",
              "give exactly one of group_column (one column listing groups) or group_columns")
     if d.subgroups is not None:

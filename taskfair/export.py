@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .inference import predict_margins
+from .inference import is_image_processor, predict_margins
 from .store import package_versions
 
 __all__ = ["ExportError", "export_model", "safe_export_dir", "zip_export"]
@@ -70,9 +70,9 @@ def _provenance_lines(record: Mapping) -> list[str]:
 
 
 def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
-                record: Mapping | None = None) -> str:
+                record: Mapping | None = None, *, image: bool = False) -> str:
     lines = [f"# {name}", "",
-             "A merged sequence classifier made with taskfair: "
+             f"A merged {'image' if image else 'sequence'} classifier made with taskfair: "
              "`θ = θ0 + Σ λ_g τ_g`, one task vector per demographic subgroup.", "",
              "## Coefficients", "", "| subgroup | λ |", "|---|---|"]
     lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance["coefficients"].items()]
@@ -86,10 +86,12 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
                   "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
     if record is not None:
         lines += _provenance_lines(record)
+    auto, pre = (("AutoModelForImageClassification", "AutoImageProcessor") if image else
+                 ("AutoModelForSequenceClassification", "AutoTokenizer"))
     lines += ["", "## Use", "", "```python",
-              "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-              f"model = AutoModelForSequenceClassification.from_pretrained('{name}')",
-              f"tokenizer = AutoTokenizer.from_pretrained('{name}')", "```", ""]
+              f"from transformers import {auto}, {pre}",
+              f"model = {auto}.from_pretrained('{name}')",
+              f"{'processor' if image else 'tokenizer'} = {pre}.from_pretrained('{name}')", "```", ""]
     return "\n".join(lines)
 
 
@@ -101,10 +103,13 @@ def _has_tabulate() -> bool:
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
                  max_length: int = 64, record: Mapping | None = None) -> Path:
-    """Write ``model`` + ``tokenizer`` to ``target`` (which must not exist), with README.md and
-    metrics.json, then reload it with transformers and check it predicts what ``model`` does
-    on ``check_texts``. Built in a temporary folder and renamed, so ``target`` is all or nothing."""
-    from transformers import AutoModelForSequenceClassification
+    """Write ``model`` + ``tokenizer`` (or image processor) to ``target`` (which must not exist),
+    with README.md and metrics.json, then reload it with transformers and check it predicts what
+    ``model`` does on ``check_texts`` (image paths for an image model). Built in a temporary
+    folder and renamed, so ``target`` is all or nothing."""
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+
+    image = is_image_processor(tokenizer)
 
     target = Path(target)
     if target.exists():
@@ -119,7 +124,7 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
                 delattr(cfg, attr)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record))
+        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image))
         if record is not None:
             (tmp / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
         record = {"provenance": dict(provenance), "versions": package_versions(),
@@ -128,7 +133,8 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         if not (tmp / "model.safetensors").is_file():
             raise ExportError("the model was not written as model.safetensors")
         if check_texts:
-            reloaded = AutoModelForSequenceClassification.from_pretrained(tmp, use_safetensors=True)
+            auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
+            reloaded = auto.from_pretrained(tmp, use_safetensors=True)
             a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
             b = predict_margins(reloaded, tokenizer, list(check_texts), max_length=max_length)
             if not np.allclose(a, b, atol=1e-4):

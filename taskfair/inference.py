@@ -1,4 +1,7 @@
-"""Running a classifier over texts: margins ``logit_1 − logit_0`` in length-sorted batches."""
+"""Running a classifier over its inputs: margins ``logit_1 − logit_0`` in length-sorted batches.
+
+Inputs are texts with a tokenizer, or image paths with an image processor; :func:`encode_inputs`
+hides the difference from inference and training."""
 from __future__ import annotations
 
 from typing import Literal, Sequence
@@ -6,7 +9,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-__all__ = ["pad_batch", "predict_margins", "best_device"]
+__all__ = ["pad_batch", "predict_margins", "best_device", "encode_inputs", "is_image_processor"]
 
 
 def best_device() -> torch.device:
@@ -25,6 +28,45 @@ def pad_batch(ids: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tens
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
+def is_image_processor(processor) -> bool:
+    """True for an image processor (its model takes ``pixel_values``), False for a tokenizer."""
+    return "pixel_values" in (getattr(processor, "model_input_names", None) or ())
+
+
+class _TextInputs:
+    """Texts tokenized once; batches are padded to their longest text."""
+
+    def __init__(self, tokenizer, texts: Sequence[str], max_length: int):
+        self.ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        self.lengths = [len(x) for x in self.ids]
+        self.pad_id = tokenizer.pad_token_id
+
+    def batch(self, idx) -> dict[str, torch.Tensor]:
+        return pad_batch([self.ids[i] for i in idx], self.pad_id)
+
+
+class _ImageInputs:
+    """Image paths, decoded and preprocessed batch by batch (a whole set would not fit in memory)."""
+
+    def __init__(self, processor, paths: Sequence[str]):
+        self.processor, self.paths = processor, list(paths)
+        self.lengths = [1] * len(self.paths)
+
+    def batch(self, idx) -> dict[str, torch.Tensor]:
+        from .images import open_image
+
+        images = [open_image(self.paths[i]) for i in idx]
+        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
+
+
+def encode_inputs(processor, items: Sequence[str], *, max_length: int = 64):
+    """Inputs ready for batching: ``.lengths`` (for length-sorted batches) and ``.batch(idx)``
+    (the model's keyword arguments for those rows)."""
+    if is_image_processor(processor):
+        return _ImageInputs(processor, items)
+    return _TextInputs(processor, items, max_length)
+
+
 @torch.inference_mode()
 def predict_margins(
     model: torch.nn.Module,
@@ -38,7 +80,8 @@ def predict_margins(
     progress: bool = False,
     description: str = "predict",
 ) -> np.ndarray:
-    """Margins ``[N]`` (float32): positive means the model predicts label 1.
+    """Margins ``[N]`` (float32): positive means the model predicts label 1. ``tokenizer`` is
+    the model's tokenizer, or its image processor when ``texts`` are image paths.
 
     Texts are sorted by length so each batch pads little, and the results are put back in order.
     The model is moved to ``device`` (default: the device its parameters are on).
@@ -51,14 +94,14 @@ def predict_margins(
     model.eval()
     if next(model.parameters()).device != device:
         model.to(device)
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort([len(x) for x in ids], kind="stable")
+    inputs = encode_inputs(tokenizer, texts, max_length=max_length)
+    order = np.argsort(inputs.lengths, kind="stable")
     out = np.empty(len(texts), dtype=np.float32)
     use_bf16 = precision == "bf16"
     for s in tqdm(range(0, len(order), batch_size), desc=description, unit="batch",
                   disable=not progress, dynamic_ncols=True):
         idx = order[s:s + batch_size]
-        batch = {k: v.to(device) for k, v in pad_batch([ids[i] for i in idx], tokenizer.pad_token_id).items()}
+        batch = {k: v.to(device) for k, v in inputs.batch(idx).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             logits = model(**batch).logits.float()
         if logits.shape[-1] != 2:

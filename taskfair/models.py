@@ -1,8 +1,10 @@
-"""Resolve a model spec to a 2-label sequence classifier and its tokenizer.
+"""Resolve a model spec to a 2-label classifier and its tokenizer (or image processor).
 
 Specs: ``minilm`` (the embedded all-MiniLM-L6-v2), ``smollm2`` (the embedded SmolLM2-135M GGUF,
 Llama architecture), a local Hugging Face folder, a local ``.gguf`` file, a hub id (online), or
-``tiny-bert`` / ``tiny-llama`` (tiny random models, for tests and smoke runs).
+``tiny-bert`` / ``tiny-llama`` / ``tiny-vit`` (tiny random models, for tests and smoke runs).
+A folder or hub id whose config is an image architecture (ViT, DeiT, …) loads as an
+``AutoModelForImageClassification`` with its ``AutoImageProcessor``.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ __all__ = [
     "resolve_model",
     "load_classifier",
     "tiny_classifier",
+    "is_image_model",
 ]
 
 
@@ -97,9 +100,12 @@ def load_classifier(
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    if spec in ("tiny-bert", "tiny-llama"):  # random tiny models for tests and smoke runs
+    if spec in ("tiny-bert", "tiny-llama", "tiny-vit"):  # random tiny models for tests and smoke runs
         return tiny_classifier(spec.removeprefix("tiny-"), seed=head_seed)
     src = resolve_model(spec)
+    if not src.gguf_file and _is_image_model(src, trust_remote_code):
+        return _load_image_classifier(src, num_labels=num_labels, head_seed=head_seed, dtype=dtype,
+                                      trust_remote_code=trust_remote_code)
     kwargs = {"trust_remote_code": trust_remote_code}
     if src.gguf_file:
         if importlib.util.find_spec("gguf") is None:
@@ -138,6 +144,52 @@ def load_classifier(
     return model, tokenizer
 
 
+def is_image_model(spec: str, *, trust_remote_code: bool = False) -> bool | None:
+    """Whether ``spec`` names an image classifier (without loading its weights); ``None`` when its
+    config cannot be read (a hub id offline)."""
+    if spec.startswith("tiny-"):
+        return spec == "tiny-vit"
+    src = resolve_model(spec)
+    return not src.gguf_file and _is_image_model(src, trust_remote_code)
+
+
+def _is_image_model(src: ModelSource, trust_remote_code: bool) -> bool | None:
+    """Whether the spec's config is an image classification architecture."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+
+    try:
+        config = AutoConfig.from_pretrained(src.location, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return None  # load_classifier reports the failure with its own hints
+    return type(config) in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING
+
+
+def _load_image_classifier(src: ModelSource, *, num_labels: int, head_seed: int, dtype: torch.dtype,
+                           trust_remote_code: bool) -> tuple[torch.nn.Module, object]:
+    """An image classifier with a fresh ``num_labels`` head (a checkpoint's own head, e.g.
+    ImageNet's 1000 classes, is replaced) and its image processor."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    offline_hint = " Offline? Use a local folder." if src.kind == "hub" else ""
+    try:
+        processor = AutoImageProcessor.from_pretrained(src.location, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load an image processor for {src.spec!r} from {src.location}: "
+                         f"{exc}. Save it next to the model (processor.save_pretrained(folder))."
+                         f"{offline_hint}") from exc
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(head_seed)
+        try:
+            model = AutoModelForImageClassification.from_pretrained(
+                src.location, num_labels=num_labels, dtype=dtype, use_safetensors=True,
+                ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
+        except OSError as exc:
+            raise ModelError(f"could not load image model {src.spec!r}: {exc}.{offline_hint}") from exc
+    model.config.taskfair_spec = src.spec
+    return model, processor
+
+
 def _dequantized(model: torch.nn.Module) -> None:
     """transformers dequantizes GGUF weights to float tensors on load but keeps the model marked
     as quantized, which blocks casting and saving; the weights are plain tensors, so drop the mark."""
@@ -162,7 +214,7 @@ def _ensure_pad_token(model: torch.nn.Module, tokenizer) -> None:
 
 
 def tiny_classifier(
-    kind: Literal["bert", "llama"] = "bert",
+    kind: Literal["bert", "llama", "vit"] = "bert",
     *,
     tokenizer_spec: str = "minilm",
     seed: int = 0,
@@ -170,10 +222,13 @@ def tiny_classifier(
     layers: int = 2,
 ) -> tuple[torch.nn.Module, object]:
     """A tiny randomly initialised 2-label classifier built from a config (no download), with
-    the embedded MiniLM tokenizer. For tests and smoke runs."""
+    the embedded MiniLM tokenizer; ``vit`` is a ViT on 32×32 images with its image processor.
+    For tests and smoke runs."""
     from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification,
                               LlamaConfig, LlamaForSequenceClassification)
 
+    if kind == "vit":
+        return _tiny_vit(seed=seed, hidden_size=hidden_size, layers=layers)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(tokenizer_spec).location)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -194,3 +249,21 @@ def tiny_classifier(
     _ensure_pad_token(model, tokenizer)
     model.config.taskfair_spec = f"tiny-{kind}"
     return model, tokenizer
+
+
+def _tiny_vit(*, seed: int, hidden_size: int, layers: int) -> tuple[torch.nn.Module, object]:
+    from transformers import ViTConfig, ViTForImageClassification
+    try:  # the PIL processor: the default one wants torchvision, which taskfair does not need
+        from transformers import ViTImageProcessorPil as Processor
+    except ImportError:
+        from transformers import ViTImageProcessor as Processor
+
+    processor = Processor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        cfg = ViTConfig(image_size=32, patch_size=4, num_channels=3, hidden_size=hidden_size,
+                        num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=2 * hidden_size, num_labels=2)
+        model = ViTForImageClassification(cfg)
+    model.config.taskfair_spec = "tiny-vit"
+    return model, processor

@@ -27,7 +27,7 @@ from .data import Dataset, DataError, Splits, load_civil_comments, load_measurin
 from .fairness import bootstrap_ci, fairness_table, worst_subgroup
 from .inference import best_device, predict_margins
 from .merge import FlatMerger
-from .models import load_classifier, resolve_model
+from .models import is_image_model, load_classifier
 from .results import load_predictions
 from .store import ArtifactStore, Run
 from .taskvector import TaskVector, model_weights, weights_sha256
@@ -56,6 +56,12 @@ def load_study_data(cfg: StudyConfig) -> Dataset:
     elif d.name == "civil_comments":
         kw = {"subgroups": d.subgroups} if d.subgroups else {}
         data = load_civil_comments(d.path, **kw)
+    elif d.name == "image_folder":
+        from .images import load_image_folder
+        data = load_image_folder(d.path, image_root=d.image_root, image_column=d.image_column,
+                                 label_column=d.label_column, group_column=d.group_column,
+                                 group_columns=d.group_columns, group_separator=d.group_separator,
+                                 groups=d.subgroups, label_threshold=d.label_threshold)
     else:
         data = load_table(d.path, text_column=d.text_column, label_column=d.label_column,
                           group_column=d.group_column, group_columns=d.group_columns,
@@ -78,8 +84,13 @@ def load_study_data(cfg: StudyConfig) -> Dataset:
 def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
     """Everything that can fail before training: the model spec, the data, every seed's splits
     (each subgroup present in each split, with both labels in its training rows)."""
-    if not cfg.model.startswith("tiny-"):
-        resolve_model(cfg.model)
+    images = is_image_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    if images is not None and images != (cfg.dataset.name == "image_folder"):
+        from .config import ConfigError
+        raise ConfigError(
+            f"model: {cfg.model!r} is {'an image' if images else 'a text'} classifier but dataset "
+            f"{cfg.dataset.name!r} holds {'texts' if images else 'images'}; pair an image model "
+            "(tiny-vit, a ViT folder or hub id) with dataset.name image_folder, and a text model with the others")
     data = load_study_data(cfg)
     splits = {}
     for seed in cfg.seeds:

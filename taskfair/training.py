@@ -9,7 +9,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from .inference import pad_batch
+from .inference import encode_inputs, is_image_processor
 
 __all__ = ["TrainConfig", "finetune", "finetune_lora", "make_accelerator", "length_grouped_batches"]
 
@@ -120,9 +120,8 @@ def finetune(
     world = acc.num_processes
     rng = np.random.default_rng(config.seed)  # the same on every process, so batches agree
     torch.manual_seed(config.seed)
-    enc = tokenizer(list(texts), truncation=True, max_length=config.max_length)
-    ids = enc["input_ids"]
-    lengths = [len(x) for x in ids]
+    inputs = encode_inputs(tokenizer, texts, max_length=config.max_length)
+    lengths = inputs.lengths
     per_epoch = math.ceil(len(texts) / (config.batch_size * world))
     total_micro = config.max_steps * config.grad_accum if config.max_steps else \
         max(1, int(round(per_epoch * config.epochs)))
@@ -155,8 +154,7 @@ def finetune(
         idx = batches.pop()
         if world > 1:
             idx = idx[acc.process_index::world] if len(idx) >= world else idx[:1]
-        batch = {k: v.to(acc.device) for k, v in
-                 pad_batch([ids[i] for i in idx], tokenizer.pad_token_id).items()}
+        batch = {k: v.to(acc.device) for k, v in inputs.batch(idx).items()}
         y = torch.as_tensor(labels[idx], device=acc.device)
         with acc.autocast():
             logits = model(**batch).logits
@@ -193,11 +191,20 @@ def finetune_lora(
 ) -> torch.nn.Module:
     """LoRA fine-tune of ``model`` (which is consumed: peft injects adapters into it); returns
     the merged plain model, whose weights minus θ0 form the LoRA task vector. The classification
-    head is trained in full (peft's ``modules_to_save`` for sequence classification)."""
+    head is trained in full (peft's ``modules_to_save`` for sequence classification).
+
+    For an image classifier (``tokenizer`` is an image processor) the adapters go on the attention
+    query and value projections unless ``target_modules`` says otherwise, and the
+    ``classifier`` head is trained in full."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                      target_modules=list(target_modules) if target_modules else None)
+    if is_image_processor(tokenizer):
+        # peft's SEQ_CLS wrapper passes input_ids; an image model takes pixel_values
+        lcfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, modules_to_save=["classifier"],
+                          target_modules=list(target_modules) if target_modules else _attention_targets(model))
+    else:
+        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
+                          target_modules=list(target_modules) if target_modules else None)
     # the adapters' initial values come from the global RNG: seed it, or a resumed run (which
     # skips the jobs before this one) would start LoRA from different adapters
     with torch.random.fork_rng(devices=[]):
@@ -207,3 +214,14 @@ def finetune_lora(
     finetune(peft_model, tokenizer, texts, labels, config, progress=progress,
              description=description, trainable=trainable)
     return peft_model.merge_and_unload()
+
+
+def _attention_targets(model: torch.nn.Module) -> list[str]:
+    """The attention query/value projection names of an image model (their names differ between
+    architectures and transformers versions)."""
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    for pair in (("q_proj", "v_proj"), ("query", "value"), ("q", "v"), ("qkv",)):
+        if set(pair) <= names:
+            return list(pair)
+    raise ValueError("cannot tell this image model's attention projections apart; set "
+                     "lora.target_modules to the names of the layers LoRA should adapt")
