@@ -36,13 +36,20 @@ class ProvenanceError(ValueError):
 
 
 def eval_data_sha256(texts: Sequence[str], labels: np.ndarray, masks: np.ndarray,
-                     groups: Sequence[str]) -> str:
-    """A hash of exactly what the metrics were computed on: texts, labels and group membership."""
+                     groups: Sequence[str], *, images: bool = False) -> str:
+    """A hash of exactly what the metrics were computed on: texts, labels and group membership.
+    For images (``texts`` are paths) the files' bytes are hashed too, so the same paths holding
+    other pixels give another hash."""
     h = hashlib.sha256()
     h.update(json.dumps(list(groups)).encode())
     for t in texts:
         b = str(t).encode()
         h.update(len(b).to_bytes(8, "little") + b)
+        if images:
+            try:
+                h.update(hashlib.sha256(Path(t).read_bytes()).digest())
+            except OSError as exc:
+                raise ProvenanceError(f"cannot hash evaluation image {t}: {exc}") from None
     h.update(np.ascontiguousarray(labels, dtype=np.int8).tobytes())
     h.update(np.ascontiguousarray(masks, dtype=bool).tobytes())
     return h.hexdigest()
@@ -81,7 +88,8 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
         merged = rates_with_ci(pred, labels, masks, groups, n_boot=n_boot, seed=seed).drop(columns="note")
         evaluation[split] = {
             "n_examples": int(len(rows)),
-            "data_sha256": eval_data_sha256(part["text"].tolist(), labels, masks, groups),
+            "data_sha256": eval_data_sha256(part["text"].tolist(), labels, masks, groups,
+                                            images=cfg["dataset"]["name"] == "image_folder"),
             "metrics": json.loads(merged.rename(columns={"low": "ci_low", "high": "ci_high"})
                                   .to_json(orient="records")),
             "bootstrap": {"n": n_boot, "interval": 0.95, "seed": seed},

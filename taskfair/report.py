@@ -132,7 +132,8 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         prov_rows.append((f"θ0 weights sha256 (seed {seed})", base))
         prov_rows.append((f"test data sha256 (seed {seed})",
                           eval_data_sha256(results.data["text"].to_numpy()[sr.index["test"]].tolist(),
-                                           sr.labels["test"], sr.masks["test"], groups)))
+                                           sr.labels["test"], sr.masks["test"], groups,
+                                           images=cfg["dataset"]["name"] == "image_folder")))
         prov_rows.append((f"examples val / test (seed {seed})", f"{len(sr.labels['val'])} / {len(sr.labels['test'])}"))
         for g in groups:
             name = f"seed{seed}/tv/{g}.safetensors"

@@ -120,6 +120,31 @@ def test_heatmaps_inject_target_changes_the_grid(store):
     assert "uniform" in set(at.dataframe[0].value.family)
 
 
+def test_heatmap_cells_carry_intervals_and_mark_noise(store):
+    import json
+
+    at = _ok(page("pages/3_Heatmaps.py").run())
+    assert at.toggle(key="hm_ci").value
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)   # the DPD heatmap
+    trace = spec["data"][0]
+    grid = at.dataframe[0].value
+    dpd = grid[grid.metric == "dpd"]
+    lo = dpd.set_index(["row", "group"])["low"]
+    cell = trace["text"][1][0]                       # first λ row, first subgroup
+    row, group = trace["y"][1], trace["x"][0]
+    assert f"{lo[(row, group)]:.2f}–" in cell
+    near = sum(c.startswith("≈") for r in trace["text"][1:] for c in r)
+    bold = sum("<b>" in c for r in trace["text"][1:] for c in r)
+    assert near + bold == (len(trace["y"]) - 1) * len(trace["x"])
+    fft = dpd[dpd.row == "FFT"].set_index("group")
+    overlaps = sum(bool(r.low <= fft.high[r.group] and r.high >= fft.low[r.group])
+                   for r in dpd[dpd.row != "FFT"].itertuples())
+    assert near == overlaps
+    at.toggle(key="hm_ci").set_value(False).run()
+    _ok(at)
+    assert "text" not in json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+
+
 def test_frontier_and_load_into_remix(store):
     at = _ok(page("pages/4_Frontier.py").run())
     pts = at.dataframe[0].value

@@ -248,3 +248,31 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert any("AutoModelForImageClassification" in s.value for s in at.success)
     assert (tmp_path / "exports" / "vit-remix" / "preprocessor_config.json").is_file()
+
+
+def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):
+    import shutil
+
+    from taskfair.exact import exact_margins, load_theta0, merged_model
+    from taskfair.provenance import build_record, eval_data_sha256, recreate
+    from taskfair.store import ArtifactStore
+
+    run = ArtifactStore(image_store).open("images-demo")
+    base = load_theta0(run, 13)
+    lams = {"bright": 0.5, "dim": 0.2, "noisy": 0.8}
+    model = merged_model(run, 13, list(lams.values()), base)
+    record = build_record(run, 13, lams, model, margins=exact_margins(run, 13, list(lams.values()), base),
+                          n_boot=20)
+    _, _, sha, ok = recreate(record, artifact_root=image_store)
+    assert ok and sha == record["merged_weights_sha256"]
+
+    # the same paths holding other pixels hash differently; the path-only hash would not notice
+    folder = tmp_path / "copy"
+    shutil.copytree(Path(run.load_table("data/dataset.parquet").text.iloc[0]).parent, folder)
+    paths = sorted(str(p) for p in folder.glob("*.png"))[:5]
+    labels, masks = np.zeros(5, np.int8), np.ones((1, 5), bool)
+    before = eval_data_sha256(paths, labels, masks, ["g"], images=True)
+    plain = eval_data_sha256(paths, labels, masks, ["g"])
+    Path(paths[2]).write_bytes(Path(paths[3]).read_bytes())
+    assert eval_data_sha256(paths, labels, masks, ["g"], images=True) != before
+    assert eval_data_sha256(paths, labels, masks, ["g"]) == plain

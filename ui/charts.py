@@ -90,15 +90,41 @@ def _heatmap(table: pd.DataFrame, *, scale: str, fmt: str, title: str, height: i
     return fig
 
 
-def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None) -> go.Figure:
-    """Rows (FFT, then λ values) × subgroup columns for one metric (Figure 3)."""
+def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None,
+            intervals: bool = True) -> go.Figure:
+    """Rows (FFT, then λ values) × subgroup columns for one metric (Figure 3). With
+    ``intervals`` each cell also shows its 95% bootstrap interval (mean over seeds) under the
+    value; a cell whose interval overlaps the FFT cell of its subgroup shows ``≈value`` (not bold):
+    a change from FFT that is within the noise reads as such."""
     d = df[df.metric == metric]
     table = d.pivot_table(index="row", columns="group", values="mean", sort=False)
     if rows is not None:
         table = table.reindex([r for r in rows if r in table.index])
     scale = "RdYlGn" if metric == "accuracy" else "RdYlGn_r"
-    return _heatmap(table, scale=scale, fmt=".2f", title=NAMES.get(metric, metric),
-                    height=90 + 34 * len(table))
+    has_ci = intervals and "low" in d.columns and d["low"].notna().any()
+    fig = _heatmap(table, scale=scale, fmt=".2f", title=NAMES.get(metric, metric),
+                   height=90 + (46 if has_ci else 34) * len(table))
+    if not has_ci:
+        return fig
+    lo = d.pivot_table(index="row", columns="group", values="low", sort=False).reindex(
+        index=table.index, columns=table.columns).to_numpy(float)
+    hi = d.pivot_table(index="row", columns="group", values="high", sort=False).reindex(
+        index=table.index, columns=table.columns).to_numpy(float)
+    z = table.to_numpy(float)
+    noise = np.zeros_like(z, dtype=bool)
+    if "FFT" in table.index:
+        f = list(table.index).index("FFT")
+        noise = (lo <= hi[f]) & (hi >= lo[f])
+        noise[f] = False
+    text = [[("" if np.isnan(v) else
+              (f"≈{v:.2f}" if n else f"<b>{v:.2f}</b>") +
+              ("" if np.isnan(a) else f'<br><span style="font-size:10px">{a:.2f}–{b:.2f}</span>'))
+             for v, a, b, n in zip(zr, lr, hr, nr)] for zr, lr, hr, nr in zip(z, lo, hi, noise)]
+    # a fixed font size: plotly's automatic one shrinks two-line cells until they are unreadable
+    fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=12), customdata=np.dstack([lo, hi]),
+                      hovertemplate="%{y} · %{x}: %{z:.3f} (95% CI %{customdata[0]:.3f}–"
+                                    "%{customdata[1]:.3f})<extra></extra>")
+    return fig
 
 
 def remix_heatmap(df: pd.DataFrame, groups: list[str]) -> go.Figure:
