@@ -10,8 +10,10 @@ from taskfair.diff import DIRECTIONS
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Diff")
-st.title("Which comments change their prediction")
-st.caption("Compare two configurations example by example: what a change of λ does to real comments, "
+images = res.config["dataset"]["name"] == "image_folder"
+things = "images" if images else "comments"
+st.title(f"Which {things} change their prediction")
+st.caption(f"Compare two configurations example by example: what a change of λ does to real {things}, "
            "not only to rates.")
 
 options = loaders.stored_configs(root, run_id, mtime)
@@ -50,7 +52,6 @@ shown = examples[examples.subgroups.map(lambda s: any(g in s.split(", ") for g i
 if direction != "all":
     col = "flag change" if direction in DIRECTIONS[:2] else "correctness change"
     shown = shown[shown[col] == direction]
-images = res.config["dataset"]["name"] == "image_folder"
 st.caption(f"{len(shown)} of {len(examples)} changed examples. " +
            ("Label 1 = the positive class of the image CSV." if images else
             "Label 1 = biased/hateful per the dataset."))

@@ -125,7 +125,9 @@ def cmd_images(args) -> int:
     data = load_image_folder(csv, group_column="group")
     print(f"wrote {len(data)} images and {csv}")
     print(data.group_sizes().to_string(index=False))
-    print(f"next: python -m precompute --config images-demo --set dataset.path={csv}")
+    default = Path("data/synthetic-images/labels.csv")
+    same = csv.resolve() == default.resolve()
+    print("next: python -m precompute --config images-demo" + ("" if same else f" --set dataset.path={csv}"))
     return 0
 
 
