@@ -276,3 +276,13 @@ def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):
     Path(paths[2]).write_bytes(Path(paths[3]).read_bytes())
     assert eval_data_sha256(paths, labels, masks, ["g"], images=True) != before
     assert eval_data_sha256(paths, labels, masks, ["g"]) == plain
+
+
+def test_images_gone_after_the_precompute_are_named(image_csv, tmp_path):
+    model, processor = load_classifier("tiny-vit")
+    good = str(next((image_csv.parent / "images").glob("*.png")))
+    with pytest.raises(DataError, match=r"image .*gone.png does not exist.*move them back"):
+        predict_margins(model, processor, [good, str(tmp_path / "gone.png")])
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"bad.png cannot be read as an image"):
+        predict_margins(model, processor, [str(tmp_path / "bad.png")])
