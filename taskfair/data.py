@@ -134,6 +134,9 @@ class Splits:
     train: Dataset
     val: Dataset
     test: Dataset
+    # each split's row positions in the dataset it was cut from (exact duplicate texts make
+    # positions impossible to recover from the texts alone)
+    index: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __iter__(self):
         return iter((("train", self.train), ("val", self.val), ("test", self.test)))
@@ -509,7 +512,8 @@ def split_dataset(
         train.append(units[n_test + n_val:])
     parts = [np.flatnonzero(np.isin(key, np.concatenate(p))) for p in (train, val, test)]
     splits = Splits(*(data.subset(p, name=f"{data.name}/{nm}")
-                      for p, nm in zip(parts, ("train", "val", "test"))))
+                      for p, nm in zip(parts, ("train", "val", "test"))),
+                    index=dict(zip(("train", "val", "test"), parts)))
     if require_groups:
         for split_name, part in splits:
             empty = [g for g, n in zip(data.groups, part.membership.sum(axis=0)) if n == 0]

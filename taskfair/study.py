@@ -236,8 +236,7 @@ class _Sync:
 
 
 def _split_indices(data: Dataset, sp: Splits) -> dict[str, list[int]]:
-    position = {t: i for i, t in enumerate(data.texts)}
-    return {name: [position[t] for t in part.texts] for name, part in sp}
+    return {name: [int(i) for i in sp.index[name]] for name, _ in sp}
 
 
 def _run_seed(cfg, run: Run, data: Dataset, sp: Splits, seed: int, device, timings, progress,

@@ -149,3 +149,23 @@ def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
         return
     assert res.summary["worst_subgroup_fft"] in set(MHS_SUBGROUPS[attribute]) - {"other"}
     assert len(res.headline) == 4
+
+
+def test_exact_duplicate_texts_keep_their_own_rows_in_the_stored_splits():
+    """Two rows with the same text (and different labels) are two rows: the stored split
+    indices must point at both, not twice at one of them."""
+    import numpy as np
+
+    from taskfair.data import Dataset, split_dataset
+    from taskfair.study import _split_indices
+
+    texts = tuple(f"text {i}" for i in range(60)) + ("same", "same")
+    labels = np.array([i % 2 for i in range(60)] + [0, 1], dtype=np.int8)
+    data = Dataset("dups", texts, labels, np.ones((62, 1), bool), ("g",))
+    sp = split_dataset(data, seed=0)
+    idx = _split_indices(data, sp)
+    every = sorted(i for part in idx.values() for i in part)
+    assert every == list(range(62))
+    for name, part in sp:
+        assert [data.texts[i] for i in idx[name]] == list(part.texts)
+        assert data.labels[idx[name]].tolist() == part.labels.tolist()
