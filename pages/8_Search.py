@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from ui import common, loaders
+from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Search", split=False)
 st.title("Automatic coefficient search")
@@ -47,6 +47,8 @@ done = st.session_state.get("search_confirmed")
 if done and done[0] == bounds and done[1] == n:
     table = done[2]
     st.success("Validation (where λ was chosen) beside test (what to report), exact:")
+    st.plotly_chart(charts.confirmed(table), width="stretch")
+    st.caption(charts.ERRORS.split(";")[0] + ". A test bar well below its validation bar is overfitting to validation.")
     common.table(table, f"{run_id}-search-confirmed", present=False)
     lam_cols = [f"λ {g}" for g in groups]
     if st.button("Load the best into Remix", key="search_load"):

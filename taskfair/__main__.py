@@ -78,7 +78,7 @@ def cmd_recreate(args) -> int:
 def cmd_search(args) -> int:
     import pandas as pd
 
-    from .search import confirm, search_coefficients
+    from .search import confirm, search_coefficients, with_intervals
     res = _results(args)
     result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples)
     bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in (("worst DPD", args.max_dpd), ("worst EOD", args.max_eod))
@@ -96,7 +96,8 @@ def cmd_search(args) -> int:
             print(f"\nconfirming the first {args.confirm} by exact evaluation (validation = where λ was chosen, "
                   "test = what to report):")
             table = confirm(res, result, n=args.confirm)
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print(with_intervals(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print("[low, high]: 95% bootstrap interval over the examples (mean over seeds)")
             if args.csv:
                 table.to_csv(args.csv, index=False)
                 print(f"wrote {args.csv}")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .estimate import RemixEstimator
-from .fairness import group_rates, summary_metrics
+from .fairness import ALL, group_rates, summary_metrics
 from .frontier import pareto_mask
 from .results import RunResults
 
@@ -94,10 +94,14 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
     return SearchResult(df, best.reset_index(drop=True), results.groups, max_dpd, max_eod)
 
 
-def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=None) -> pd.DataFrame:
+def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=None,
+            n_boot: int = 200) -> pd.DataFrame:
     """Exact evaluation of the first ``n`` chosen candidates on validation and test (mean over
-    seeds): the validation figures the choice was made on, beside the test figures to report."""
+    seeds): the validation figures the choice was made on, beside the test figures to report,
+    each with its 95% bootstrap interval over the examples (``… low`` / ``… high``; ``n_boot=0``
+    leaves them out)."""
     from .exact import exact_margins, load_theta0
+    from .reporting import rates_with_ci
     from .store import ArtifactStore
 
     run = ArtifactStore(results.root).open(results.run_id, verify=False)
@@ -111,12 +115,18 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
         for s, sr in results.seeds.items():
             m = exact_margins(run, s, lams, bases[s], splits=("val", "test"))
             for split in ("val", "test"):
-                r = summary_metrics(group_rates(m[split] > 0, sr.labels[split], sr.masks[split]))
+                t = rates_with_ci(m[split] > 0, sr.labels[split], sr.masks[split], result.groups,
+                                  n_boot=n_boot, seed=s)
+                t = t[t.group == ALL].set_index("metric")
                 for metric in ("accuracy", "worst_dpd", "worst_eod"):
-                    per.setdefault(f"{split} {metric}", []).append(float(r[metric][0]))
+                    for col, suffix in (("value", ""), ("low", " low"), ("high", " high")):
+                        if col in t.columns:
+                            per.setdefault(f"{split} {metric}{suffix}", []).append(float(t.at[metric, col]))
         row = {c: cand[c] for c in lam_cols}
         row.update({f"val {m} (estimate)": cand[f"val {m} (estimate)"] for m in ("accuracy", "worst_dpd", "worst_eod")})
-        row.update({f"{k} (exact)": float(np.nanmean(v)) for k, v in per.items()})
+        for k, v in per.items():  # "test accuracy low" -> "test accuracy (exact) low"
+            name, _, bound = k.rpartition(" ") if k.endswith((" low", " high")) else (k, "", "")
+            row[f"{name} (exact){' ' + bound if bound else ''}"] = float(np.nanmean(v))
         feasible = True
         if result.max_dpd is not None:
             feasible &= row["val worst_dpd (exact)"] <= result.max_dpd
@@ -130,3 +140,14 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
         if progress:
             progress((i + 1) / len(picked))
     return pd.DataFrame(rows)
+
+
+def with_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """The confirmation table for reading: each exact figure as ``value [low, high]``."""
+    out = table.copy()
+    for col in [c for c in table.columns if c.endswith("(exact)")]:
+        if f"{col} low" in table.columns:
+            out[col] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                        zip(table[col], table[f"{col} low"], table[f"{col} high"])]
+            out = out.drop(columns=[f"{col} low", f"{col} high"])
+    return out

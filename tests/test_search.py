@@ -60,6 +60,12 @@ def test_confirm_reports_exact_validation_beside_test(res):
     table = confirm(res, r, n=1)
     assert {"val accuracy (exact)", "test accuracy (exact)", "val accuracy (estimate)"} <= set(table.columns)
     assert table["val accuracy (exact)"].between(0, 1).all() and table["test accuracy (exact)"].between(0, 1).all()
+    for split in ("val", "test"):   # each exact figure has its 95% interval around it
+        for metric in ("accuracy", "worst_dpd", "worst_eod"):
+            col = f"{split} {metric} (exact)"
+            assert (table[f"{col} low"] <= table[col] + 1e-9).all() and (table[col] <= table[f"{col} high"] + 1e-9).all()
+        acc = f"{split} accuracy (exact)"   # a real interval, not a point (DPD can be 0 throughout)
+        assert (table[f"{acc} high"] > table[f"{acc} low"]).all()
 
 
 def test_search_command(pico_store):
@@ -69,6 +75,7 @@ def test_search_command(pico_store):
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "feasible" in out.stdout and "test accuracy (exact)" in out.stdout
+    assert "95% bootstrap interval" in out.stdout
     out = subprocess.run([sys.executable, "-m", "taskfair", "search", "--run", "pico", "--artifacts",
                           str(pico_store), "--samples", "100", "--confirm", "0", "--max-dpd", "-1"],
                          env=env, capture_output=True, text=True, timeout=600)
@@ -98,3 +105,7 @@ def test_search_page(pico_store, monkeypatch):
     assert any("beside test" in s.value for s in at.success)
     confirmed = at.dataframe[-1].value
     assert "test accuracy (exact)" in confirmed.columns
+    import json
+    chart = json.loads(at.get("plotly_chart")[-1].proto.spec)     # val beside test, with intervals
+    bars = [t for t in chart["data"] if t["type"] == "bar"]
+    assert {t["name"] for t in bars} == {"val", "test"} and all("error_y" in t for t in bars)

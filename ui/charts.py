@@ -164,3 +164,25 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
                                  name="your remixes (estimate)", text=remixes["label"],
                                  marker=dict(symbol="star", size=12, color="#d62728")))
     return fig
+
+
+def confirmed(table: pd.DataFrame) -> go.Figure:
+    """The exactly confirmed search candidates: validation beside test for accuracy and worst-case
+    DPD/EOD, each with its 95% interval, so overfitting to validation (or noise) is visible."""
+    rows = []
+    for i, r in table.reset_index(drop=True).iterrows():
+        for split in ("val", "test"):
+            for metric in ("accuracy", "worst_dpd", "worst_eod"):
+                col = f"{split} {metric} (exact)"
+                rows.append({"candidate": f"#{i + 1}", "split": split, "metric": NAMES.get(metric, metric),
+                             "value": r[col], "_yp": r.get(f"{col} high", np.nan) - r[col],
+                             "_ym": r[col] - r.get(f"{col} low", np.nan)})
+    d = pd.DataFrame(rows)
+    fig = px.bar(d, x="candidate", y="value", color="split", facet_col="metric", barmode="group",
+                 error_y="_yp", error_y_minus="_ym", template=TEMPLATE, height=320,
+                 color_discrete_map={"val": "#9ecae1", "test": "#08519c"},
+                 labels={"value": "", "candidate": "candidate"})
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_layout(margin=dict(t=30, b=10, l=10, r=10))
+    return fig
