@@ -115,8 +115,12 @@ def cmd_vectors(args) -> int:
         print("\ncosine similarity:\n" + t["cosine"].to_string(float_format=lambda v: f"{v:.3f}"))
         print("\nnorm per layer:\n" + t["layers"].pivot_table(index="vector", columns="layer", values="norm",
                                                               sort=False).to_string(float_format=lambda v: f"{v:.3f}"))
-        print("\nslope of each subgroup's own DPD/EOD per unit λ (test):\n"
-              + sensitivity(res).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        sens = sensitivity(res)
+        for col in [c for c in sens.columns if c.endswith("/dλ") and f"{c} low" in sens.columns]:
+            sens[col] = [f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" for v, lo, hi in
+                         zip(sens[col], sens.pop(f"{col} low"), sens.pop(f"{col} high"))]
+        print("\nslope of each subgroup's own DPD/EOD (and of accuracy) per unit λ (test), with its 95% "
+              "bootstrap interval:\n" + sens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

@@ -41,15 +41,29 @@ def _slope(lams: np.ndarray, values: np.ndarray) -> float:
     return float(np.polyfit(lams[ok], values[ok], 1)[0])
 
 
-def sensitivity(results: RunResults, split: str = "test") -> pd.DataFrame:
+def _slopes(lams: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of ``values [B, T]`` against ``lams [T]``, one per row (NaN where a
+    row has a NaN)."""
+    x = lams - lams.mean()
+    return ((values - values.mean(axis=1, keepdims=True)) * x).sum(axis=1) / (x ** 2).sum()
+
+
+def sensitivity(results: RunResults, split: str = "test", *, n_boot: int = 200) -> pd.DataFrame:
     """Per subgroup and seed: its training rows, its vector's norm, and the least-squares slope of
-    its own DPD and EOD (and of overall accuracy) per unit λ along its axis and its injection."""
+    its own DPD and EOD (and of overall accuracy) per unit λ along its axis and its injection,
+    each with a 95% bootstrap interval (``… low`` / ``… high``): the evaluation examples are
+    resampled once and the whole line refitted on each resample, so the interval says whether
+    a slope is distinguishable from noise (``n_boot=0``: no intervals)."""
+    from .fairness import bootstrap_counts, group_rates
+
     m = results.metrics
     rows = []
-    for seed in results.seeds:
+    for seed, sr in results.seeds.items():
         tables = vector_tables(results, seed)
         norms = tables["norms"].set_index("vector")
-        for g in results.groups:
+        labels, masks = sr.labels[split], sr.masks[split]
+        counts = bootstrap_counts(len(labels), n_boot, seed) if n_boot else None
+        for gi, g in enumerate(results.groups):
             row = {"seed": seed, "subgroup": g, "training rows": int(norms.loc[g, "training rows"]),
                    "norm": float(norms.loc[g, "norm"])}
             for family in ("axis", "inject"):
@@ -57,5 +71,18 @@ def sensitivity(results: RunResults, split: str = "test") -> pd.DataFrame:
                 for metric, group in (("dpd", g), ("eod", g), ("accuracy", "(all)")):
                     p = part[(part.metric == metric) & (part.group == group)].sort_values("lam")
                     row[f"{family} d{metric}/dλ"] = _slope(p.lam.to_numpy(float), p.value.to_numpy(float))
+                if counts is None:
+                    continue
+                try:
+                    lams, margins = sr.margins(family, g, split)
+                except KeyError:
+                    continue
+                T, B = len(lams), len(counts)
+                r = group_rates(np.tile(margins > 0, (B, 1)), labels, masks, weights=np.repeat(counts, T, axis=0))
+                for metric, values in (("dpd", r.dpd[:, gi]), ("eod", r.eod[:, gi]),
+                                       ("accuracy", r.overall_accuracy)):
+                    b = _slopes(lams, values.reshape(B, T))
+                    lo, hi = (np.nanpercentile(b, [2.5, 97.5]) if np.isfinite(b).any() else (np.nan, np.nan))
+                    row[f"{family} d{metric}/dλ low"], row[f"{family} d{metric}/dλ high"] = float(lo), float(hi)
             rows.append(row)
     return pd.DataFrame(rows)

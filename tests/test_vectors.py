@@ -44,6 +44,28 @@ def test_sensitivity_slopes_match_a_direct_fit(res):
     assert s.loc[s.subgroup == g, "axis ddpd/dλ"].iloc[0] == pytest.approx(want)
 
 
+def test_sensitivity_intervals_refit_the_line_on_resampled_examples(res):
+    from taskfair.analysis import _slopes
+    from taskfair.fairness import group_rates
+
+    s = sensitivity(res, n_boot=300)
+    for col in ("axis ddpd/dλ", "inject deod/dλ", "axis daccuracy/dλ"):
+        ok = s[f"{col} low"].notna()
+        assert ok.any()
+        assert (s.loc[ok, f"{col} low"] <= s.loc[ok, f"{col} high"]).all()
+    # with every resample equal to the data itself, the refitted slope is the reported one
+    seed, sr = next(iter(res.seeds.items()))
+    g = res.groups[1]
+    lams, margins = sr.margins("axis", g, "test")
+    r = group_rates(margins > 0, sr.labels["test"], sr.masks["test"])
+    direct = _slopes(lams, r.dpd[:, 1][None, :])[0]
+    assert direct == pytest.approx(s[(s.seed == seed) & (s.subgroup == g)]["axis ddpd/dλ"].iloc[0])
+    # accuracy slopes move with λ on real resamples, so their interval has width
+    acc = s["axis daccuracy/dλ high"] - s["axis daccuracy/dλ low"]
+    assert (acc > 0).any()
+    assert "axis ddpd/dλ low" not in sensitivity(res, n_boot=0).columns
+
+
 def test_vectors_command_and_page(pico_store, monkeypatch):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-m", "taskfair", "vectors", "--run", "pico", "--artifacts",
@@ -55,5 +77,7 @@ def test_vectors_command_and_page(pico_store, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 4
     before = at.get("plotly_chart")[3].proto.spec
+    import json
+    assert "error_y" in json.loads(before)["data"][0]      # slope intervals drawn
     at.radio(key="vec_metric").set_value("eod").run()
     assert not at.exception and at.get("plotly_chart")[3].proto.spec != before
