@@ -286,3 +286,33 @@ def test_images_gone_after_the_precompute_are_named(image_csv, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=r"bad.png cannot be read as an image"):
         predict_margins(model, processor, [str(tmp_path / "bad.png")])
+
+
+def test_a_vit_folder_with_another_head_loads_as_a_fresh_two_label_classifier(tmp_path, image_csv):
+    """The path a real ViT checkpoint takes (e.g. ImageNet's 1000 classes): a folder whose head
+    has other labels loads as an image classifier with a fresh 2-label head, the same θ0 for the
+    same seed, and its processor; the backbone is the checkpoint's."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from taskfair.models import tiny_classifier
+
+    _, processor = tiny_classifier("vit")
+    cfg = ViTConfig(image_size=32, patch_size=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=64, num_labels=5)
+    torch.manual_seed(0)
+    ViTForImageClassification(cfg).save_pretrained(tmp_path / "vit5")
+    processor.save_pretrained(tmp_path / "vit5")
+    assert is_image_model(str(tmp_path / "vit5"))
+    model, proc = load_classifier(str(tmp_path / "vit5"), head_seed=7)
+    again, _ = load_classifier(str(tmp_path / "vit5"), head_seed=7)
+    assert model.config.num_labels == 2 and model.classifier.out_features == 2
+    assert torch.equal(model.classifier.weight, again.classifier.weight)
+    saved = ViTForImageClassification.from_pretrained(tmp_path / "vit5")
+    assert torch.equal(model.vit.embeddings.patch_embeddings.projection.weight,
+                       saved.vit.embeddings.patch_embeddings.projection.weight)
+    margins = predict_margins(model, proc, list(load_image_folder(image_csv, group_column="group").texts[:4]))
+    assert margins.shape == (4,) and np.isfinite(margins).all()
+    (tmp_path / "vit5" / "preprocessor_config.json").unlink()
+    from taskfair.models import ModelError
+    with pytest.raises(ModelError, match="image processor"):
+        load_classifier(str(tmp_path / "vit5"))
