@@ -43,7 +43,7 @@ def server(pico_store):
     env = {**os.environ, "TASKFAIR_ARTIFACTS": str(pico_store), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                             "--browser.gatherUsageStats", "false"],   # the rest from .streamlit/config.toml
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

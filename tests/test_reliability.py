@@ -174,6 +174,8 @@ def test_remote_code_in_a_model_folder_is_not_run_by_default(tmp_path):
 def test_dashboard_binds_to_localhost_by_default():
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["address"] == "127.0.0.1"
+    # no watcher over the project folder, whose .venv holds every imported module (see config.toml)
+    assert cfg["server"]["fileWatcherType"] == "none"
     make = (ROOT / "Makefile").read_text()
     assert "--server.address 127.0.0.1" in make and "0.0.0.0" not in make
     assert "--server.address 0.0.0.0" in (ROOT / "README.md").read_text()  # how to expose it
