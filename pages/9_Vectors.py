@@ -32,8 +32,8 @@ bars = {}
 if f"{y} low" in sens.columns:   # 95% bootstrap interval of each slope (examples resampled, line refitted)
     sens = sens.assign(_yp=(sens[f"{y} high"] - sens[y]).clip(lower=0), _ym=(sens[y] - sens[f"{y} low"]).clip(lower=0))
     bars = dict(error_y="_yp", error_y_minus="_ym")
-fig = px.scatter(sens, x="norm", y=y, size="training rows", text="subgroup", template="plotly_white",
-                 height=380, hover_data=["seed"], labels={y: f"slope of the subgroup's own {charts.NAMES[metric]} per unit λ"},
+fig = px.scatter(sens, x="norm", y=y, size="training rows", color="subgroup", template="plotly_white",
+                 height=380, hover_data=["seed", "training rows"], labels={y: f"slope of the subgroup's own {charts.NAMES[metric]} per unit λ"},
                  **bars)
 fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1))
 st.plotly_chart(fig, width="stretch")

@@ -184,5 +184,5 @@ def confirmed(table: pd.DataFrame) -> go.Figure:
                  labels={"value": "", "candidate": "candidate"})
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-    fig.update_layout(margin=dict(t=30, b=10, l=10, r=10))
+    fig.update_layout(margin=dict(t=50, b=10, l=10, r=10))
     return fig
