@@ -60,6 +60,9 @@ def load_image_folder(
     from PIL import Image, UnidentifiedImageError
 
     csv = Path(csv)
+    if not csv.exists():
+        raise DataError(f"image table {csv} does not exist. Point dataset.path at your labels CSV, or "
+                        f"write the synthetic demo folder first: python -m taskfair images {csv.parent}")
     df = _read_table(csv)
     source = str(csv)
     root = Path(image_root) if image_root is not None else csv.parent

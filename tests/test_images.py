@@ -94,6 +94,11 @@ def test_bad_image_folders_say_what_and_where(tmp_path, rows, message):
         load_image_folder(csv, group_column="group")
 
 
+def test_a_missing_image_table_says_how_to_make_one(tmp_path):
+    with pytest.raises(DataError, match=r"does not exist.*python -m taskfair images .*demo"):
+        load_image_folder(tmp_path / "demo" / "labels.csv", group_column="group")
+
+
 def test_image_root_is_honoured(tmp_path):
     from PIL import Image
     (tmp_path / "pics").mkdir()
