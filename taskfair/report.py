@@ -55,7 +55,7 @@ def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
                            f"{100 / max(n, 1):.1f} points per example, so differences of a few points are noise.")
             elif pos < FEW_POSITIVES:
                 out.append(f"{g} has only {pos} positive test examples (seed {seed}); its TPR, and so its "
-                           "EOD, rest on very few comments.")
+                           "EOD, rest on very few examples.")
     undefined = m[m.value.isna() & m.note.astype(bool)].drop_duplicates(["group", "metric", "note"])
     for _, r in undefined.iterrows():
         out.append(f"{r.metric.upper()} of {r.group} is undefined in some configurations: {r.note}.")
