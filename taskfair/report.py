@@ -103,6 +103,23 @@ def _table(df: pd.DataFrame) -> str:
                       float_format=lambda v: f"{v:.3f}", escape=True)
 
 
+def _min_size_section(results: RunResults) -> list[str]:
+    """Worst-case DPD/EOD over the subgroups with at least n rows, for each n (FFT, LoRA, task
+    addition): how much of the headline the small subgroups carry."""
+    if len(results.groups) < 3:
+        return []
+    from .reporting import min_size_effect
+    e = min_size_effect(results)
+    wide = e.pivot_table(index=["min_size", "groups_kept", "kept"], columns=["method", "metric"], values="value",
+                         sort=False)
+    wide.columns = [f"{meth} {met}" for meth, met in wide.columns]
+    return ["<h2 id='min-size'>Effect of a minimum subgroup size (test)</h2>",
+            "<p>Worst-case DPD and EOD over the subgroups with at least this many rows (as "
+            "<code>dataset.min_group_size</code> counts them; mean over seeds). Where the worst case drops as "
+            "the threshold rises, the headline was carried by the small subgroups.</p>",
+            _table(wide.reset_index())]
+
+
 def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
                 exact: bool = False, title: str | None = None) -> str:
     """The whole report as one HTML string (plotly.js inlined)."""
@@ -170,6 +187,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         "<p>Bars: value (mean over seeds); whiskers: 95% bootstrap interval over test examples "
         f"({n_boot} resamples). Hover for the spread over seeds. Overlapping intervals mean the "
         "difference may be noise.</p>", fig_html, _table(per),
+        *_min_size_section(results),
         "<h2 id='coefficients'>Coefficients</h2>",
         _table(pd.DataFrame(coef_rows)) if coef_rows else "<p>No merged configuration in this report.</p>",
         "<h2 id='caveats'>Caveats</h2><div class='caveat'><ul>",

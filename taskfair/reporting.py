@@ -66,6 +66,27 @@ def compare_methods(results: RunResults, *, split: str = "test",
     return seed_mean(pd.concat(parts), ["method", "group", "metric"])
 
 
+def min_size_effect(results: RunResults, *, split: str = "test") -> pd.DataFrame:
+    """How a minimum subgroup size changes the headline fairness: for each threshold (every
+    distinct subgroup size in the data, in rows, as ``dataset.min_group_size`` counts them), the
+    worst-case DPD and EOD over the subgroups that meet it, for FFT, LoRA and task addition at
+    the chosen λ (mean over seeds). Small subgroups have noisy rates that often set the worst case;
+    this shows how much of the headline they carry.
+
+    Returns rows ``method, min_size, groups_kept, kept, metric (worst_dpd|worst_eod), value``."""
+    rows_per_group = results.data[list(results.groups)].sum().astype(int)
+    per_group = compare_methods(results, split=split, metrics=("dpd", "eod"))
+    out = []
+    for threshold in sorted(set(rows_per_group.tolist())):
+        kept = [g for g in results.groups if rows_per_group[g] >= threshold]
+        part = per_group[per_group.group.isin(kept)]
+        worst = part.groupby(["method", "metric"], sort=False)["mean"].max().reset_index()
+        for r in worst.itertuples():
+            out.append({"method": r.method, "min_size": int(threshold), "groups_kept": len(kept),
+                        "kept": ", ".join(kept), "metric": f"worst_{r.metric}", "value": float(r[3])})
+    return pd.DataFrame(out)
+
+
 def uniform_sweep(results: RunResults, *, split: str = "test", per_group: bool = False) -> pd.DataFrame:
     """Metrics along the uniform λ sweep (Figure 2), with FFT and LoRA as reference rows (λ NaN)."""
     m = results.metrics[results.metrics.split == split]

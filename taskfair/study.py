@@ -191,9 +191,13 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
         log(data.report())
     if not run.is_done("data") and sync.main:
         run.save_table("data/dataset.parquet", data.to_frame())
+        # what cleaning dropped and why, and notes such as the intersections below min_group_size
+        run.save_json("data/report.json", {"dropped": {k: int(v) for k, v in data.dropped.items()},
+                                            "notes": list(data.notes)})
         for seed, sp in splits.items():
             run.save_json(f"seed{seed}/splits.json", _split_indices(data, sp))
-        run.mark_done("data", ["data/dataset.parquet"] + [f"seed{s}/splits.json" for s in splits])
+        run.mark_done("data", ["data/dataset.parquet", "data/report.json"] +
+                      [f"seed{s}/splits.json" for s in splits])
     sync.wait(run)
     timings["data"] += time.perf_counter() - t0
 

@@ -43,7 +43,7 @@ def test_overview(store):
     assert shown["Worst subgroup under FFT"] in {"female", "muslims", "black"}
     methods = at.dataframe[0].value
     assert set(methods.method) == {"FFT", "LoRA", "task addition"}
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2      # the methods, and the effect of a minimum group size
     test_table = methods.copy()
     at.sidebar.radio[0].set_value("val").run()
     _ok(at)
@@ -204,7 +204,7 @@ def test_damaged_run_is_reported_not_crashed(pico_store, tmp_path, monkeypatch):
 
 def test_presentation_mode_hides_tables(store):
     at = _ok(page("app.py", present="1").run())
-    assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 2
 
 
 def test_diff_page_lists_the_changed_comments_and_filters_them(store):

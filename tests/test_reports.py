@@ -155,6 +155,7 @@ def test_report_shows_validation_and_test_side_by_side(res):
     assert "Accuracy (val)" in text and "Accuracy (test)" in text
     assert "estimated from stored predictions" in text           # the remix caveat
     assert "One seed only" in text and "θ0 weights sha256" in text
+    assert "Effect of a minimum subgroup size" in text and "FFT worst_dpd" in text
     assert not re.search(r"<script[^>]+src=['\"]https?://", text)   # nothing fetched from the web
     assert len(text) > 1_000_000                                     # plotly.js is inlined
 
@@ -197,3 +198,31 @@ def test_frontier_points_carry_bootstrap_intervals(res, pico_store, monkeypatch)
     at = AppTest.from_file(str(ROOT / "pages" / "4_Frontier.py"), default_timeout=120).run()
     assert not at.exception
     assert '"error_x"' in at.get("plotly_chart")[0].proto.spec
+
+
+def test_min_size_effect_takes_the_worst_over_the_groups_that_are_big_enough(pico_store):
+    from taskfair.reporting import compare_methods, min_size_effect
+    from taskfair.results import load_results
+
+    res = load_results(pico_store, "pico")
+    effect = min_size_effect(res)
+    sizes = res.data[list(res.groups)].sum()
+    assert sorted(effect.min_size.unique()) == sorted(set(sizes.astype(int)))
+    per_group = compare_methods(res, metrics=("dpd", "eod"))
+    for r in effect.itertuples():
+        kept = [g for g in res.groups if sizes[g] >= r.min_size]
+        assert r.groups_kept == len(kept) and r.kept == ", ".join(kept)
+        part = per_group[(per_group.method == r.method) & (per_group.metric == r.metric.removeprefix("worst_"))
+                         & per_group.group.isin(kept)]
+        assert r.value == pytest.approx(part["mean"].max())
+    # raising the threshold can only keep fewer groups and lower (or keep) the worst case
+    for (method, metric), part in effect.groupby(["method", "metric"]):
+        part = part.sort_values("min_size")
+        assert (part.value.diff().dropna() <= 1e-12).all() and (part.groups_kept.diff().dropna() < 0).all()
+
+
+def test_the_run_records_what_loading_dropped(pico_store):
+    from taskfair.store import ArtifactStore
+
+    report = ArtifactStore(pico_store).open("pico").load_json("data/report.json")
+    assert set(report) == {"dropped", "notes"} and report["dropped"]

@@ -146,6 +146,8 @@ def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
     if attribute == "intersectional":  # the fixture's intersections with ≥ 20 rows
         assert res.summary["worst_subgroup_fft"] in ("women-asian", "men-black")
         assert set(res.run.load_table("data/dataset.parquet").columns) == {"text", "label", "women-asian", "men-black"}
+        notes = res.run.load_json("data/report.json")["notes"]   # what min_group_size left out, with sizes
+        assert any("below min_size=20 left out" in n and "rows)" in n for n in notes)
         return
     assert res.summary["worst_subgroup_fft"] in set(MHS_SUBGROUPS[attribute]) - {"other"}
     assert len(res.headline) == 4

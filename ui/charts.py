@@ -186,3 +186,16 @@ def confirmed(table: pd.DataFrame) -> go.Figure:
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_layout(margin=dict(t=50, b=10, l=10, r=10))
     return fig
+
+
+def min_size_lines(df: pd.DataFrame) -> go.Figure:
+    """Worst-case DPD and EOD against the minimum subgroup size (a step per threshold)."""
+    d = df.assign(metric=df.metric.map(lambda m: NAMES.get(m, m)))
+    fig = px.line(d, x="min_size", y="value", color="method", facet_col="metric", markers=True,
+                  line_shape="hv", template=TEMPLATE, height=320, color_discrete_map=COLORS,
+                  hover_data={"groups_kept": True, "kept": True},
+                  labels={"min_size": "minimum subgroup size (rows)", "value": ""})
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(margin=dict(t=40, b=10, l=10, r=10))
+    return fig

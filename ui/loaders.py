@@ -52,6 +52,18 @@ def estimators(root: str, run_id: str, mtime: float, split: str) -> tuple[RemixE
 
 
 @st.cache_data(show_spinner=False)
+def min_size_effect(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
+    return reporting.min_size_effect(results(root, run_id, mtime), split=split)
+
+
+@st.cache_data(show_spinner=False)
+def data_report(root: str, run_id: str, mtime: float) -> dict | None:
+    """What cleaning dropped and the data notes (runs made before they were stored: None)."""
+    run = ArtifactStore(root).open(run_id, verify=False)
+    return run.load_json("data/report.json") if run.has("data/report.json") else None
+
+
+@st.cache_data(show_spinner=False)
 def compare_methods(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
     return reporting.compare_methods(results(root, run_id, mtime), split=split)
 
