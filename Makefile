@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: setup browser test test-all demo precompute app bench clean
+.PHONY: setup browser test test-all demo precompute images app bench clean
 
 $(STAMP): requirements.txt requirements-assets.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ app: setup
 	  --server.headless true --browser.gatherUsageStats false
 
 demo: precompute app
+
+# The image setting on a generated image folder (tiny ViT, about a minute); then `make app`.
+images: setup
+	test -f data/synthetic-images/labels.csv || HF_HUB_OFFLINE=1 $(BIN)/python -m taskfair images data/synthetic-images
+	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config images-demo
 
 # Every benchmark (about 25 minutes on 2 cores, ~20 GB of scratch disk), then BENCHMARKS.md.
 bench: setup
