@@ -78,7 +78,8 @@ def cmd_recreate(args) -> int:
 def cmd_search(args) -> int:
     import pandas as pd
 
-    from .search import confirm, search_coefficients, with_intervals
+    from .reporting import with_intervals
+    from .search import confirm, search_coefficients
     res = _results(args)
     result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples)
     bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in (("worst DPD", args.max_dpd), ("worst EOD", args.max_eod))
@@ -108,6 +109,7 @@ def cmd_vectors(args) -> int:
     import pandas as pd
 
     from .analysis import sensitivity, vector_tables
+    from .reporting import with_intervals
     res = _results(args)
     t = vector_tables(res, args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -115,10 +117,7 @@ def cmd_vectors(args) -> int:
         print("\ncosine similarity:\n" + t["cosine"].to_string(float_format=lambda v: f"{v:.3f}"))
         print("\nnorm per layer:\n" + t["layers"].pivot_table(index="vector", columns="layer", values="norm",
                                                               sort=False).to_string(float_format=lambda v: f"{v:.3f}"))
-        sens = sensitivity(res)
-        for col in [c for c in sens.columns if c.endswith("/dλ") and f"{c} low" in sens.columns]:
-            sens[col] = [f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" for v, lo, hi in
-                         zip(sens[col], sens.pop(f"{col} low"), sens.pop(f"{col} high"))]
+        sens = with_intervals(sensitivity(res), fmt="+.3f")
         print("\nslope of each subgroup's own DPD/EOD (and of accuracy) per unit λ (test), with its 95% "
               "bootstrap interval:\n" + sens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

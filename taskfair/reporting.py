@@ -14,7 +14,8 @@ from .frontier import pareto_mask
 from .results import RunResults
 
 __all__ = ["undefined", "seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
-           "remix_metrics", "rates_table", "rates_with_ci", "HEADLINE_METRICS", "GROUP_METRICS"]
+           "remix_metrics", "rates_table", "rates_with_ci", "with_intervals", "min_size_effect",
+           "HEADLINE_METRICS", "GROUP_METRICS"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
 HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
@@ -160,6 +161,17 @@ def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.
               "note": "undefined for every group" if np.isnan(v[point]) else ""}
              for m, v in summary_metrics(rates).items() if m in HEADLINE_METRICS]
     return pd.DataFrame(rows)
+
+
+def with_intervals(table: pd.DataFrame, *, fmt: str = ".3f") -> pd.DataFrame:
+    """A table for reading: every column ``c`` that has ``c low`` and ``c high`` beside it becomes
+    ``value [low, high]`` (formatted with ``fmt``), and the bound columns go."""
+    out = table.copy()
+    for col in [c for c in table.columns if f"{c} low" in table.columns and f"{c} high" in table.columns]:
+        out[col] = [f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]" for v, lo, hi in
+                    zip(table[col], table[f"{col} low"], table[f"{col} high"])]
+        out = out.drop(columns=[f"{col} low", f"{col} high"])
+    return out
 
 
 def rates_with_ci(pred: np.ndarray, labels: np.ndarray, masks: np.ndarray, groups: Sequence[str], *,

@@ -121,12 +121,10 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
                 for metric in ("accuracy", "worst_dpd", "worst_eod"):
                     for col, suffix in (("value", ""), ("low", " low"), ("high", " high")):
                         if col in t.columns:
-                            per.setdefault(f"{split} {metric}{suffix}", []).append(float(t.at[metric, col]))
+                            per.setdefault(f"{split} {metric} (exact){suffix}", []).append(float(t.at[metric, col]))
         row = {c: cand[c] for c in lam_cols}
         row.update({f"val {m} (estimate)": cand[f"val {m} (estimate)"] for m in ("accuracy", "worst_dpd", "worst_eod")})
-        for k, v in per.items():  # "test accuracy low" -> "test accuracy (exact) low"
-            name, _, bound = k.rpartition(" ") if k.endswith((" low", " high")) else (k, "", "")
-            row[f"{name} (exact){' ' + bound if bound else ''}"] = float(np.nanmean(v))
+        row.update({k: float(np.nanmean(v)) for k, v in per.items()})
         feasible = True
         if result.max_dpd is not None:
             feasible &= row["val worst_dpd (exact)"] <= result.max_dpd
@@ -141,13 +139,3 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
             progress((i + 1) / len(picked))
     return pd.DataFrame(rows)
 
-
-def with_intervals(table: pd.DataFrame) -> pd.DataFrame:
-    """The confirmation table for reading: each exact figure as ``value [low, high]``."""
-    out = table.copy()
-    for col in [c for c in table.columns if c.endswith("(exact)")]:
-        if f"{col} low" in table.columns:
-            out[col] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
-                        zip(table[col], table[f"{col} low"], table[f"{col} high"])]
-            out = out.drop(columns=[f"{col} low", f"{col} high"])
-    return out
