@@ -14,10 +14,9 @@ from .taskvector import cosine_matrix
 __all__ = ["vector_tables", "sensitivity"]
 
 
-def vector_tables(results: RunResults, seed: int | None = None) -> dict[str, pd.DataFrame]:
-    """``norms`` (vector, norm, training rows), ``layers`` (vector, layer, norm) and ``cosine``
-    (a square frame) for one seed's stored vectors: FFT, LoRA and one per subgroup."""
-    seed = next(iter(results.seeds)) if seed is None else seed
+def _norms(results: RunResults, seed: int) -> tuple[pd.DataFrame, list]:
+    """``norms`` (vector, norm, training rows) of one seed's stored vectors — FFT, LoRA and one
+    per subgroup — and the vectors themselves."""
     run = ArtifactStore(results.root).open(results.run_id, verify=False)
     base = run.load_json(f"seed{seed}/base.json")["sha256"]
     names = ["fft", "lora", *results.groups]
@@ -28,6 +27,15 @@ def vector_tables(results: RunResults, seed: int | None = None) -> dict[str, pd.
     sizes.update({g: int(member[:, j].sum()) for j, g in enumerate(results.groups)})
     norms = pd.DataFrame({"vector": names, "norm": [v.norm() for v in vecs],
                           "training rows": [sizes[n] for n in names]})
+    return norms, vecs
+
+
+def vector_tables(results: RunResults, seed: int | None = None) -> dict[str, pd.DataFrame]:
+    """``norms`` (vector, norm, training rows), ``layers`` (vector, layer, norm) and ``cosine``
+    (a square frame) for one seed's stored vectors: FFT, LoRA and one per subgroup."""
+    seed = next(iter(results.seeds)) if seed is None else seed
+    norms, vecs = _norms(results, seed)
+    names = norms["vector"].tolist()
     layers = pd.DataFrame([{"vector": n, "layer": layer, "norm": value}
                            for n, v in zip(names, vecs) for layer, value in v.layer_norms().items()])
     cos = pd.DataFrame(cosine_matrix(vecs).numpy(), index=names, columns=names)
@@ -35,10 +43,11 @@ def vector_tables(results: RunResults, seed: int | None = None) -> dict[str, pd.
 
 
 def _slope(lams: np.ndarray, values: np.ndarray) -> float:
+    """The least-squares slope through the finite values (NaN with fewer than two)."""
     ok = np.isfinite(values)
     if ok.sum() < 2:
         return float("nan")
-    return float(np.polyfit(lams[ok], values[ok], 1)[0])
+    return float(_slopes(lams[ok], values[ok][None, :])[0])
 
 
 def _slopes(lams: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -59,8 +68,7 @@ def sensitivity(results: RunResults, split: str = "test", *, n_boot: int = 200) 
     m = results.metrics
     rows = []
     for seed, sr in results.seeds.items():
-        tables = vector_tables(results, seed)
-        norms = tables["norms"].set_index("vector")
+        norms = _norms(results, seed)[0].set_index("vector")   # the cosine and layer tables are not needed
         labels, masks = sr.labels[split], sr.masks[split]
         counts = bootstrap_counts(len(labels), n_boot, seed) if n_boot else None
         for gi, g in enumerate(results.groups):
