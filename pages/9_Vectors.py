@@ -28,16 +28,9 @@ family = st.radio("Along", ["axis", "inject"], horizontal=True, key="vec_family"
                   format_func=lambda f: {"axis": "its own axis θ0 + λ τ_g", "inject": "injection θ_FFT + λ τ_g"}[f])
 metric = st.radio("Change in", ["dpd", "eod"], horizontal=True, key="vec_metric", format_func=charts.NAMES.get)
 y = f"{family} d{metric}/dλ"
-bars = {}
+st.plotly_chart(charts.slope_scatter(sens, y, f"slope of the subgroup's own {charts.NAMES[metric]} per unit λ"),
+                width="stretch")
 if f"{y} low" in sens.columns:   # 95% bootstrap interval of each slope (examples resampled, line refitted)
-    sens = sens.assign(_yp=(sens[f"{y} high"] - sens[y]).clip(lower=0), _ym=(sens[y] - sens[f"{y} low"]).clip(lower=0))
-    bars = dict(error_y="_yp", error_y_minus="_ym")
-fig = px.scatter(sens, x="norm", y=y, size="training rows", color="subgroup", template="plotly_white",
-                 height=380, hover_data=["seed", "training rows"], labels={y: f"slope of the subgroup's own {charts.NAMES[metric]} per unit λ"},
-                 **bars)
-fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1))
-st.plotly_chart(fig, width="stretch")
-if bars:
     st.caption("Error bars: 95% bootstrap interval of the slope (the evaluation examples resampled and the "
                "line refitted); one point per subgroup and seed. A bar that crosses the dotted zero line "
                "is a slope that may be noise.")
@@ -46,6 +39,5 @@ if len(sens) > 2:
     r_size = sens["training rows"].corr(sens[y])
     st.caption(f"Pearson r with the slope: norm {r_norm:+.2f}, subgroup size {r_size:+.2f} "
                f"({len(sens)} points; with this few subgroups, read them as hints, not findings).")
-common.table(sens.drop(columns=["_yp", "_ym"], errors="ignore"), f"{run_id}-vector-sensitivity-{split}",
-             present=present)
+common.table(sens, f"{run_id}-vector-sensitivity-{split}", present=present)
 common.table(t["norms"], f"{run_id}-vector-norms", present=present)

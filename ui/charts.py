@@ -12,13 +12,21 @@ COLORS = {"FFT": "#1f77b4", "LoRA": "#ff7f0e", "task addition": "#2ca02c"}
 TEMPLATE = "plotly_white"
 
 
+def _arms(value: pd.Series, low: pd.Series, high: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The upper and lower error-bar arms of an interval around ``value`` (never negative)."""
+    return (high - value).clip(lower=0), (value - low).clip(lower=0)
+
+
+_CI_HOVER = "%{y} · %{x}: %{z:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f})<extra></extra>"
+
+
 def with_errors(df: pd.DataFrame) -> pd.DataFrame:
     """``err_plus``/``err_minus`` columns: the 95% bootstrap interval over examples where the run
     has one (mean over seeds), else the standard error over seeds; ``sem`` stays for hovering."""
     d = df.copy()
     if "low" in d.columns and d["low"].notna().any():
-        d["err_plus"] = (d["high"] - d["mean"]).clip(lower=0).fillna(0)
-        d["err_minus"] = (d["mean"] - d["low"]).clip(lower=0).fillna(0)
+        plus, minus = _arms(d["mean"], d["low"], d["high"])
+        d["err_plus"], d["err_minus"] = plus.fillna(0), minus.fillna(0)
     else:
         d["err_plus"] = d["err_minus"] = d["sem"].fillna(0)
     d["sem"] = d["sem"].fillna(0)
@@ -122,8 +130,7 @@ def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None,
              for v, a, b, n in zip(zr, lr, hr, nr)] for zr, lr, hr, nr in zip(z, lo, hi, noise)]
     # a fixed font size: plotly's automatic one shrinks two-line cells until they are unreadable
     fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=12), customdata=np.dstack([lo, hi]),
-                      hovertemplate="%{y} · %{x}: %{z:.3f} (95% CI %{customdata[0]:.3f}–"
-                                    "%{customdata[1]:.3f})<extra></extra>")
+                      hovertemplate=_CI_HOVER)
     return fig
 
 
@@ -136,18 +143,16 @@ def remix_heatmap(df: pd.DataFrame, groups: list[str]) -> go.Figure:
     if "low" in d.columns:  # the 95% interval over the examples on hover
         lo = d.pivot_table(index="metric", columns="group", values="low").reindex(index=rows, columns=groups)
         hi = d.pivot_table(index="metric", columns="group", values="high").reindex(index=rows, columns=groups)
-        fig.update_traces(customdata=np.dstack([lo.to_numpy(float), hi.to_numpy(float)]),
-                          hovertemplate="%{y} · %{x}: %{z:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f})<extra></extra>")
+        fig.update_traces(customdata=np.dstack([lo.to_numpy(float), hi.to_numpy(float)]), hovertemplate=_CI_HOVER)
     return fig
 
 
 def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = None) -> go.Figure:
     extra = {}
     if f"{unfairness}_low" in df.columns and df[f"{unfairness}_low"].notna().any():
-        df = df.assign(_xp=(df[f"{unfairness}_high"] - df[unfairness]).clip(lower=0),
-                       _xm=(df[unfairness] - df[f"{unfairness}_low"]).clip(lower=0),
-                       _yp=(df["accuracy_high"] - df["accuracy"]).clip(lower=0),
-                       _ym=(df["accuracy"] - df["accuracy_low"]).clip(lower=0))
+        xp, xm = _arms(df[unfairness], df[f"{unfairness}_low"], df[f"{unfairness}_high"])
+        yp, ym = _arms(df["accuracy"], df["accuracy_low"], df["accuracy_high"])
+        df = df.assign(_xp=xp, _xm=xm, _yp=yp, _ym=ym)
         extra = dict(error_x="_xp", error_x_minus="_xm", error_y="_yp", error_y_minus="_ym")
     fig = px.scatter(df, x=unfairness, y="accuracy", color="family", hover_name="label",
                      template=TEMPLATE, height=480, **extra,
@@ -175,9 +180,10 @@ def confirmed(table: pd.DataFrame) -> go.Figure:
             for metric in ("accuracy", "worst_dpd", "worst_eod"):
                 col = f"{split} {metric} (exact)"
                 rows.append({"candidate": f"#{i + 1}", "split": split, "metric": NAMES.get(metric, metric),
-                             "value": r[col], "_yp": r.get(f"{col} high", np.nan) - r[col],
-                             "_ym": r[col] - r.get(f"{col} low", np.nan)})
+                             "value": r[col], "low": r.get(f"{col} low", np.nan),
+                             "high": r.get(f"{col} high", np.nan)})
     d = pd.DataFrame(rows)
+    d["_yp"], d["_ym"] = _arms(d["value"], d["low"], d["high"])
     fig = px.bar(d, x="candidate", y="value", color="split", facet_col="metric", barmode="group",
                  error_y="_yp", error_y_minus="_ym", template=TEMPLATE, height=320,
                  color_discrete_map={"val": "#9ecae1", "test": "#08519c"},
@@ -198,4 +204,18 @@ def min_size_lines(df: pd.DataFrame) -> go.Figure:
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.update_layout(margin=dict(t=40, b=10, l=10, r=10))
+    return fig
+
+
+def slope_scatter(sens: pd.DataFrame, y: str, y_title: str) -> go.Figure:
+    """Each subgroup's fairness slope ``y`` against its vector's norm (marker size: training
+    rows; one point per subgroup and seed), with the slope's 95% interval where there is one."""
+    bars = {}
+    if f"{y} low" in sens.columns:
+        plus, minus = _arms(sens[y], sens[f"{y} low"], sens[f"{y} high"])
+        sens = sens.assign(_yp=plus, _ym=minus)
+        bars = dict(error_y="_yp", error_y_minus="_ym")
+    fig = px.scatter(sens, x="norm", y=y, size="training rows", color="subgroup", template=TEMPLATE,
+                     height=380, hover_data=["seed", "training rows"], labels={y: y_title}, **bars)
+    fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1))
     return fig
