@@ -6,9 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from taskfair.exact import exact_margins, merged_model
-from taskfair.export import ExportError, export_model, safe_export_dir, zip_export
+from taskfair.export import ExportError, auto_model_class, export_model, safe_export_dir, zip_export
 from taskfair.fairness import group_rates
-from taskfair.inference import is_image_processor
 from taskfair.provenance import build_record
 from taskfair.reporting import rates_table
 from taskfair.store import ArtifactStore
@@ -62,7 +61,7 @@ if st.button("Export", type="primary", key="export_go"):
         st.stop()
     bar.progress(1.0, text="Done")
     st.session_state["last_export"] = str(path)
-    auto = "AutoModelForImageClassification" if is_image_processor(base[1]) else "AutoModelForSequenceClassification"
+    auto = auto_model_class(base[1]).__name__
     st.success(f"Exported to `{path}` and verified: it reloads with "
                f"{auto} and predicts what the in-app merge predicts. "
                f"`provenance.json` records what it is made of (merged weights sha256 "

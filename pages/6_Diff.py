@@ -7,10 +7,11 @@ import streamlit as st
 
 from taskfair.configs import ConfigSpecError, parse_config
 from taskfair.diff import DIRECTIONS
+from taskfair.images import is_image_run
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Diff")
-images = res.config["dataset"]["name"] == "image_folder"
+images = is_image_run(res.config)
 things = "images" if images else "comments"
 st.title(f"Which {things} change their prediction")
 st.caption(f"Compare two configurations example by example: what a change of λ does to real {things}, "

@@ -17,7 +17,7 @@ import torch
 from .inference import is_image_processor, predict_margins
 from .store import package_versions
 
-__all__ = ["ExportError", "export_model", "safe_export_dir", "zip_export"]
+__all__ = ["ExportError", "auto_model_class", "export_model", "safe_export_dir", "zip_export"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -69,8 +69,16 @@ def _provenance_lines(record: Mapping) -> list[str]:
     return lines
 
 
+def auto_model_class(processor):
+    """The transformers Auto class an export reloads with: image classification for a model with
+    an image processor, sequence classification for one with a tokenizer."""
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+    return AutoModelForImageClassification if is_image_processor(processor) else AutoModelForSequenceClassification
+
+
 def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
-                record: Mapping | None = None, *, image: bool = False) -> str:
+                record: Mapping | None = None, *, image: bool = False,
+                auto: str = "AutoModelForSequenceClassification") -> str:
     lines = [f"# {name}", "",
              f"A merged {'image' if image else 'sequence'} classifier made with taskfair: "
              "`θ = θ0 + Σ λ_g τ_g`, one task vector per demographic subgroup.", "",
@@ -86,8 +94,7 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
                   "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
     if record is not None:
         lines += _provenance_lines(record)
-    auto, pre = (("AutoModelForImageClassification", "AutoImageProcessor") if image else
-                 ("AutoModelForSequenceClassification", "AutoTokenizer"))
+    pre = "AutoImageProcessor" if image else "AutoTokenizer"
     lines += ["", "## Use", "", "```python",
               f"from transformers import {auto}, {pre}",
               f"model = {auto}.from_pretrained('{name}')",
@@ -107,9 +114,8 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
     with README.md and metrics.json, then reload it with transformers and check it predicts what
     ``model`` does on ``check_texts`` (image paths for an image model). Built in a temporary
     folder and renamed, so ``target`` is all or nothing."""
-    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
-
     image = is_image_processor(tokenizer)
+    auto = auto_model_class(tokenizer)
 
     target = Path(target)
     if target.exists():
@@ -124,7 +130,8 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
                 delattr(cfg, attr)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image))
+        (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
+                                                          auto=auto.__name__))
         if record is not None:
             (tmp / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
         record = {"provenance": dict(provenance), "versions": package_versions(),
@@ -133,7 +140,6 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         if not (tmp / "model.safetensors").is_file():
             raise ExportError("the model was not written as model.safetensors")
         if check_texts:
-            auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
             reloaded = auto.from_pretrained(tmp, use_safetensors=True)
             a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
             b = predict_margins(reloaded, tokenizer, list(check_texts), max_length=max_length)

@@ -9,17 +9,23 @@ groups (``"women|over-60"``), exactly as :func:`taskfair.data.dataset_from_frame
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from .data import DataError, Dataset, _read_table, dataset_from_frame
 
-__all__ = ["IMAGE_SUFFIXES", "load_image_folder", "open_image", "synthetic_image_folder",
+__all__ = ["IMAGE_SUFFIXES", "is_image_run", "load_image_folder", "open_image", "synthetic_image_folder",
            "SYNTHETIC_GROUPS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def is_image_run(config: Mapping) -> bool:
+    """Whether a run's config (the dict stored in its manifest) read an image folder: its
+    ``text`` column then holds image paths."""
+    return config["dataset"]["name"] == "image_folder"
 
 
 def open_image(path: str | Path):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .exact import load_theta0, merged_model, run_groups
+from .images import is_image_run
 from .reporting import rates_with_ci
 from .store import ArtifactStore, Run, StoreError, package_versions
 from .taskvector import model_weights, weights_sha256
@@ -89,7 +90,7 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
         evaluation[split] = {
             "n_examples": int(len(rows)),
             "data_sha256": eval_data_sha256(part["text"].tolist(), labels, masks, groups,
-                                            images=cfg["dataset"]["name"] == "image_folder"),
+                                            images=is_image_run(cfg)),
             "metrics": json.loads(merged.rename(columns={"low": "ci_low", "high": "ci_high"})
                                   .to_json(orient="records")),
             "bootstrap": {"n": n_boot, "interval": 0.95, "seed": seed},

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .configs import Config, config_margins, parse_config
 from .fairness import ALL
+from .images import is_image_run
 from .provenance import eval_data_sha256
 from .reporting import HEADLINE_METRICS, rates_with_ci
 from .results import RunResults
@@ -150,7 +151,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         prov_rows.append((f"test data sha256 (seed {seed})",
                           eval_data_sha256(results.data["text"].to_numpy()[sr.index["test"]].tolist(),
                                            sr.labels["test"], sr.masks["test"], groups,
-                                           images=cfg["dataset"]["name"] == "image_folder")))
+                                           images=is_image_run(cfg))))
         prov_rows.append((f"examples val / test (seed {seed})", f"{len(sr.labels['val'])} / {len(sr.labels['test'])}"))
         for g in groups:
             name = f"seed{seed}/tv/{g}.safetensors"
