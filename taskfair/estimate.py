@@ -85,6 +85,8 @@ class RemixEstimator:
         if self.method not in METHODS:
             raise ValueError(f"unknown estimate method {self.method!r}; choose from {METHODS}")
         self.anchors = np.zeros((0, k))
+        self._stored: dict[tuple, np.ndarray] = {}
+        self.pair_coef = np.zeros((0, len(self.labels)))
         if self.method == "kernel":
             lams, rows = r.subgroup_space(s)
             self.anchors = lams
@@ -93,7 +95,6 @@ class RemixEstimator:
             self._stored = {tuple(np.round(l, 6)): m for l, m in zip(lams, rows)}
             if len(lams):
                 resid = rows - np.stack([self._first_order(l) for l in lams])
-                self.pair_coef = np.zeros((0, resid.shape[1]))
                 F = self._pair_features(lams)
                 if F.shape[1] and len(lams) >= F.shape[1]:
                     self.pair_coef = np.linalg.solve(F.T @ F + PAIR_RIDGE * np.eye(F.shape[1]), F.T @ resid)
@@ -135,7 +136,7 @@ class RemixEstimator:
         lams = np.asarray(lams, dtype=np.float64)
         if lams.shape != (len(self.groups),):
             raise ValueError(f"need {len(self.groups)} coefficients ({list(self.groups)}), got {lams.shape}")
-        stored = getattr(self, "_stored", {}).get(tuple(np.round(lams, 6)))
+        stored = self._stored.get(tuple(np.round(lams, 6)))
         if stored is not None:
             return stored.copy()
         out = self._first_order(lams)
