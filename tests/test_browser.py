@@ -61,15 +61,19 @@ def server(pico_store):
         proc.wait(timeout=30)
 
 
-def test_dashboard_renders_in_a_real_browser(server, tmp_path):
-    # the first load fills the caches; wait until the rendered DOM shows the page itself
+def _rendered(url: str, marker: str) -> str:
+    """The DOM of ``url`` once it shows ``marker``: a page's first visit fills the server's caches
+    (results, estimators), which can outlast one chromium run, so ask again for a while."""
     for _ in range(10):
-        dom = _chromium("--dump-dom", server).stdout
-        if "Fairness of task arithmetic" in dom:
-            break
+        dom = _chromium("--dump-dom", url).stdout
+        if marker in dom:
+            return dom
         time.sleep(2)
-    else:
-        pytest.fail("the page never rendered past the loading skeleton")
+    pytest.fail(f"{url} never rendered past the loading skeleton")
+
+
+def test_dashboard_renders_in_a_real_browser(server, tmp_path):
+    dom = _rendered(server, "Fairness of task arithmetic")
     assert "FFT vs LoRA vs task addition" in dom and "Worst subgroup under FFT" in dom
 
     from PIL import Image
@@ -89,5 +93,5 @@ def test_dashboard_renders_in_a_real_browser(server, tmp_path):
     assert coloured > 0.005, "no coloured chart in the screenshot"
     assert dark > 0.002, "no dark text in the screenshot"
 
-    remix = _chromium("--dump-dom", f"{server}/remix?lam=0.2,0.4,0.6").stdout
+    remix = _rendered(f"{server}/remix?lam=0.2,0.4,0.6", "Remix the subgroup vectors")
     assert "Remix the subgroup vectors" in remix and "estimate" in remix
