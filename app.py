@@ -9,7 +9,7 @@ import streamlit as st
 
 PAGES = [
     st.Page("pages/0_Overview.py", title="Overview", icon=":material/bar_chart:", default=True),
-    st.Page("pages/1_λ_sweep.py", title="λ sweep", icon=":material/show_chart:", url_path="sweep"),
+    st.Page("pages/1_Sweep.py", title="λ sweep", icon=":material/show_chart:", url_path="sweep"),
     st.Page("pages/2_Remix.py", title="Remix", icon=":material/tune:", url_path="remix"),
     st.Page("pages/3_Heatmaps.py", title="Heatmaps", icon=":material/grid_on:", url_path="heatmaps"),
     st.Page("pages/4_Frontier.py", title="Frontier", icon=":material/scatter_plot:", url_path="frontier"),

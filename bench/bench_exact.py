@@ -12,8 +12,8 @@ from common import save
 
 def main(root: str = "artifacts", run_id: str = "quick") -> None:
     from taskfair import predict_margins
-    from taskfair.exact import load_theta0, merged_model
-    from taskfair.results import load_results
+    from taskfair.steering.exact import load_theta0, merged_model
+    from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
     run = ArtifactStore(root).open(run_id)

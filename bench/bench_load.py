@@ -1,7 +1,7 @@
 """Concurrent dashboard use on the embedded default: 8 sessions move Remix sliders while a 9th
 runs exact evaluations (merge + MiniLM forward). Reports slider latency (whole page rerun, server
 side) with and without the exact evaluation running, the exact evaluation's time, peak RSS,
-and the isolation checks of tests/test_load.py (own coefficients only, shared caches unchanged).
+and the isolation checks of tests/test_load.py (through ui/harness.py) (own coefficients only, shared caches unchanged).
 
     python bench/bench_load.py [artifact_root] [run_id] [moves_per_session]
 """
@@ -21,23 +21,22 @@ import pytest
 from common import save
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> None:
     from streamlit.testing.v1 import AppTest
-    from test_load import _fingerprint, _one_runtime_for_all_sessions
+    from ui.harness import cache_fingerprint, one_runtime_for_all_sessions
 
     os.environ["TASKFAIR_ARTIFACTS"] = root
     mp = pytest.MonkeyPatch()
-    _one_runtime_for_all_sessions(mp)
+    one_runtime_for_all_sessions(mp)
     moves = int(moves)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # warm the shared caches once (as the first visitor of a server would)
     warm = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
     warm.query_params["run"] = run_id
     warm.run()
-    before = _fingerprint(root, run_id)
+    before = cache_fingerprint(root, run_id)
     rss_warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     exact_busy = threading.Event()
@@ -90,7 +89,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> N
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    after = _fingerprint(root, run_id)
+    after = cache_fingerprint(root, run_id)
     free = np.array([d for d, b in samples if not b]) * 1e3
     during = np.array([d for d, b in samples if b]) * 1e3
     res = {

@@ -10,7 +10,7 @@ from common import interleaved, save, timeit
 
 def main(k: int = 8) -> None:
     from taskfair import TaskVector, model_weights
-    from taskfair.merge import FlatMerger
+    from taskfair.vectors.merge import FlatMerger
     from taskfair.models import load_classifier
 
     model, _ = load_classifier("minilm", head_seed=0)

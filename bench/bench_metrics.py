@@ -23,7 +23,7 @@ def fairlearn_point(y, pred, masks):
 
 
 def main() -> None:
-    from taskfair.fairness import group_rates
+    from taskfair.metrics.fairness import group_rates
 
     rng = np.random.default_rng(0)
     n, g = 3500, 8   # the size of a RedditBias test split, eight subgroups

@@ -42,10 +42,10 @@ def slider_latency(root: str, run_id: str, moves: int = 40) -> dict:
 
 
 def estimate_error(root: str, run_id: str, n: int) -> dict:
-    from taskfair.estimate import RemixEstimator
-    from taskfair.exact import exact_margins, load_theta0
-    from taskfair.fairness import group_rates
-    from taskfair.results import load_results
+    from taskfair.steering.estimate import RemixEstimator
+    from taskfair.steering.exact import exact_margins, load_theta0
+    from taskfair.metrics.fairness import group_rates
+    from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
     res = load_results(root, run_id)

@@ -48,7 +48,7 @@ def make(work: Path, n_tensors: int, k: int) -> None:
 
 def child(mode: str, work: Path, k: int) -> None:
     """Runs in its own process; prints time and peak RSS as JSON."""
-    from taskfair.stream import stream_merge
+    from taskfair.vectors.streaming import stream_merge
     coefs = [0.1 * (j + 1) for j in range(k)]
     out = work / f"out-{mode}"
     shutil.rmtree(out, ignore_errors=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from taskfair.configs import ConfigSpecError, parse_config
-from taskfair.diff import DIRECTIONS
-from taskfair.images import is_image_run
+from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.diff import DIRECTIONS
+from taskfair.data.images import is_image_run
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Diff")

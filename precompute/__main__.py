@@ -27,7 +27,9 @@ def _parse_set(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from taskfair.config import ConfigError, load_config, profile_names
+    from taskfair.config import ConfigError
+
+    from .profiles import load_profile, profile_names
 
     ap = argparse.ArgumentParser(prog="python -m precompute", description=(
         "Train FFT, LoRA and one fine-tune per subgroup over seeds; store task vectors, margins "
@@ -48,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     from taskfair.data import DataError
     from taskfair.models import ModelError
     try:
-        cfg = load_config(args.config, overrides)
+        cfg = load_profile(args.config, overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
 
-    from taskfair.study import run_study, validate_study
+    from .pipeline import run_study, validate_study
     print(f"taskfair precompute · profile {cfg.name} · model {cfg.model} · data {cfg.dataset.name} "
           f"· seeds {list(cfg.seeds)} → {cfg.output_root}/{cfg.run_id}")
     try:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     try:
-        result = run_study(cfg, progress=not args.no_progress, log=print)
+        result = run_study(cfg, progress=not args.no_progress, log=print, validated=(data, splits))
     except (DataError, ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

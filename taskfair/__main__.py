@@ -2,12 +2,13 @@
 
     python -m taskfair report  --run quick [--config fft --config remix:0.2,0.5,0.4,0.3,0.6] [-o report.html]
     python -m taskfair diff    --run quick fft remix:0.2,0.5,0.4,0.3,0.6 [--split test] [--csv changes.csv]
+    python -m taskfair export  --run quick --config remix:0.2,0.5,0.4,0.3,0.6 [--seed 13] [-o DIR]
     python -m taskfair recreate exports/my-model [--artifacts artifacts] [--output rebuilt/]
     python -m taskfair vectors --run quick
     python -m taskfair search  --run quick [--max-dpd 0.1] [--max-eod 0.15] [--confirm 3] [--csv out.csv]
     python -m taskfair images  data/synthetic-images [--n 1200] [--seed 0] [--overwrite]
 
-Configurations are named as in :mod:`taskfair.configs` (base, fft, lora, subgroup:<g>,
+Configurations are named as in :mod:`taskfair.steering.configurations` (base, fft, lora, subgroup:<g>,
 uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…). Exit status 2 for bad input,
 1 when ``recreate`` does not reproduce the recorded hash.
 """
@@ -19,17 +20,17 @@ from pathlib import Path
 
 
 def _results(args):
-    from .results import load_results
+    from .store.results import load_results
     return load_results(args.artifacts, args.run)
 
 
 def cmd_report(args) -> int:
-    from .report import html_report
+    from .publishing.htmlreport import html_report
     res = _results(args)
     configs = args.config or ["fft", "lora", f"uniform:{next(iter(res.summary['chosen_lambda'].values())):g}"]
     text = html_report(res, configs, n_boot=args.bootstrap, exact=args.exact)
     out = Path(args.output or f"{args.run}-report.html")
-    from .store import atomic_path
+    from .store.files import atomic_path
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline): {', '.join(configs)}")
@@ -37,7 +38,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from .diff import DIRECTIONS, example_diff
+    from .steering.diff import DIRECTIONS, example_diff
     res = _results(args)
     d = example_diff(res, args.a, args.b, seed=args.seed, split=args.split, exact=args.exact)
     print(d.summary())
@@ -58,28 +59,38 @@ def cmd_diff(args) -> int:
 
 
 def cmd_recreate(args) -> int:
-    from .provenance import read_record, recreate
+    from .publishing.provenance import read_record, recreate
     record = read_record(args.record)
     model, tok, sha, ok = recreate(record, artifact_root=args.artifacts)
     print(f"recorded merged weights sha256: {record['merged_weights_sha256']}")
     print(f"rebuilt  merged weights sha256: {sha}")
     if args.output:
-        from .export import export_model
-        export_model(model, tok, Path(args.output), provenance={
-            "run": record["run"]["id"], "seed": record["base_model"]["head_seed"],
-            "coefficients": {v["subgroup"]: v["coefficient"] for v in record["task_vectors"]},
-            "base_model": record["base_model"]["spec"], "base_sha256": record["base_model"]["weights_sha256"],
-            "merge_method": record["merge"]["method"]}, record=record)
+        from .publishing.export import export_model
+        export_model(model, tok, Path(args.output), record=record)
         print(f"wrote {args.output}")
     print("identical: the record reproduces the model" if ok else "DIFFERENT: the rebuilt weights do not match")
     return 0 if ok else 1
 
 
+def cmd_export(args) -> int:
+    from .publishing.export import default_export_name, export_configuration
+    res = _results(args)
+    seed = args.seed if args.seed is not None else next(iter(res.seeds))
+    import os
+    exports = Path(os.environ.get("TASKFAIR_EXPORTS", "exports"))
+    target = Path(args.output) if args.output else exports / default_export_name(res.run_id, seed, args.config)
+    done = export_configuration(res, args.config, target, seed=seed, n_boot=args.bootstrap)
+    print(f"exported {args.config} (seed {seed}) to {done.path}, verified by reloading")
+    print(f"merged weights sha256: {done.record['merged_weights_sha256']}")
+    print(f"check it any time: python -m taskfair recreate {done.path}")
+    return 0
+
+
 def cmd_search(args) -> int:
     import pandas as pd
 
-    from .reporting import with_intervals
-    from .search import confirm, search_coefficients
+    from .metrics.tables import with_intervals
+    from .steering.search import confirm, search_coefficients
     res = _results(args)
     result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples)
     bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in (("worst DPD", args.max_dpd), ("worst EOD", args.max_eod))
@@ -108,8 +119,8 @@ def cmd_search(args) -> int:
 def cmd_vectors(args) -> int:
     import pandas as pd
 
-    from .analysis import sensitivity, vector_tables
-    from .reporting import with_intervals
+    from .steering.sensitivity import sensitivity, vector_tables
+    from .metrics.tables import with_intervals
     res = _results(args)
     t = vector_tables(res, args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -124,7 +135,7 @@ def cmd_vectors(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from .images import load_image_folder, synthetic_image_folder
+    from .data.images import load_image_folder, synthetic_image_folder
     csv = synthetic_image_folder(args.folder, n=args.n, size=args.size, seed=args.seed, overwrite=args.overwrite)
     data = load_image_folder(csv, group_column="group")
     print(f"wrote {len(data)} images and {csv}")
@@ -168,6 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--output", help="also write the rebuilt model as an export folder here")
     c.set_defaults(fn=cmd_recreate)
 
+    e = sub.add_parser("export", help="export one configuration as a Hugging Face folder with provenance")
+    e.add_argument("--run", required=True, help="run id (a folder under --artifacts)")
+    e.add_argument("--artifacts", default="artifacts", help="artifact root (default: artifacts)")
+    e.add_argument("--config", required=True, help="the configuration, e.g. remix:0.2,0.5,0.4,0.3,0.6 or inject:female:0.6")
+    e.add_argument("--seed", type=int, help="the seed whose θ0 and vectors to merge (default: the run's first)")
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the recorded intervals")
+    e.add_argument("-o", "--output", help="the export folder, which must not exist (default exports/<run>-seed<s>-<config>)")
+    e.set_defaults(fn=cmd_export)
+
     q = sub.add_parser("search", help="find per-subgroup λ that maximise validation accuracy under fairness bounds")
     run_args(q)
     q.add_argument("--max-dpd", type=float, help="bound on worst-case DPD (validation)")
@@ -191,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     m.set_defaults(fn=cmd_images)
 
     args = p.parse_args(argv)
-    from .configs import ConfigSpecError
-    from .provenance import ProvenanceError
-    from .store import StoreError
+    from .errors import StoreError
+    from .publishing.export import ExportError
+    from .publishing.provenance import ProvenanceError
+    from .steering.configurations import ConfigSpecError
     try:
         return args.fn(args)
-    except (ConfigSpecError, ProvenanceError, StoreError, ValueError) as exc:
+    except (ConfigSpecError, ExportError, ProvenanceError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

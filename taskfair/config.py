@@ -1,27 +1,64 @@
-"""Typed, frozen study configs loaded from YAML and validated at load, with errors that name the
-field. A config is saved in the manifest of every run it produced."""
+"""Typed, frozen study configs loaded from YAML or a mapping and validated at load, with errors
+that name the field. A config is saved in the manifest of every run it produced, and read back
+from there by everything that rebuilds a run's models. (Named profiles such as ``quick`` belong
+to the pipeline: :mod:`precompute.profiles`.)"""
 from __future__ import annotations
 
 import dataclasses
 import math
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
 
-from .training import TrainConfig
-
-__all__ = ["ConfigError", "DatasetConfig", "LoraConfig", "GridConfig", "EvalConfig", "StudyConfig",
-           "load_config", "PROFILE_DIR", "profile_names"]
-
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "precompute" / "profiles"
+__all__ = ["ConfigError", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig", "EvalConfig",
+           "StudyConfig", "load_config"]
 
 
 class ConfigError(ValueError):
     """An invalid config; the message names the field."""
+
+
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for one fine-tune (the paper: 4 epochs, cosine, lr 1e-5,
+    warm-up 0.01, weight decay 0.001, effective batch 16)."""
+
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_length: int = 64
+    precision: Precision = "fp32"
+    seed: int = 0
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs > 0, "learning_rate": self.learning_rate > 0,
+            "batch_size": self.batch_size >= 1, "grad_accum": self.grad_accum >= 1,
+            "weight_decay": self.weight_decay >= 0, "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "max_length": self.max_length >= 8,
+            "scheduler": self.scheduler in ("linear", "cosine", "constant"),
+            "precision": self.precision in ("fp32", "bf16"),
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError("invalid training setting(s): " +
+                             ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
@@ -242,22 +279,14 @@ def _set_dotted(data: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def profile_names() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-
-
 def load_config(source: str | Path | Mapping[str, Any],
                 overrides: Mapping[str, Any] | None = None) -> StudyConfig:
-    """A :class:`StudyConfig` from a YAML file, a profile name (``quick``, ``paper-gender`` …) or a
-    mapping; ``overrides`` are dotted keys (``{"train.epochs": 2}``) applied before validation."""
+    """A :class:`StudyConfig` from a YAML file or a mapping (a run's stored config);
+    ``overrides`` are dotted keys (``{"train.epochs": 2}``) applied before validation."""
     if isinstance(source, Mapping):
         data = dict(source)
     else:
         path = Path(source)
-        if not path.suffix and not path.exists():
-            path = PROFILE_DIR / f"{source}.yaml"
-            if not path.is_file():
-                raise ConfigError(f"no config file or profile {str(source)!r}; profiles: {profile_names()}")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:

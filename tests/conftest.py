@@ -60,9 +60,9 @@ PICO_OVERRIDES = {
 @pytest.fixture(scope="session")
 def pico_store(tmp_path_factory):
     """A finished pico run (tiny BERT, 360 real rows, three groups) in a fresh artifact root."""
-    from taskfair.config import load_config
-    from taskfair.study import run_study
+    from precompute.profiles import load_profile
+    from precompute.pipeline import run_study
     root = tmp_path_factory.mktemp("artifacts")
-    cfg = load_config("quick", {**PICO_OVERRIDES, "name": "pico", "output_root": str(root)})
+    cfg = load_profile("quick", {**PICO_OVERRIDES, "name": "pico", "output_root": str(root)})
     run_study(cfg, progress=False)
     return root

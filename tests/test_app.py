@@ -63,7 +63,7 @@ def test_garbage_url_parameters_are_explained(store):
 
 
 def test_sweep(store):
-    at = _ok(page("pages/1_λ_sweep.py").run())
+    at = _ok(page("pages/1_Sweep.py").run())
     assert len(at.get("plotly_chart")) == 1
     at.toggle[0].set_value(True).run()
     _ok(at)
@@ -162,7 +162,7 @@ def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from taskfair import predict_margins
-    from taskfair.exact import load_theta0, merged_model
+    from taskfair.steering.exact import load_theta0, merged_model
     from taskfair.store import ArtifactStore
 
     at = _ok(page("pages/5_Export.py", lam="0.2,0.7,0.4").run())

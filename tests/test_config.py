@@ -1,15 +1,16 @@
 import pytest
 
-from taskfair.config import ConfigError, StudyConfig, load_config, profile_names
+from precompute.profiles import load_profile, profile_names
+from taskfair.config import ConfigError, StudyConfig
 
 
 def test_shipped_profiles_validate():
     assert {"quick", "paper-gender", "paper-race", "paper-intersectional", "smollm2"} <= set(profile_names())
-    q = load_config("quick")
+    q = load_profile("quick")
     assert isinstance(q, StudyConfig) and q.model == "minilm" and q.dataset.name == "redditbias"
     assert q.grids.uniform == tuple(round(0.1 * i, 6) for i in range(11))
     for name in ("paper-gender", "paper-race"):
-        p = load_config(name)
+        p = load_profile(name)
         assert p.dataset.name == "mhs" and p.seeds == (13, 14, 15)
         t = p.train
         assert (t.epochs, t.learning_rate, t.scheduler, t.warmup_ratio, t.weight_decay) == \
@@ -17,14 +18,14 @@ def test_shipped_profiles_validate():
         assert t.batch_size * t.grad_accum == 16
         assert (p.lora.r, p.lora.alpha, p.lora.dropout) == (8, 16, 0.0)
         assert p.grids.inject == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    assert load_config("paper-race").dataset.attribute == "race"
-    assert load_config("smollm2").model == "smollm2"
+    assert load_profile("paper-race").dataset.attribute == "race"
+    assert load_profile("smollm2").model == "smollm2"
 
 
 def test_overrides_and_roundtrip():
-    c = load_config("quick", {"train.epochs": 2, "seeds": [1, 2], "model": "tiny-bert"})
+    c = load_profile("quick", {"train.epochs": 2, "seeds": [1, 2], "model": "tiny-bert"})
     assert c.train.epochs == 2 and c.seeds == (1, 2) and c.model == "tiny-bert"
-    assert load_config(c.to_dict()) == c
+    assert load_profile(c.to_dict()) == c
 
 
 @pytest.mark.parametrize("override, pattern", [
@@ -48,13 +49,13 @@ def test_overrides_and_roundtrip():
 ])
 def test_bad_configs_name_the_field(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
-        load_config("quick", override)
+        load_profile("quick", override)
 
 
 def test_unknown_profile_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="no config file or profile 'nope'.*quick"):
-        load_config("nope")
+        load_profile("nope")
     bad = tmp_path / "c.yaml"
     bad.write_text("train: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(bad)
+        load_profile(bad)

@@ -3,8 +3,8 @@ evaluation than the first-order sum where it was not."""
 import numpy as np
 import pytest
 
-from taskfair.estimate import RemixEstimator
-from taskfair.results import load_results
+from taskfair.steering.estimate import RemixEstimator
+from taskfair.store.results import load_results
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_pair_features_are_the_products_of_each_pair(res):
 
 
 def test_kernel_estimate_is_closer_to_exact_than_first_order(res, pico_store):
-    from taskfair.exact import exact_margins, load_theta0
+    from taskfair.steering.exact import exact_margins, load_theta0
     from taskfair.store import ArtifactStore
 
     seed, sr = next(iter(res.seeds.items()))

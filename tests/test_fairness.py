@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from taskfair.fairness import (aggregate_seeds, bootstrap_ci, fairness_table, group_rates,
+from taskfair.metrics.fairness import (aggregate_seeds, bootstrap_ci, fairness_table, group_rates,
                                worst_subgroup)
 
 

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from taskfair.config import ConfigError, load_config
+from precompute.profiles import load_profile
+from taskfair.config import ConfigError
 from taskfair.data import DataError
-from taskfair.images import SYNTHETIC_GROUPS, load_image_folder, synthetic_image_folder
-from taskfair.inference import predict_margins
+from taskfair.data.images import SYNTHETIC_GROUPS, load_image_folder, synthetic_image_folder
+from taskfair.models.inference import predict_margins
 from taskfair.models import is_image_model, load_classifier
-from taskfair.taskvector import model_weights
-from taskfair.training import TrainConfig, finetune, finetune_lora
+from taskfair.vectors.taskvector import model_weights
+from taskfair.models import TrainConfig, finetune, finetune_lora
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_OVERRIDES = {
@@ -40,9 +41,9 @@ def image_csv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def image_store(tmp_path_factory, image_csv):
     """A finished image study: tiny ViT on 240 generated images, three subgroups."""
-    from taskfair.study import run_study
+    from precompute.pipeline import run_study
     root = tmp_path_factory.mktemp("image-artifacts")
-    cfg = load_config("images-demo", {**IMAGE_OVERRIDES, "dataset.path": str(image_csv),
+    cfg = load_profile("images-demo", {**IMAGE_OVERRIDES, "dataset.path": str(image_csv),
                                       "output_root": str(root)})
     run_study(cfg, progress=False)
     return root
@@ -148,8 +149,8 @@ def test_full_and_lora_fine_tunes_on_images(image_csv):
 
 
 def test_image_study_stores_metrics_and_exact_evaluation_agrees(image_store):
-    from taskfair.exact import exact_margins, load_theta0, run_groups
-    from taskfair.results import load_results
+    from taskfair.steering.exact import exact_margins, load_theta0, run_groups
+    from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
     res = load_results(image_store, "images-demo")
@@ -173,9 +174,9 @@ def test_image_study_stores_metrics_and_exact_evaluation_agrees(image_store):
 def test_image_export_reloads_as_an_image_classifier(image_store, tmp_path):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from taskfair.exact import load_theta0, merged_model
-    from taskfair.export import export_model
-    from taskfair.results import load_results
+    from taskfair.steering.exact import load_theta0, merged_model
+    from taskfair.publishing.export import export_model
+    from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
     run = ArtifactStore(image_store).open("images-demo")
@@ -193,14 +194,14 @@ def test_image_export_reloads_as_an_image_classifier(image_store, tmp_path):
 
 
 def test_model_and_data_must_both_be_images(image_csv):
-    from taskfair.study import validate_study
+    from precompute.pipeline import validate_study
     with pytest.raises(ConfigError, match="'tiny-bert' is a text classifier but dataset 'image_folder'"):
-        validate_study(load_config("images-demo", {"model": "tiny-bert", "dataset.path": str(image_csv)}))
+        validate_study(load_profile("images-demo", {"model": "tiny-bert", "dataset.path": str(image_csv)}))
     with pytest.raises(ConfigError, match="'tiny-vit' is an image classifier but dataset 'redditbias'"):
-        validate_study(load_config("quick", {"model": "tiny-vit"}))
+        validate_study(load_profile("quick", {"model": "tiny-vit"}))
     with pytest.raises(ConfigError, match="dataset.path: an image_folder dataset needs"):
-        load_config("paper-images")
-    cfg = load_config("paper-images", {"dataset.path": str(image_csv)})
+        load_profile("paper-images")
+    cfg = load_profile("paper-images", {"dataset.path": str(image_csv)})
     assert cfg.model == "google/vit-base-patch16-224-in21k" and cfg.train.learning_rate == 1e-5
 
 
@@ -258,8 +259,8 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
 def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):
     import shutil
 
-    from taskfair.exact import exact_margins, load_theta0, merged_model
-    from taskfair.provenance import build_record, eval_data_sha256, recreate
+    from taskfair.steering.exact import exact_margins, load_theta0, merged_model
+    from taskfair.publishing.provenance import build_record, eval_data_sha256, recreate
     from taskfair.store import ArtifactStore
 
     run = ArtifactStore(image_store).open("images-demo")

@@ -9,69 +9,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from taskfair.estimate import RemixEstimator
-from taskfair.fairness import group_rates
-from taskfair.results import load_results
-from taskfair.taskvector import model_weights, weights_sha256
+from taskfair.steering.estimate import RemixEstimator
+from taskfair.metrics.fairness import group_rates
+from taskfair.store.results import load_results
+from ui.harness import cache_fingerprint, one_runtime_for_all_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS, MOVES = 8, 6
 
 
-def _fingerprint(root: str, run_id: str) -> dict:
-    """Hashes of what st.cache_resource shares between sessions (same process-wide cache)."""
-    from ui import loaders
-    mtime = loaders.manifest_mtime(root, run_id)
-    res = loaders.results(root, run_id, mtime)
-    out = {}
-    for seed in res.seeds:
-        model, _ = loaders.theta0(root, run_id, seed)
-        out[f"theta0/{seed}"] = weights_sha256(model_weights(model))
-    for split in ("val", "test"):
-        for i, est in enumerate(loaders.estimators(root, run_id, mtime, split)):
-            out[f"est/{split}/{i}"] = hash(est.base.tobytes()) ^ hash(est.residual.tobytes())
-    return out
-
-
-def _one_runtime_for_all_sessions(monkeypatch) -> None:
-    """AppTest swaps a mock Runtime into a global before each run and clears it after, which is
-    fine for one session at a time but races between threads. Install one shared mock runtime
-    (as a real server has one runtime for all its sessions) and let AppTest's swaps go nowhere."""
-    from unittest.mock import MagicMock
-
-    import streamlit.testing.v1.app_test as app_test
-    from streamlit.components.v2.component_manager import BidiComponentManager
-    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    shared = MagicMock(spec=Runtime)
-    shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
-    shared.cache_storage_manager = MemoryCacheStorageManager()
-    shared.dataframe_source_mgr = DataframeSourceManager()
-    components = BidiComponentManager()
-    components.discover_and_register_components(start_file_watching=False)
-    shared.bidi_component_registry = components
-    monkeypatch.setattr(Runtime, "_instance", shared)
-
-    class _Sink:
-        _instance = None
-    monkeypatch.setattr(app_test, "Runtime", _Sink)
-
-
 def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkeypatch):
-    _one_runtime_for_all_sessions(monkeypatch)
+    one_runtime_for_all_sessions(monkeypatch)
     root, run_id = str(pico_store), "pico"
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", root)
     res = load_results(root, run_id)
     sr = next(iter(res.seeds.values()))
     ref = RemixEstimator(sr, "test")
-    before = _fingerprint(root, run_id)
+    before = cache_fingerprint(root, run_id)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     errors: list[str] = []
@@ -139,6 +95,6 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
     assert moves_done == [MOVES] * SESSIONS
     # the sliders kept answering while the exact evaluations ran
     assert exact_window["end_moves"] > exact_window["start_moves"]
-    assert _fingerprint(root, run_id) == before, "a shared cached object was modified"
+    assert cache_fingerprint(root, run_id) == before, "a shared cached object was modified"
     growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     assert growth_mib < 1500, f"peak memory grew by {growth_mib:.0f} MiB under load"

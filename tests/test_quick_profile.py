@@ -3,13 +3,13 @@ so out of CI; `make test-all` runs it."""
 import pytest
 
 from taskfair import ArtifactStore
-from taskfair.config import load_config
-from taskfair.study import run_study
+from precompute.profiles import load_profile
+from precompute.pipeline import run_study
 
 
 @pytest.mark.slow
 def test_quick_profile_beats_the_majority_class(tmp_path):
-    res = run_study(load_config("quick", {"output_root": str(tmp_path)}), progress=False)
+    res = run_study(load_profile("quick", {"output_root": str(tmp_path)}), progress=False)
     ArtifactStore(tmp_path).open("quick")  # the manifest verifies
     fft = res.headline.set_index("method").loc["FFT", "accuracy"]
     assert fft > res.summary["majority_baseline_test"] + 0.1

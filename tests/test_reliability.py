@@ -19,11 +19,11 @@ from streamlit.testing.v1 import AppTest
 from test_study import assert_same_artifacts
 
 from taskfair import TaskVector, save_task_vector
-from taskfair.export import export_model
+from taskfair.publishing.export import export_model
 from taskfair.models import ModelError, load_classifier, tiny_classifier
 from taskfair.store import ArtifactStore, atomic_path
-from taskfair.stream import stream_merge
-from taskfair.taskvector import TaskVectorMismatch, model_weights
+from taskfair.vectors.streaming import stream_merge
+from taskfair.vectors.taskvector import TaskVectorMismatch, model_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 ENOSPC = OSError(errno.ENOSPC, "No space left on device")
@@ -42,7 +42,7 @@ def test_full_disk_while_storing_leaves_no_file_and_no_manifest_entry(tmp_path, 
 
     def full(fd):
         raise ENOSPC
-    monkeypatch.setattr("taskfair.store.os.fsync", full)
+    monkeypatch.setattr("taskfair.store.files.os.fsync", full)
     with pytest.raises(OSError, match="No space left"):
         run.save_tensors("b.safetensors", {"t": torch.ones(3)})
     with pytest.raises(OSError, match="No space left"):
@@ -74,7 +74,7 @@ def test_write_error_while_streaming_a_merge_leaves_nothing(tmp_path, monkeypatc
 
     def full(fd):
         raise ENOSPC
-    monkeypatch.setattr("taskfair.stream.os.fsync", full)
+    monkeypatch.setattr("taskfair.vectors.streaming.os.fsync", full)
     with pytest.raises(OSError, match="No space left"):
         stream_merge(tmp_path / "base.safetensors", [vec], [1.0], tmp_path / "out")
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path, "out") == []
@@ -86,7 +86,7 @@ def test_atomic_path_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypatc
 
     def full(fd):
         raise ENOSPC
-    monkeypatch.setattr("taskfair.store.os.fsync", full)
+    monkeypatch.setattr("taskfair.store.files.os.fsync", full)
     with pytest.raises(OSError):
         with atomic_path(target) as tmp:
             tmp.write_bytes(b"new")
@@ -213,8 +213,8 @@ def test_streamed_vector_with_integer_entries_is_refused(tmp_path):
 def no_positive_store(tmp_path_factory, redditbias):
     """A tiny run on a table where the 'muslims' rows of the test split are all negatives."""
     from conftest import PICO_OVERRIDES
-    from taskfair.config import load_config
-    from taskfair.study import run_study
+    from precompute.profiles import load_profile
+    from precompute.pipeline import run_study
     three = redditbias.select_groups(["female", "muslims", "black"])
     rng = np.random.default_rng(1)
     idx = np.sort(rng.choice(len(three), size=300, replace=False))
@@ -231,7 +231,7 @@ def no_positive_store(tmp_path_factory, redditbias):
     root = tmp_path_factory.mktemp("nopos")
     path = root / "data.csv"
     df.to_csv(path, index=False)
-    cfg = load_config("quick", {**PICO_OVERRIDES, "name": "nopos", "output_root": str(root / "artifacts"),
+    cfg = load_profile("quick", {**PICO_OVERRIDES, "name": "nopos", "output_root": str(root / "artifacts"),
                                 "dataset.name": "table", "dataset.path": str(path),
                                 "dataset.group_columns": ["female", "muslims", "black"],
                                 "dataset.subgroups": None, "dataset.max_rows": None,
@@ -255,13 +255,13 @@ def test_undefined_metrics_show_their_reason_in_the_dashboard(no_positive_store,
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "a/b", "..", ".hidden", "", "x" * 300,
                                   "name with spaces", "dots..inside"])
 def test_export_names_that_leave_the_folder_or_are_odd_are_refused(tmp_path, name):
-    from taskfair.export import ExportError, safe_export_dir
+    from taskfair.publishing.export import ExportError, safe_export_dir
     with pytest.raises(ExportError, match="not allowed|would leave"):
         safe_export_dir(tmp_path, name)
 
 
 def test_export_into_an_existing_folder_or_a_symlink_out_is_refused(tmp_path):
-    from taskfair.export import ExportError, safe_export_dir
+    from taskfair.publishing.export import ExportError, safe_export_dir
     (tmp_path / "exports").mkdir()
     (tmp_path / "exports" / "taken").mkdir()
     with pytest.raises(ExportError, match="already exists"):
@@ -275,15 +275,15 @@ def test_export_into_an_existing_folder_or_a_symlink_out_is_refused(tmp_path):
 
 def test_subgroup_with_one_label_in_training_fails_before_training(tmp_path, redditbias):
     from conftest import PICO_OVERRIDES
-    from taskfair.config import load_config
+    from precompute.profiles import load_profile
     from taskfair.data import DataError
-    from taskfair.study import validate_study
+    from precompute.pipeline import validate_study
     part = redditbias.select_groups(["female", "muslims"])
     df = pd.DataFrame({"text": part.texts, "label": part.labels,
                        "female": part.membership[:, 0].astype(int), "muslims": part.membership[:, 1].astype(int)})
     df.loc[df.muslims == 1, "label"] = 0
     df.to_csv(tmp_path / "d.csv", index=False)
-    cfg = load_config("quick", {**PICO_OVERRIDES, "dataset.name": "table", "dataset.path": str(tmp_path / "d.csv"),
+    cfg = load_profile("quick", {**PICO_OVERRIDES, "dataset.name": "table", "dataset.path": str(tmp_path / "d.csv"),
                                 "dataset.group_columns": ["female", "muslims"], "dataset.subgroups": None,
                                 "output_root": str(tmp_path / "a")})
     with pytest.raises(DataError, match="'muslims' has only label 0 in the training split"):

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskfair.configs import ConfigSpecError, config_margins, parse_config, stored_configs
-from taskfair.diff import DIRECTIONS, example_diff
-from taskfair.exact import exact_margins, load_theta0, merged_model
-from taskfair.export import export_model
-from taskfair.provenance import ProvenanceError, build_record, read_record, recreate
-from taskfair.report import html_report
-from taskfair.results import load_results
+from taskfair.steering.configurations import ConfigSpecError, config_margins, parse_config, stored_configs
+from taskfair.steering.diff import DIRECTIONS, example_diff
+from taskfair.steering.exact import exact_margins, load_theta0, merged_model
+from taskfair.publishing.export import export_model
+from taskfair.publishing.provenance import ProvenanceError, build_record, read_record, recreate
+from taskfair.publishing.htmlreport import html_report
+from taskfair.store.results import load_results
 from taskfair.store import ArtifactStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_report_command_renders_offline_in_a_headless_browser(pico_store, tmp_pa
 
 
 def test_frontier_compares_ties_and_dare_with_plain_addition(res):
-    from taskfair.reporting import frontier_points
+    from taskfair.steering.views import frontier_points
     pts = frontier_points(res, split="test")
     assert {"uniform", "ties", "dare"} <= set(pts.family)
     assert "TIES λ=0.40" in set(pts.label) and "DARE λ=1.00" in set(pts.label)
@@ -189,7 +189,7 @@ def test_frontier_compares_ties_and_dare_with_plain_addition(res):
 
 def test_frontier_points_carry_bootstrap_intervals(res, pico_store, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from taskfair.reporting import frontier_points
+    from taskfair.steering.views import frontier_points
     pts = frontier_points(res, split="test", unfairness="worst_eod")
     assert {"accuracy_low", "accuracy_high", "worst_eod_low", "worst_eod_high"} <= set(pts.columns)
     ok = pts.dropna(subset=["accuracy_low"])
@@ -201,8 +201,8 @@ def test_frontier_points_carry_bootstrap_intervals(res, pico_store, monkeypatch)
 
 
 def test_min_size_effect_takes_the_worst_over_the_groups_that_are_big_enough(pico_store):
-    from taskfair.reporting import compare_methods, min_size_effect
-    from taskfair.results import load_results
+    from taskfair.steering.views import compare_methods, min_size_effect
+    from taskfair.store.results import load_results
 
     res = load_results(pico_store, "pico")
     effect = min_size_effect(res)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from taskfair.estimate import RemixEstimator
-from taskfair.fairness import group_rates, summary_metrics
-from taskfair.results import load_results
-from taskfair.search import confirm, search_coefficients
+from taskfair.steering.estimate import RemixEstimator
+from taskfair.metrics.fairness import group_rates, summary_metrics
+from taskfair.store.results import load_results
+from taskfair.steering.search import confirm, search_coefficients
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ from safetensors.torch import load_file, save_file
 
 from taskfair import TaskVector, merge, save_task_vector
 from taskfair.store import StoreError
-from taskfair.stream import TensorSource, stream_merge
-from taskfair.taskvector import TaskVectorMismatch
+from taskfair.vectors.streaming import TensorSource, stream_merge
+from taskfair.vectors.taskvector import TaskVectorMismatch
 
 
 @pytest.fixture

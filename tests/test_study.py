@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from taskfair import ArtifactStore
-from taskfair.config import load_config
-from taskfair.results import load_predictions
-from taskfair.study import run_study
+from precompute.profiles import load_profile
+from taskfair.store.results import load_predictions
+from precompute.pipeline import run_study
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ from conftest import PICO_OVERRIDES as PICO
 
 
 def _cfg(root, name="pico", **extra):
-    return load_config("quick", {**PICO, "name": name, "output_root": str(root), **extra})
+    return load_profile("quick", {**PICO, "name": name, "output_root": str(root), **extra})
 
 
 def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
@@ -135,7 +135,7 @@ def test_paper_profiles_run_on_a_fixture_with_a_tiny_model(tmp_path, attribute):
         rows.append(part)
     path = tmp_path / "mhs.parquet"
     pd.concat(rows, ignore_index=True).to_parquet(path)
-    cfg = load_config(f"paper-{attribute}", {
+    cfg = load_profile(f"paper-{attribute}", {
         "model": "tiny-bert", "dataset.path": str(path), "seeds": [13], "dataset.val_size": 0.3,
         "train.epochs": 1, "train.max_length": 32, "train.precision": "fp32",
         "grids.uniform": [0.0, 1.0], "grids.inject": [0.0, 1.0], "grids.axis": [1.0],
@@ -159,7 +159,7 @@ def test_exact_duplicate_texts_keep_their_own_rows_in_the_stored_splits():
     import numpy as np
 
     from taskfair.data import Dataset, split_dataset
-    from taskfair.study import _split_indices
+    from precompute.pipeline import _split_indices
 
     texts = tuple(f"text {i}" for i in range(60)) + ("same", "same")
     labels = np.array([i % 2 for i in range(60)] + [0, 1], dtype=np.int8)

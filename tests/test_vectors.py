@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from taskfair.analysis import sensitivity, vector_tables
-from taskfair.results import load_results
+from taskfair.steering.sensitivity import sensitivity, vector_tables
+from taskfair.store.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,8 +45,8 @@ def test_sensitivity_slopes_match_a_direct_fit(res):
 
 
 def test_sensitivity_intervals_refit_the_line_on_resampled_examples(res):
-    from taskfair.analysis import _slopes
-    from taskfair.fairness import group_rates
+    from taskfair.steering.sensitivity import _slopes
+    from taskfair.metrics.fairness import group_rates
 
     s = sensitivity(res, n_boot=300)
     for col in ("axis ddpd/dλ", "inject deod/dλ", "axis daccuracy/dλ"):

@@ -2,7 +2,6 @@
 tables with a CSV download, and the no-artifacts screen."""
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
@@ -108,7 +107,7 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
 
 def explain_undefined(df: pd.DataFrame, value: str = "mean") -> None:
     """Say why any value in ``df`` is undefined (NaN), instead of showing a bare gap."""
-    from taskfair.reporting import undefined
+    from taskfair.metrics.tables import undefined
     lines = undefined(df, value)
     if lines:
         st.warning("Some values are undefined and left blank:\n\n" + "\n".join(f"- {x}" for x in lines[:12])
@@ -140,23 +139,22 @@ def no_runs(root: str) -> None:
 
 def run_quick_precompute(root: str) -> None:
     """Start `python -m precompute --config quick` and follow its finished jobs with a progress bar."""
-    from taskfair.config import load_config
-    from taskfair.study import validate_study
+    from precompute import load_profile, planned_jobs, validate_study
+    from taskfair import ArtifactStore, StoreError
 
-    cfg = load_config("quick", {"output_root": root})
+    cfg = load_profile("quick", {"output_root": root})
     data, _ = validate_study(cfg)
-    k = len(data.groups)
-    expected = 2 + (2 + k) + (2 + 2 * k) + 1  # data, base, train jobs, eval jobs, metrics
+    expected = len(planned_jobs(cfg, data.groups))
     log = Path(root) / "precompute-quick.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
                              "--output-root", root], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     bar = st.progress(0.0, text="Starting…")
-    manifest = Path(root) / cfg.run_id / "manifest.json"
+    store = ArtifactStore(root)
     while proc.poll() is None:
         try:
-            jobs = json.loads(manifest.read_text())["jobs"]
-        except (OSError, json.JSONDecodeError, KeyError):
+            jobs = store.open(cfg.run_id, verify=False).manifest["jobs"]
+        except (OSError, StoreError, KeyError):
             jobs = {}
         done = len(jobs)
         last = max(jobs, key=lambda j: jobs[j]["finished"]) if jobs else "loading data and model"

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from taskfair import reporting
-from taskfair.estimate import RemixEstimator
-from taskfair.exact import exact_margins, load_theta0
-from taskfair.fairness import group_rates
-from taskfair.results import RunResults, load_results
+from taskfair.metrics.tables import seed_mean
+from taskfair.steering import views
+from taskfair.steering.estimate import RemixEstimator, remix_metrics
+from taskfair.steering.exact import exact_metrics, load_theta0
 from taskfair.store import ArtifactStore
+from taskfair.store.results import RunResults, load_results
 
 
 def artifact_root() -> str:
@@ -53,40 +53,39 @@ def estimators(root: str, run_id: str, mtime: float, split: str) -> tuple[RemixE
 
 @st.cache_data(show_spinner=False)
 def min_size_effect(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
-    return reporting.min_size_effect(results(root, run_id, mtime), split=split)
+    return views.min_size_effect(results(root, run_id, mtime), split=split)
 
 
 @st.cache_data(show_spinner=False)
 def data_report(root: str, run_id: str, mtime: float) -> dict | None:
     """What cleaning dropped and the data notes (runs made before they were stored: None)."""
-    run = ArtifactStore(root).open(run_id, verify=False)
-    return run.load_json("data/report.json") if run.has("data/report.json") else None
+    return ArtifactStore(root).open(run_id, verify=False).data_report()
 
 
 @st.cache_data(show_spinner=False)
 def compare_methods(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
-    return reporting.compare_methods(results(root, run_id, mtime), split=split)
+    return views.compare_methods(results(root, run_id, mtime), split=split)
 
 
 @st.cache_data(show_spinner=False)
 def uniform_sweep(root: str, run_id: str, mtime: float, split: str, per_group: bool) -> pd.DataFrame:
-    return reporting.uniform_sweep(results(root, run_id, mtime), split=split, per_group=per_group)
+    return views.uniform_sweep(results(root, run_id, mtime), split=split, per_group=per_group)
 
 
 @st.cache_data(show_spinner=False)
 def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, split: str) -> pd.DataFrame:
-    return reporting.family_grid(results(root, run_id, mtime), family, target=target, split=split)
+    return views.family_grid(results(root, run_id, mtime), family, target=target, split=split)
 
 
 @st.cache_data(show_spinner=False)
 def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> pd.DataFrame:
-    return reporting.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness)
+    return views.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
 def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
                    n_boot: int = 100) -> pd.DataFrame:
-    return reporting.remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)
+    return remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)
 
 
 @st.cache_resource(show_spinner="Rebuilding θ0…", max_entries=4)
@@ -99,59 +98,51 @@ def remix_exact(root: str, run_id: str, mtime: float, split: str, lams: tuple[fl
                 _progress=None) -> pd.DataFrame:
     """Exact metrics of the remix (merge and run the model for every seed), cached per λ."""
     res = results(root, run_id, mtime)
-    run = ArtifactStore(root).open(run_id, verify=False)
-    frames = []
-    seeds = list(res.seeds)
-    for i, seed in enumerate(seeds):
-        margins = exact_margins(run, seed, lams, theta0(root, run_id, seed), splits=(split,))[split]
-        sr = res.seeds[seed]
-        rates = group_rates(margins > 0, sr.labels[split], sr.masks[split])
-        frames.append(reporting.rates_table(rates, res.groups).assign(seed=seed))
-        if _progress is not None:
-            _progress((i + 1) / len(seeds), f"seed {seed} evaluated")
-    return reporting.seed_mean(pd.concat(frames), ["group", "metric"])
+    table = exact_metrics(res, lams, splits=(split,), bases={s: theta0(root, run_id, s) for s in res.seeds},
+                          progress=_progress)
+    return seed_mean(table, ["group", "metric"])
 
 
 @st.cache_data(show_spinner="Comparing predictions…", max_entries=64)
 def example_diff(root: str, run_id: str, mtime: float, a: str, b: str, seed: int, split: str):
-    from taskfair.diff import example_diff as diff
+    from taskfair.steering.diff import example_diff as diff
     d = diff(results(root, run_id, mtime), a, b, seed=seed, split=split)
     return d.summary(), d.examples, d.counts
 
 
 @st.cache_data(show_spinner="Building the report (bootstrap intervals)…", max_entries=16)
 def html_report(root: str, run_id: str, mtime: float, configs: tuple[str, ...], n_boot: int) -> str:
-    from taskfair.report import html_report as build
+    from taskfair.publishing.htmlreport import html_report as build
     return build(results(root, run_id, mtime), list(configs), n_boot=n_boot)
 
 
 @st.cache_data(show_spinner=False)
 def stored_configs(root: str, run_id: str, mtime: float) -> list[str]:
-    from taskfair.configs import stored_configs as stored
+    from taskfair.steering.configurations import stored_configs as stored
     return stored(results(root, run_id, mtime))
 
 
 @st.cache_data(show_spinner="Searching λ on the validation estimate…", max_entries=32)
 def search(root: str, run_id: str, mtime: float, max_dpd: float | None, max_eod: float | None):
-    from taskfair.search import search_coefficients
+    from taskfair.steering.search import search_coefficients
     return search_coefficients(results(root, run_id, mtime), max_dpd=max_dpd, max_eod=max_eod)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def confirm_search(root: str, run_id: str, mtime: float, max_dpd: float | None, max_eod: float | None,
                    n: int, _progress=None):
-    from taskfair.search import confirm
+    from taskfair.steering.search import confirm
     res = results(root, run_id, mtime)
     return confirm(res, search(root, run_id, mtime, max_dpd, max_eod), n=n, progress=_progress)
 
 
 @st.cache_data(show_spinner="Loading the task vectors…", max_entries=8)
 def vector_tables(root: str, run_id: str, mtime: float, seed: int):
-    from taskfair.analysis import vector_tables as tables
+    from taskfair.steering.sensitivity import vector_tables as tables
     return tables(results(root, run_id, mtime), seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def sensitivity(root: str, run_id: str, mtime: float, split: str):
-    from taskfair.analysis import sensitivity as sens
+    from taskfair.steering.sensitivity import sensitivity as sens
     return sens(results(root, run_id, mtime), split)

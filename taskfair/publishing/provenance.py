@@ -20,14 +20,17 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from .exact import load_theta0, merged_model, run_groups
-from .images import is_image_run
-from .reporting import rates_with_ci
-from .store import ArtifactStore, Run, StoreError, package_versions
-from .taskvector import model_weights, weights_sha256
+from ..data.images import is_image_run
+from ..errors import StoreError
+from ..metrics.tables import rates_with_ci
+from ..steering.configurations import Recipe
+from ..steering.exact import build_model, load_theta0
+from ..store.files import package_versions
+from ..store.run import ArtifactStore, Run
+from ..vectors.taskvector import model_weights, weights_sha256
 
-__all__ = ["FORMAT", "eval_data_sha256", "build_record", "write_record", "read_record", "recreate",
-           "ProvenanceError"]
+__all__ = ["FORMAT", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
+           "read_record", "recreate", "ProvenanceError"]
 
 FORMAT = "taskfair.provenance/1"
 
@@ -62,23 +65,25 @@ def _config_sha256(config: Mapping) -> str:
 
 def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: torch.nn.Module, *,
                  method: str = "task_arithmetic", params: Mapping | None = None,
-                 margins: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000) -> dict:
+                 margins: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000,
+                 configuration: str | None = None) -> dict:
     """The provenance record of ``model``, merged from ``run``'s seed ``seed`` with
-    ``coefficients`` (subgroup -> λ). ``margins`` (split -> [N]) are the model's predictions on
-    the run's splits, for the metrics; splits not given are left out."""
+    ``coefficients`` (stored vector -> λ: a subgroup, ``fft`` or ``lora``). ``margins``
+    (split -> [N]) are the model's predictions on the run's splits, for the metrics; splits not
+    given are left out. ``configuration`` is the configuration string it was made from."""
     cfg = run.config
-    groups = run_groups(run)
-    missing = sorted(set(groups) - set(coefficients))
-    if missing:
-        raise ProvenanceError(f"no coefficient for subgroup(s) {missing}")
-    base = run.load_json(f"seed{seed}/base.json")
-    data = run.load_table("data/dataset.parquet")
-    idx = run.load_json(f"seed{seed}/splits.json")
+    groups = run.groups()
+    unknown = [v for v in coefficients if not run.has_task_vector(seed, v)]
+    if unknown:
+        raise ProvenanceError(f"no stored task vector {unknown} for seed {seed} in run {run.run_id!r}; "
+                              f"stored: fft, lora, {', '.join(groups)}")
+    data = run.dataset()
+    idx = run.split_indices(seed)
     vectors = []
-    for g in groups:
-        name = f"seed{seed}/tv/{g}.safetensors"
-        vectors.append({"subgroup": g, "file": name, "sha256": run.manifest["files"][name]["sha256"],
-                        "coefficient": float(coefficients[g])})
+    for v, lam in coefficients.items():
+        name = run.task_vector_file(seed, v)
+        vectors.append({"vector": v, "subgroup": v if v in groups else None, "file": name,
+                        "sha256": run.file_sha256(name), "coefficient": float(lam)})
     evaluation = {}
     for split, m in (margins or {}).items():
         rows = np.asarray(idx[split])
@@ -100,12 +105,13 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run": {"id": run.run_id, "artifact_root": str(run.path.parent.resolve()),
                 "config_sha256": _config_sha256(cfg), "config": cfg},
-        "base_model": {"spec": cfg["model"], "weights_sha256": base["sha256"], "head_seed": seed},
+        "base_model": {"spec": cfg["model"], "weights_sha256": run.base_sha256(seed), "head_seed": seed},
+        "configuration": configuration,
         "task_vectors": vectors,
         "merge": {"method": method, "params": dict(params or {}), "arithmetic": "float32"},
         "data": {"dataset": cfg["dataset"].get("name"), "attribute": cfg["dataset"].get("attribute"),
                  "path": cfg["dataset"].get("path"), "subgroups": groups,
-                 "splits_sha256": run.manifest["files"][f"seed{seed}/splits.json"]["sha256"],
+                 "splits_sha256": run.splits_sha256(seed),
                  "selection_split": "val", "report_split": "test"},
         "seeds": {"run": list(cfg["seeds"]), "this_model": seed},
         "versions": package_versions(),
@@ -115,9 +121,30 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
 
 
 def write_record(record: Mapping, path: str | Path) -> Path:
+    """Write ``record`` as ``provenance.json`` (or to ``path`` when it names a file)."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "provenance.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def record_recipe(record: Mapping) -> Recipe:
+    """The merge a record describes (records written before vectors were named carry only
+    subgroup vectors, under ``subgroup``)."""
+    vectors = tuple(v.get("vector") or v["subgroup"] for v in record["task_vectors"])
+    merge = record["merge"]
+    return Recipe(vectors, tuple(float(v["coefficient"]) for v in record["task_vectors"]),
+                  merge["method"], tuple(merge.get("params", {}).items()))
+
+
+def record_summary(record: Mapping) -> dict:
+    """The short form of a record that ``metrics.json`` and the model card's header carry."""
+    return {"run": record["run"]["id"], "seed": record["base_model"]["head_seed"],
+            "configuration": record.get("configuration"),
+            "coefficients": record_recipe(record).as_dict,
+            "base_model": record["base_model"]["spec"], "base_sha256": record["base_model"]["weights_sha256"],
+            "dataset": record["data"]["dataset"], "merge_method": record["merge"]["method"]}
 
 
 def read_record(path: str | Path) -> dict:
@@ -155,21 +182,19 @@ def recreate(record: Mapping | str | Path, *, artifact_root: str | Path | None =
     if _config_sha256(run.config) != record["run"]["config_sha256"]:
         raise ProvenanceError(f"run {run.run_id!r} in {root} has a different config than the one recorded")
     seed = int(record["base_model"]["head_seed"])
-    coefs = {}
     for v in record["task_vectors"]:
         stored = run.manifest["files"].get(v["file"], {}).get("sha256")
         if stored != v["sha256"]:
             raise ProvenanceError(f"task vector {v['file']} has sha256 {str(stored)[:12]}…, the record "
                                   f"says {v['sha256'][:12]}…")
-        coefs[v["subgroup"]] = float(v["coefficient"])
-    groups = run_groups(run)
-    if sorted(groups) != sorted(coefs):
-        raise ProvenanceError(f"the record's subgroups {sorted(coefs)} differ from the run's {groups}")
-    base = load_theta0(run, seed)
-    if record["base_model"]["weights_sha256"] != run.load_json(f"seed{seed}/base.json")["sha256"]:
+    how = record_recipe(record)
+    subgroups = [v for v in how.vectors if v not in ("fft", "lora")]
+    groups = run.groups()
+    if subgroups and sorted(subgroups) != sorted(groups):
+        raise ProvenanceError(f"the record's subgroups {sorted(subgroups)} differ from the run's {groups}")
+    if record["base_model"]["weights_sha256"] != run.base_sha256(seed):
         raise ProvenanceError("θ0 of the run differs from the recorded base weights")
-    merge = record["merge"]
-    model = merged_model(run, seed, [coefs[g] for g in groups], base, method=merge["method"],
-                         **merge.get("params", {}))
+    base = load_theta0(run, seed)
+    model = build_model(run, seed, how, base)
     sha = weights_sha256(model_weights(model))
     return model, base[1], sha, sha == record["merged_weights_sha256"]

@@ -1,6 +1,7 @@
-"""Tables the dashboard and reports show, shaped from a run's tidy metrics (pure functions).
-
-Values are averaged over seeds with their standard error (``mean``, ``sem``, ``n``)."""
+"""Views of a finished run that the dashboard and the report show, shaped from its tidy metrics
+(pure functions): FFT vs LoRA vs task addition per subgroup, the uniform sweep, λ grids, the
+frontier, and the effect of a minimum subgroup size. Values are averaged over seeds with their
+standard error (``mean``, ``sem``, ``n``)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -8,47 +9,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .estimate import RemixEstimator
-from .fairness import ALL, GroupRates, summary_metrics
-from .frontier import pareto_mask
-from .results import RunResults
+from ..metrics.fairness import ALL
+from ..metrics.frontier import pareto_mask
+from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
+from ..store.results import RunResults
 
-__all__ = ["undefined", "seed_mean", "compare_methods", "uniform_sweep", "family_grid", "frontier_points",
-           "remix_metrics", "rates_table", "rates_with_ci", "with_intervals", "min_size_effect",
-           "HEADLINE_METRICS", "GROUP_METRICS"]
-
-GROUP_METRICS = ("accuracy", "dpd", "eod")
-HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
-
-
-def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Mean, standard error and count of ``value`` over seeds for each ``keys`` combination."""
-    g = df.groupby(list(keys), sort=False, dropna=False)["value"]
-    out = g.agg(mean="mean", std="std", n="count").reset_index()
-    out["sem"] = (out.pop("std") / np.sqrt(out["n"])).where(out["n"] > 1)
-    if "low" in df.columns:  # 95% bootstrap interval over examples, averaged over seeds
-        ci = df.groupby(list(keys), sort=False, dropna=False)[["low", "high"]].mean().reset_index()
-        out = out.merge(ci, on=list(keys), how="left")
-    if "note" in df.columns:  # why a value is undefined, carried along for the dashboard
-        noted = df[df["note"].astype(bool)]
-        if len(noted):
-            notes = noted.groupby(list(keys), sort=False, dropna=False)["note"].agg(
-                lambda s: "; ".join(sorted(set(s)))).rename("note").reset_index()
-            out = out.merge(notes, on=list(keys), how="left")
-            out["note"] = out["note"].fillna("")
-        else:
-            out["note"] = ""
-    return out
-
-
-def undefined(df: pd.DataFrame, value: str = "mean") -> list[str]:
-    """Plain-language lines for every undefined (NaN) value in a seed-mean table with notes."""
-    if "note" not in df.columns:
-        return []
-    rows = df[df[value].isna() & df["note"].astype(bool)]
-    cols = [c for c in ("group", "metric") if c in rows.columns]
-    seen = rows.drop_duplicates(cols + ["note"])
-    return [f"{' · '.join(str(r[c]) for c in cols)}: {r['note']}" for _, r in seen.iterrows()]
+__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect"]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -150,47 +116,3 @@ def _label(family: str, target: str, lam: float) -> str:
     if family == "probe":
         return f"random remix {target}"
     return f"{lam:.2f}·τ_{target}"
-
-
-def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.DataFrame:
-    """One point's per-group accuracy/DPD/EOD and summaries as a tidy frame."""
-    rows = [{"group": g, "metric": m, "value": float(getattr(rates, m)[point, j]),
-             "note": rates.reasons[j] if np.isnan(getattr(rates, m)[point, j]) else ""}
-            for j, g in enumerate(groups) for m in GROUP_METRICS]
-    rows += [{"group": ALL, "metric": m, "value": float(v[point]),
-              "note": "undefined for every group" if np.isnan(v[point]) else ""}
-             for m, v in summary_metrics(rates).items() if m in HEADLINE_METRICS]
-    return pd.DataFrame(rows)
-
-
-def with_intervals(table: pd.DataFrame, *, fmt: str = ".3f") -> pd.DataFrame:
-    """A table for reading: every column ``c`` that has ``c low`` and ``c high`` beside it becomes
-    ``value [low, high]`` (formatted with ``fmt``), and the bound columns go."""
-    out = table.copy()
-    for col in [c for c in table.columns if f"{c} low" in table.columns and f"{c} high" in table.columns]:
-        out[col] = [f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]" for v, lo, hi in
-                    zip(table[col], table[f"{col} low"], table[f"{col} high"])]
-        out = out.drop(columns=[f"{col} low", f"{col} high"])
-    return out
-
-
-def rates_with_ci(pred: np.ndarray, labels: np.ndarray, masks: np.ndarray, groups: Sequence[str], *,
-                  n_boot: int = 0, seed: int = 0, counts: np.ndarray | None = None) -> pd.DataFrame:
-    """:func:`rates_table` of one point's predictions ``[N]``, with ``low``/``high``, its 95%
-    bootstrap interval over the examples, when ``n_boot`` (or fixed resample ``counts``) is given."""
-    from .fairness import bootstrap_ci, group_rates
-    t = rates_table(group_rates(pred, labels, masks), groups)
-    if n_boot or counts is not None:
-        ci = bootstrap_ci(pred, labels, masks, groups, n_boot=n_boot or 1000, seed=seed, counts=counts)
-        t = t.merge(ci[["group", "metric", "low", "high"]], on=["group", "metric"], how="left")
-    return t
-
-
-def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *,
-                  n_boot: int = 200) -> pd.DataFrame:
-    """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed), with
-    95% bootstrap intervals over the examples (the same ``n_boot`` resamples at every λ)."""
-    frames = [rates_with_ci(e.margins(lams) > 0, e.labels, e.masks, e.groups,
-                            counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
-              for e in estimators]
-    return seed_mean(pd.concat(frames), ["group", "metric"])

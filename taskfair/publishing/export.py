@@ -1,5 +1,9 @@
-"""Export a merged model as a standard Hugging Face folder (config, tokenizer, model.safetensors)
-with a model card and a metrics JSON; verified by reloading; never overwrites."""
+"""Export a configuration of a finished run as a standard Hugging Face folder (config, tokenizer
+or image processor, model.safetensors) with a model card, ``metrics.json`` and
+``provenance.json``; verified by reloading; never overwrites.
+
+:func:`export_configuration` is the one way the dashboard and ``python -m taskfair export`` export:
+merge once, measure on validation and test, build the provenance record, write, reload, check."""
 from __future__ import annotations
 
 import json
@@ -7,17 +11,26 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .inference import is_image_processor, predict_margins
-from .store import package_versions
+from ..metrics.fairness import group_rates
+from ..metrics.tables import rates_table
+from ..models.inference import is_image_processor, predict_margins
+from ..steering.configurations import Config, parse_config, recipe
+from ..steering.exact import build_model, load_theta0, model_margins
+from ..store import layout
+from ..store.files import package_versions
+from ..store.results import RunResults
+from .provenance import build_record, record_summary, write_record
 
-__all__ = ["ExportError", "auto_model_class", "export_model", "safe_export_dir", "zip_export"]
+__all__ = ["ExportError", "Exported", "auto_model_class", "default_export_name", "export_configuration",
+           "export_model", "safe_export_dir", "zip_export"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -54,7 +67,8 @@ def _provenance_lines(record: Mapping) -> list[str]:
              f"{record['data']['selection_split']}, reported on {record['data']['report_split']}",
              f"- **seeds**: run {record['seeds']['run']}, this model {record['seeds']['this_model']}",
              "", "| task vector | coefficient | sha256 |", "|---|---|---|"]
-    lines += [f"| {v['subgroup']} | {v['coefficient']:.4f} | `{v['sha256'][:16]}…` |" for v in record["task_vectors"]]
+    lines += [f"| {v.get('vector') or v['subgroup']} | {v['coefficient']:.4f} | `{v['sha256'][:16]}…` |"
+              for v in record["task_vectors"]]
     for split, ev in record.get("evaluation", {}).items():
         lines += ["", f"Evaluation data ({split}): {ev['n_examples']} examples, sha256 `{ev['data_sha256'][:16]}…`; "
                   f"95% bootstrap intervals over examples ({ev['bootstrap']['n']} resamples):", "",
@@ -81,12 +95,12 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
                 auto: str = "AutoModelForSequenceClassification") -> str:
     lines = [f"# {name}", "",
              f"A merged {'image' if image else 'sequence'} classifier made with taskfair: "
-             "`θ = θ0 + Σ λ_g τ_g`, one task vector per demographic subgroup.", "",
-             "## Coefficients", "", "| subgroup | λ |", "|---|---|"]
-    lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance["coefficients"].items()]
+             "`θ = θ0 + Σ λ_v τ_v` over task vectors of demographic subgroups (and of full fine-tuning or LoRA).", "",
+             "## Coefficients", "", "| task vector | λ |", "|---|---|"]
+    lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance.get("coefficients", {}).items()]
     lines += ["", "## Source", ""]
-    for key in ("run", "seed", "base_model", "base_sha256", "dataset", "merge_method"):
-        if key in provenance:
+    for key in ("run", "seed", "configuration", "base_model", "base_sha256", "dataset", "merge_method"):
+        if provenance.get(key) is not None:
             lines.append(f"- **{key}**: `{provenance[key]}`")
     if metrics is not None and len(metrics):
         lines += ["", "## Metrics (test split, one subgroup against the rest)", "",
@@ -107,7 +121,7 @@ def _has_tabulate() -> bool:
     return importlib.util.find_spec("tabulate") is not None  # pandas needs it for to_markdown
 
 
-def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping,
+def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping | None = None,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
                  max_length: int = 64, record: Mapping | None = None) -> Path:
     """Write ``model`` + ``tokenizer`` (or image processor) to ``target`` (which must not exist),
@@ -116,6 +130,8 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
     folder and renamed, so ``target`` is all or nothing."""
     image = is_image_processor(tokenizer)
     auto = auto_model_class(tokenizer)
+    if provenance is None:
+        provenance = record_summary(record) if record is not None else {}
 
     target = Path(target)
     if target.exists():
@@ -133,10 +149,10 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
                                                           auto=auto.__name__))
         if record is not None:
-            (tmp / "provenance.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-        record = {"provenance": dict(provenance), "versions": package_versions(),
-                  "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
-        (tmp / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+            write_record(record, tmp / "provenance.json")
+        summary = {"provenance": dict(provenance), "versions": package_versions(),
+                   "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
+        (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
         if not (tmp / "model.safetensors").is_file():
             raise ExportError("the model was not written as model.safetensors")
         if check_texts:
@@ -164,3 +180,53 @@ def zip_export(folder: str | Path) -> bytes:
         archive = shutil.make_archive(str(Path(d) / folder.name), "zip", root_dir=folder.parent,
                                       base_dir=folder.name)
         return Path(archive).read_bytes()
+
+
+def default_export_name(run_id: str, seed: int, config: Config | str) -> str:
+    """A folder name for an export: run, seed and configuration (``quick-seed13-remix-0.2-0.5``)."""
+    spec = config.spec if isinstance(config, Config) else str(config)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-.")
+    return f"{run_id}-{layout.seed_label(seed)}-{slug}"[:100]
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    record: dict              # provenance.json
+    metrics: pd.DataFrame     # test split, per group and summary
+
+
+def export_configuration(results: RunResults, config: Config | str, target: str | Path, *, seed: int | None = None,
+                         base=None, n_boot: int = 1000,
+                         progress: Callable[[float, str], None] | None = None) -> Exported:
+    """Export one configuration of a finished run (any configuration string: ``fft``,
+    ``remix:0.2,0.5,…``, ``inject:female:0.6`` …) for one seed: merge once, measure on
+    validation and test, record the provenance, write to ``target`` (which must not exist),
+    reload and check. ``base`` (θ0 and its tokenizer) is rebuilt when not given."""
+    config = parse_config(config, results.groups) if isinstance(config, str) else config
+    seed = int(next(iter(results.seeds)) if seed is None else seed)
+    if seed not in results.seeds:
+        raise ExportError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
+    target = Path(target)
+    if target.exists():
+        raise ExportError(f"{target} already exists; choose another name or delete it first")
+    say = progress or (lambda f, text: None)
+    run = results.open_run()
+    say(0.05, "Rebuilding θ0…")
+    base = base or load_theta0(run, seed)
+    how = recipe(config, results.groups, results.config, seed)
+    say(0.15, "Merging…")
+    model = build_model(run, seed, how, base)
+    say(0.3, "Measuring on the validation and test splits…")
+    margins = model_margins(run, seed, model, base[1], splits=("val", "test"))
+    sr = results.seeds[seed]
+    metrics = rates_table(group_rates(margins["test"] > 0, sr.labels["test"], sr.masks["test"]), results.groups)
+    say(0.6, "Recording provenance (bootstrap intervals)…")
+    record = build_record(run, seed, how.as_dict, model, method=how.method, params=dict(how.params),
+                          margins=margins, n_boot=n_boot, configuration=config.spec)
+    say(0.7, "Writing and verifying by reloading…")
+    texts = results.data["text"].to_numpy()[sr.index["test"][:32]].tolist()
+    path = export_model(model, base[1], target, metrics=metrics, check_texts=texts,
+                        max_length=int(results.config["train"]["max_length"]), record=record)
+    say(1.0, "Done")
+    return Exported(path, record, metrics)

@@ -3,54 +3,15 @@ many (``accelerate launch``, DeepSpeed), with dynamic padding and length-grouped
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..config import Precision, TrainConfig
 from .inference import encode_inputs, is_image_processor
 
 __all__ = ["TrainConfig", "finetune", "finetune_lora", "make_accelerator", "length_grouped_batches"]
-
-Precision = Literal["fp32", "bf16"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings for one fine-tune (the paper: 4 epochs, cosine, lr 1e-5,
-    warm-up 0.01, weight decay 0.001, effective batch 16)."""
-
-    epochs: float = 1.0
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    grad_accum: int = 1
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    scheduler: Literal["linear", "cosine", "constant"] = "linear"
-    max_length: int = 64
-    precision: Precision = "fp32"
-    seed: int = 0
-    max_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs > 0, "learning_rate": self.learning_rate > 0,
-            "batch_size": self.batch_size >= 1, "grad_accum": self.grad_accum >= 1,
-            "weight_decay": self.weight_decay >= 0, "warmup_ratio": 0 <= self.warmup_ratio < 1,
-            "max_length": self.max_length >= 8,
-            "scheduler": self.scheduler in ("linear", "cosine", "constant"),
-            "precision": self.precision in ("fp32", "bf16"),
-            "max_steps": self.max_steps is None or self.max_steps >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError("invalid training setting(s): " +
-                             ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def make_accelerator(precision: Precision = "fp32"):
     """An ``Accelerator`` for ``precision``. In a single process the global accelerate state is

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .store import ArtifactStore, Run, StoreError
+from . import layout
+from .files import StoreError
+from .run import ArtifactStore, Run
 
 __all__ = ["SeedResults", "RunResults", "load_results", "load_predictions"]
 
@@ -79,6 +81,10 @@ class RunResults:
     def worst_subgroup(self) -> str:
         return self.summary["worst_subgroup_fft"]
 
+    def open_run(self) -> Run:
+        """The run these results were read from (already verified when they were loaded)."""
+        return ArtifactStore(self.root).open(self.run_id, verify=False)
+
 
 def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[str, np.ndarray]]]:
     """Every stored prediction file of a seed: name -> (point labels, {split: margins [T, N]},
@@ -86,20 +92,18 @@ def load_predictions(run: Run, seed: int) -> dict[str, tuple[list[dict], dict[st
     from safetensors import safe_open
 
     out = {}
-    prefix = f"seed{seed}/preds/"
-    for name in sorted(run.manifest["files"]):
-        if name.startswith(prefix):
-            with safe_open(str(run._verified(name)), framework="pt") as f:
-                points = json.loads(f.metadata()["points"])
-                arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
-                if "coef" in f.keys():
-                    arrays["coef"] = f.get_tensor("coef").numpy().astype(np.float64)
-            out[name.removeprefix(prefix).removesuffix(".safetensors")] = (points, arrays)
+    for job, path in run.prediction_files(seed).items():
+        with safe_open(str(path), framework="pt") as f:
+            points = json.loads(f.metadata()["points"])
+            arrays = {s: f.get_tensor(s).numpy() for s in SPLITS}
+            if "coef" in f.keys():
+                arrays["coef"] = f.get_tensor("coef").numpy().astype(np.float64)
+        out[job] = (points, arrays)
     return out
 
 
 def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...]) -> SeedResults:
-    idx = {k: np.asarray(v, dtype=np.int64) for k, v in run.load_json(f"seed{seed}/splits.json").items()}
+    idx = {k: np.asarray(v, dtype=np.int64) for k, v in run.split_indices(seed).items()}
     member = data[list(groups)].to_numpy(dtype=bool)
     labels = data["label"].to_numpy(dtype=np.int8)
     files = {name: (pd.DataFrame(points), arrays)
@@ -112,10 +116,9 @@ def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...])
 def load_results(root: str | Path, run_id: str) -> RunResults:
     """Open (and verify) a finished run and read every prediction of every seed."""
     run = ArtifactStore(root).open(run_id)
-    if not run.is_done("metrics"):
+    if not run.is_done(layout.METRICS_JOB):
         raise StoreError(f"run {run_id!r} has not finished; rerun `python -m precompute` to resume it")
-    data = run.load_table("data/dataset.parquet")
-    groups = tuple(c for c in data.columns if c not in ("text", "label"))
-    seeds = {int(s): _load_seed(run, int(s), data, groups) for s in run.config["seeds"]}
-    return RunResults(run_id, str(root), run.config, run.load_json("summary.json"),
-                      run.load_table("metrics.parquet"), data, groups, seeds)
+    data = run.dataset()
+    groups = tuple(c for c in data.columns if c not in layout.DATA_COLUMNS)
+    seeds = {s: _load_seed(run, s, data, groups) for s in run.seeds}
+    return RunResults(run_id, str(root), run.config, run.summary(), run.metrics(), data, groups, seeds)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import RunResults
+from ..store.results import RunResults
 
-__all__ = ["Config", "parse_config", "config_margins", "stored_configs", "ConfigSpecError"]
+__all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError"]
 
 
 class ConfigSpecError(ValueError):
@@ -62,6 +62,50 @@ class Config:
         if self.kind in ("inject", "axis"):
             return f"{self.kind}:{self.target}:{self.lam:g}"
         return "remix:" + ",".join(f"{v:g}" for v in self.lams)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a configuration's weights are made from the seed's stored task vectors:
+    ``θ0 + merge(τ_v; λ_v for v in vectors)`` with ``method`` and its ``params``. The vectors are
+    named as stored: ``fft``, ``lora`` or a subgroup."""
+
+    vectors: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    method: str = "task_arithmetic"
+    params: tuple[tuple[str, float | int], ...] = ()
+
+    @property
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.vectors, self.coefficients))
+
+
+def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict, seed: int) -> Recipe:
+    """The :class:`Recipe` of a configuration in a run with ``groups`` and the stored
+    ``run_config`` (TIES/DARE take their parameters from its ``grids``, as the precompute did)."""
+    groups = tuple(groups)
+    k = len(groups)
+    if config.kind == "base":
+        return Recipe((), ())
+    if config.kind in ("fft", "lora"):
+        return Recipe((config.kind,), (1.0,))
+    if config.kind in ("subgroup", "axis"):
+        lam = 1.0 if config.kind == "subgroup" else config.lam
+        return Recipe(groups, tuple(lam if g == config.target else 0.0 for g in groups))
+    if config.kind == "uniform":
+        return Recipe(groups, (config.lam,) * k)
+    if config.kind == "remix":
+        return Recipe(groups, tuple(config.lams))
+    if config.kind == "inject":
+        return Recipe(("fft",) + groups, (1.0,) + tuple(config.lam if g == config.target else 0.0
+                                                          for g in groups))
+    if config.kind in ("ties", "dare"):
+        grids = run_config.get("grids", {})
+        params = (("density", grids.get("ties_density", 0.2)),) if config.kind == "ties" else \
+            (("drop_rate", grids.get("dare_drop_rate", 0.5)), ("seed", int(seed)))
+        # the FFT vector at weight 0, as in the precompute's grid (DARE's random mask spans it)
+        return Recipe(("fft",) + groups, (0.0,) + (config.lam,) * k, config.kind, params)
+    raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
 
 
 def _num(text: str, spec: str) -> float:
@@ -149,8 +193,7 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
             return rows[hit[0]], False
     if exact:
         from .exact import exact_margins, load_theta0
-        from .store import ArtifactStore
-        run = ArtifactStore(results.root).open(results.run_id, verify=False)
+        run = results.open_run()
         base = base or load_theta0(run, seed)
         return exact_margins(run, seed, config.lams, base, splits=(split,))[split].astype(np.float64), False
     from .estimate import RemixEstimator

@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import RunResults
-from .store import ArtifactStore
-from .taskvector import cosine_matrix
+from ..store.results import RunResults
+from ..vectors.taskvector import cosine_matrix
 
 __all__ = ["vector_tables", "sensitivity"]
 
@@ -17,11 +16,10 @@ __all__ = ["vector_tables", "sensitivity"]
 def _norms(results: RunResults, seed: int) -> tuple[pd.DataFrame, list]:
     """``norms`` (vector, norm, training rows) of one seed's stored vectors — FFT, LoRA and one
     per subgroup — and the vectors themselves."""
-    run = ArtifactStore(results.root).open(results.run_id, verify=False)
-    base = run.load_json(f"seed{seed}/base.json")["sha256"]
+    run = results.open_run()
     names = ["fft", "lora", *results.groups]
-    vecs = [run.load_task_vector(f"seed{seed}/tv/{n}.safetensors", expected_base_sha256=base) for n in names]
-    train = np.asarray(run.load_json(f"seed{seed}/splits.json")["train"])
+    vecs = [run.task_vector(seed, n) for n in names]
+    train = np.asarray(run.split_indices(seed)["train"])
     member = results.data[list(results.groups)].to_numpy(dtype=bool)[train]
     sizes = {"fft": len(train), "lora": len(train)}
     sizes.update({g: int(member[:, j].sum()) for j, g in enumerate(results.groups)})
@@ -63,7 +61,7 @@ def sensitivity(results: RunResults, split: str = "test", *, n_boot: int = 200) 
     each with a 95% bootstrap interval (``… low`` / ``… high``): the evaluation examples are
     resampled once and the whole line refitted on each resample, so the interval says whether
     a slope is distinguishable from noise (``n_boot=0``: no intervals)."""
-    from .fairness import bootstrap_counts, group_rates
+    from ..metrics.fairness import bootstrap_counts, group_rates
 
     m = results.metrics
     rows = []

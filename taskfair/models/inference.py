@@ -53,7 +53,7 @@ class _ImageInputs:
         self.lengths = [1] * len(self.paths)
 
     def batch(self, idx) -> dict[str, torch.Tensor]:
-        from .images import open_image
+        from ..data.images import open_image
 
         images = [open_image(self.paths[i]) for i in idx]
         return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
-from .fairness import GroupRates, group_rates
-from .results import SeedResults
+from ..metrics.fairness import GroupRates, bootstrap_counts, group_rates
+from ..metrics.tables import rates_with_ci, seed_mean
+from ..store.results import SeedResults
 
-__all__ = ["interp_rows", "RemixEstimator"]
+__all__ = ["interp_rows", "RemixEstimator", "remix_metrics"]
 
 
 def interp_rows(grid: np.ndarray, rows: np.ndarray, x: float) -> np.ndarray:
@@ -155,9 +157,18 @@ class RemixEstimator:
         """Bootstrap resample counts of this split's examples, drawn once per size and reused."""
         cache = self.__dict__.setdefault("_resamples", {})
         if n_boot not in cache:
-            from .fairness import bootstrap_counts
             cache[n_boot] = bootstrap_counts(len(self.labels), n_boot, seed=self.results.seed)
         return cache[n_boot]
 
     def rates(self, lams: Sequence[float]) -> GroupRates:
         return group_rates(self.margins(lams) > 0, self.labels, self.masks)
+
+
+def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *,
+                  n_boot: int = 200) -> pd.DataFrame:
+    """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed), with
+    95% bootstrap intervals over the examples (the same ``n_boot`` resamples at every λ)."""
+    frames = [rates_with_ci(e.margins(lams) > 0, e.labels, e.masks, e.groups,
+                            counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
+              for e in estimators]
+    return seed_mean(pd.concat(frames), ["group", "metric"])

@@ -14,7 +14,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .data import DataError, Dataset, _read_table, dataset_from_frame
+from .dataset import DataError, Dataset
+from .tables import dataset_from_frame, read_table
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_run", "load_image_folder", "open_image", "synthetic_image_folder",
            "SYNTHETIC_GROUPS"]
@@ -69,7 +70,7 @@ def load_image_folder(
     if not csv.exists():
         raise DataError(f"image table {csv} does not exist. Point dataset.path at your labels CSV, or "
                         f"write the synthetic demo folder first: python -m taskfair images {csv.parent}")
-    df = _read_table(csv)
+    df = read_table(csv)
     source = str(csv)
     root = Path(image_root) if image_root is not None else csv.parent
     if not root.is_dir():

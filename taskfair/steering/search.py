@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..metrics.fairness import ALL, group_rates, summary_metrics
+from ..metrics.frontier import pareto_mask
+from ..store.results import RunResults
 from .estimate import RemixEstimator
-from .fairness import ALL, group_rates, summary_metrics
-from .frontier import pareto_mask
-from .results import RunResults
 
 __all__ = ["SearchResult", "search_coefficients", "confirm"]
 
@@ -100,31 +100,25 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
     seeds): the validation figures the choice was made on, beside the test figures to report,
     each with its 95% bootstrap interval over the examples (``… low`` / ``… high``; ``n_boot=0``
     leaves them out)."""
-    from .exact import exact_margins, load_theta0
-    from .reporting import rates_with_ci
-    from .store import ArtifactStore
+    from .exact import exact_metrics, load_theta0
 
-    run = ArtifactStore(results.root).open(results.run_id, verify=False)
+    run = results.open_run()
     lam_cols = [f"λ {g}" for g in result.groups]
     rows = []
     bases = {s: load_theta0(run, s) for s in results.seeds}
     picked = result.best.head(n)
     for i, (_, cand) in enumerate(picked.iterrows()):
         lams = cand[lam_cols].to_numpy(dtype=float)
+        t = exact_metrics(results, lams, splits=("val", "test"), n_boot=n_boot, bases=bases)
+        t = t[(t.group == ALL) & t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
         per = {}
-        for s, sr in results.seeds.items():
-            m = exact_margins(run, s, lams, bases[s], splits=("val", "test"))
-            for split in ("val", "test"):
-                t = rates_with_ci(m[split] > 0, sr.labels[split], sr.masks[split], result.groups,
-                                  n_boot=n_boot, seed=s)
-                t = t[t.group == ALL].set_index("metric")
-                for metric in ("accuracy", "worst_dpd", "worst_eod"):
-                    for col, suffix in (("value", ""), ("low", " low"), ("high", " high")):
-                        if col in t.columns:
-                            per.setdefault(f"{split} {metric} (exact){suffix}", []).append(float(t.at[metric, col]))
+        for (split, metric), part in t.groupby(["split", "metric"], sort=False):
+            for col, suffix in (("value", ""), ("low", " low"), ("high", " high")):
+                if col in part.columns:
+                    per[f"{split} {metric} (exact){suffix}"] = float(np.nanmean(part[col].to_numpy(dtype=float)))
         row = {c: cand[c] for c in lam_cols}
         row.update({f"val {m} (estimate)": cand[f"val {m} (estimate)"] for m in ("accuracy", "worst_dpd", "worst_eod")})
-        row.update({k: float(np.nanmean(v)) for k, v in per.items()})
+        row.update(per)
         feasible = True
         if result.max_dpd is not None:
             feasible &= row["val worst_dpd (exact)"] <= result.max_dpd

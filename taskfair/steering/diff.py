@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .configs import Config, config_margins, parse_config
-from .fairness import ALL
-from .results import RunResults
+from ..metrics.fairness import ALL
+from ..store.results import RunResults
+from .configurations import Config, config_margins, parse_config
 
 __all__ = ["ExampleDiff", "example_diff", "DIRECTIONS"]
 

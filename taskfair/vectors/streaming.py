@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 
 from .merge import MERGE_METHODS
-from .store import StoreError
+from ..errors import StoreError
 from .taskvector import TaskVectorMismatch
 
 __all__ = ["TensorSource", "stream_merge"]

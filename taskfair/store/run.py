@@ -1,154 +1,33 @@
-"""The artifact store: the only module that knows paths.
+"""The artifact store: one root (default ``./artifacts``) holding one folder per run.
 
-One root (default ``./artifacts``) holds one folder per run. Tensors are safetensors, tables
-parquet; ``manifest.json`` records the config, package versions, the sha256 of every file and
-the finished jobs. Every write goes to a temporary file that is renamed into place, so a file
-under its final name is always complete; loading verifies the hash and names any corrupt or
-missing file.
+A :class:`Run` is the only thing that reads or writes inside a run folder, and it does so by
+meaning (``run.task_vector(seed, "female")``, ``run.split_indices(seed)``) through
+:mod:`taskfair.store.layout`. Tensors are safetensors, tables parquet; ``manifest.json`` records the
+config, package versions, the sha256 of every file and the finished jobs. Every write is atomic;
+every read verifies the file's hash and names any corrupt or missing file.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import hashlib
 import json
-import os
 import re
-import tempfile
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 import torch
 
-from .taskvector import TaskVector
+from ..vectors.taskvector import TaskVector
+from . import layout
+from .files import (StoreError, atomic_path, load_task_vector, package_versions, save_safetensors,
+                    save_task_vector, sha256_file)
 
-__all__ = [
-    "StoreError",
-    "ArtifactStore",
-    "Run",
-    "atomic_path",
-    "sha256_file",
-    "package_versions",
-    "save_task_vector",
-    "load_task_vector",
-    "DEFAULT_ROOT",
-]
+__all__ = ["ArtifactStore", "Run", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("artifacts")
-MANIFEST = "manifest.json"
+MANIFEST = layout.MANIFEST
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*(/[A-Za-z0-9][A-Za-z0-9_.=+-]*)*$")
-_PACKAGES = ("taskfair", "torch", "transformers", "peft", "accelerate", "safetensors", "numpy",
-             "pandas", "fairlearn")
 
-
-class StoreError(RuntimeError):
-    """A missing, corrupt or tampered artifact; the message names the file."""
-
-
-def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto
-    ``path``, on any error it is removed. A reader never sees a half-written ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-def _save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
-                      metadata: Mapping[str, str] | None) -> None:
-    """safetensors with a canonical header: the library writes its metadata in hash-map order,
-    so the same tensors could give different bytes; rewriting the header with sorted keys (same
-    length, in place) makes equal content give byte-identical files."""
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=dict(metadata or {}))
-    with open(path, "r+b") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(canonical) > n:  # cannot happen for a reordering; keep the library's header then
-            return
-        f.seek(8)
-        f.write(canonical + b" " * (n - len(canonical)))
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for p in _PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out[p] = "not installed" if p != "taskfair" else _taskfair_version()
-    return out
-
-
-def _taskfair_version() -> str:
-    from . import __version__
-    return __version__
-
-
-# --------------------------------------------------------------------------- task vectors on disk
-
-_TV_FORMAT = "taskfair.task_vector/1"
-
-
-def save_task_vector(path: str | Path, tv: TaskVector) -> Path:
-    """Write ``tv`` as safetensors, with its base model and base sha256 in the metadata."""
-    meta = {"format": _TV_FORMAT, "base_sha256": tv.base_sha256 or "", "base_model": tv.base_model,
-            "name": tv.name}
-    with atomic_path(path) as tmp:
-        _save_safetensors(tv.deltas, tmp, meta)
-    return Path(path)
-
-
-def load_task_vector(path: str | Path, *, expected_base_sha256: str | None = None) -> TaskVector:
-    """Read a task vector; a file that is not one, or one from another base, raises."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"task vector file {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise StoreError(f"{path} is not a readable safetensors file ({exc}); it may be truncated "
-                         "or corrupt: delete it and recompute it") from exc
-    if meta.get("format") != _TV_FORMAT:
-        raise StoreError(f"{path} is a safetensors file but not a taskfair task vector "
-                         f"(format {meta.get('format')!r})")
-    base = meta.get("base_sha256") or None
-    if expected_base_sha256 and base and base != expected_base_sha256:
-        from .taskvector import TaskVectorMismatch
-        raise TaskVectorMismatch(
-            f"{path} was taken from base {base[:12]}… ({meta.get('base_model')}), not from the "
-            f"expected base {expected_base_sha256[:12]}…; vectors only combine with their own base")
-    return TaskVector(tensors, base_sha256=base, base_model=meta.get("base_model", ""),
-                      name=meta.get("name", path.stem))
-
-
-# --------------------------------------------------------------------------- runs
 
 def _check_name(name: str) -> str:
     if not _NAME_RE.match(name) or ".." in name.split("/"):
@@ -194,7 +73,7 @@ class Run:
                      metadata: Mapping[str, str] | None = None) -> Path:
         path = self.file(name)
         with atomic_path(path) as tmp:
-            _save_safetensors(tensors, tmp, metadata)
+            save_safetensors(tensors, tmp, metadata)
         return self._record(name, path)
 
     def save_task_vector(self, name: str, tv: TaskVector) -> Path:
@@ -273,6 +152,112 @@ class Run:
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]
 
+    def file_sha256(self, name: str) -> str:
+        """The sha256 the manifest records for ``name``."""
+        rec = self.manifest["files"].get(name)
+        if rec is None:
+            raise StoreError(f"run {self.path}: {name} is not in the manifest")
+        return rec["sha256"]
+
+    # artifacts by meaning -------------------------------------------------------------
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.config["seeds"]]
+
+    def dataset(self) -> pd.DataFrame:
+        """``text, label`` and one boolean column per subgroup."""
+        return self.load_table(layout.DATASET)
+
+    def save_dataset(self, frame: pd.DataFrame, report: Mapping[str, Any]) -> list[str]:
+        self.save_table(layout.DATASET, frame)
+        self.save_json(layout.DATA_REPORT, report)
+        return [layout.DATASET, layout.DATA_REPORT]
+
+    def data_report(self) -> dict | None:
+        """What loading dropped and its notes (None for runs made before it was stored)."""
+        return self.load_json(layout.DATA_REPORT) if self.has(layout.DATA_REPORT) else None
+
+    def groups(self) -> list[str]:
+        """The subgroups (those with stored task vectors), in the dataset's column order."""
+        seed = self.seeds[0]
+        names = {layout.vector_of(n, seed) for n in self.manifest["files"]}
+        import pyarrow.parquet as pq
+        columns = pq.read_schema(self._verified(layout.DATASET)).names
+        return [c for c in columns if c in names and c not in layout.DATA_COLUMNS]
+
+    def split_indices(self, seed: int) -> dict[str, list[int]]:
+        """Row positions (into :meth:`dataset`) of the seed's train/val/test splits."""
+        return self.load_json(layout.splits(seed))
+
+    def save_split_indices(self, seed: int, index: Mapping[str, list[int]]) -> str:
+        self.save_json(layout.splits(seed), dict(index))
+        return layout.splits(seed)
+
+    def splits_sha256(self, seed: int) -> str:
+        return self.file_sha256(layout.splits(seed))
+
+    def base_sha256(self, seed: int) -> str:
+        """The sha256 of the seed's θ0 weights, recorded when training started."""
+        return self.load_json(layout.base(seed))["sha256"]
+
+    def save_base(self, seed: int, record: Mapping[str, Any]) -> str:
+        self.save_json(layout.base(seed), dict(record))
+        return layout.base(seed)
+
+    def task_vector_file(self, seed: int, vector: str) -> str:
+        """The name (inside the run) of a task vector file: ``vector`` is fft, lora or a subgroup."""
+        return layout.task_vector(seed, vector)
+
+    def has_task_vector(self, seed: int, vector: str) -> bool:
+        return self.has(layout.task_vector(seed, vector))
+
+    def task_vector(self, seed: int, vector: str) -> TaskVector:
+        """A stored task vector, checked against the seed's θ0 hash."""
+        return self.load_task_vector(layout.task_vector(seed, vector),
+                                     expected_base_sha256=self.base_sha256(seed))
+
+    def save_vector(self, seed: int, vector: str, tv: TaskVector) -> str:
+        self.save_task_vector(layout.task_vector(seed, vector), tv)
+        return layout.task_vector(seed, vector)
+
+    def save_predictions(self, seed: int, job: str, tensors: Mapping[str, torch.Tensor],
+                         metadata: Mapping[str, str] | None = None) -> str:
+        name = layout.predictions(seed, job)
+        self.save_tensors(name, tensors, metadata)
+        return name
+
+    def has_predictions(self, seed: int, job: str) -> bool:
+        return self.has(layout.predictions(seed, job))
+
+    def load_predictions_file(self, seed: int, job: str) -> dict[str, torch.Tensor]:
+        return self.load_tensors(layout.predictions(seed, job))
+
+    def prediction_files(self, seed: int) -> dict[str, Path]:
+        """Every stored predictions file of a seed, verified: file-safe job name -> path."""
+        out = {}
+        for name in sorted(self.manifest["files"]):
+            job = layout.job_of(name, seed)
+            if job is not None:
+                out[job] = self._verified(name)
+        return out
+
+    def summary(self) -> dict:
+        return self.load_json(layout.SUMMARY)
+
+    def metrics(self) -> pd.DataFrame:
+        return self.load_table(layout.METRICS)
+
+    def save_results(self, metrics: pd.DataFrame, summary: Mapping[str, Any],
+                     headline: pd.DataFrame) -> list[str]:
+        self.save_table(layout.METRICS, metrics)
+        self.save_json(layout.SUMMARY, dict(summary))
+        self.save_table(layout.HEADLINE, headline)
+        return [layout.METRICS, layout.SUMMARY, layout.HEADLINE]
+
+    def save_timings(self, timings: Mapping[str, float]) -> str:
+        self.save_json(layout.TIMINGS, dict(timings))
+        return layout.TIMINGS
+
 
 class ArtifactStore:
     """The artifact root: one folder per run, each with its ``manifest.json``."""
@@ -299,7 +284,7 @@ class ArtifactStore:
                 raise StoreError(f"run {path} exists with a different config; delete it or choose "
                                  "another output root/run id")
             return run
-        manifest = {"format": "taskfair.run/1", "run_id": run_id, "config": config,
+        manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
                     "versions": package_versions(),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
                     "files": {}, "jobs": {}}
@@ -319,6 +304,11 @@ class ArtifactStore:
             manifest = json.loads(mpath.read_text())
         except json.JSONDecodeError as exc:
             raise StoreError(f"{mpath} is not valid JSON ({exc}); the run is damaged") from exc
+        if manifest.get("format") != layout.FORMAT:
+            raise StoreError(f"run {path} was written in format {manifest.get('format')!r}, which this "
+                             f"version of taskfair does not read ({layout.FORMAT}); recompute it with "
+                             f"`python -m precompute --config <its profile> --set name={run_id}` "
+                             "into another output root, or delete it")
         run = Run(path, manifest)
         if verify:
             run.verify()

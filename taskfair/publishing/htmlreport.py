@@ -12,13 +12,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .configs import Config, config_margins, parse_config
-from .fairness import ALL
-from .images import is_image_run
+from ..data.images import is_image_run
+from ..metrics.fairness import ALL
+from ..metrics.tables import HEADLINE_METRICS, rates_with_ci
+from ..steering.configurations import Config, config_margins, parse_config
+from ..steering.views import min_size_effect
+from ..store.files import package_versions
+from ..store.results import RunResults
 from .provenance import eval_data_sha256
-from .reporting import HEADLINE_METRICS, rates_with_ci
-from .results import RunResults
-from .store import ArtifactStore, package_versions
 
 __all__ = ["report_frames", "html_report"]
 
@@ -109,7 +110,6 @@ def _min_size_section(results: RunResults) -> list[str]:
     addition): how much of the headline the small subgroups carry."""
     if len(results.groups) < 3:
         return []
-    from .reporting import min_size_effect
     e = min_size_effect(results)
     wide = e.pivot_table(index=["min_size", "groups_kept", "kept"], columns=["method", "metric"], values="value",
                          sort=False)
@@ -140,22 +140,20 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
     fig_html = _figure(m, groups).to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
 
     cfg = results.config
-    run = ArtifactStore(results.root).open(results.run_id, verify=False)
+    run = results.open_run()
     prov_rows = [("run", results.run_id), ("model", cfg["model"]),
                  ("dataset", f"{cfg['dataset']['name']}" + (f", attribute {cfg['dataset'].get('attribute')}"
                                                           if cfg["dataset"].get("attribute") else "")),
                  ("subgroups", ", ".join(groups)), ("seeds", ", ".join(map(str, results.seeds)))]
     for seed, sr in results.seeds.items():
-        base = run.load_json(f"seed{seed}/base.json")["sha256"]
-        prov_rows.append((f"θ0 weights sha256 (seed {seed})", base))
+        prov_rows.append((f"θ0 weights sha256 (seed {seed})", run.base_sha256(seed)))
         prov_rows.append((f"test data sha256 (seed {seed})",
                           eval_data_sha256(results.data["text"].to_numpy()[sr.index["test"]].tolist(),
                                            sr.labels["test"], sr.masks["test"], groups,
                                            images=is_image_run(cfg))))
         prov_rows.append((f"examples val / test (seed {seed})", f"{len(sr.labels['val'])} / {len(sr.labels['test'])}"))
         for g in groups:
-            name = f"seed{seed}/tv/{g}.safetensors"
-            prov_rows.append((f"τ_{g} sha256 (seed {seed})", run.manifest["files"][name]["sha256"]))
+            prov_rows.append((f"τ_{g} sha256 (seed {seed})", run.file_sha256(run.task_vector_file(seed, g))))
     versions = package_versions()
     coef_rows = []
     for c in dict.fromkeys(m.spec):

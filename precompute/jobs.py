@@ -1,0 +1,167 @@
+"""The jobs of one seed: train FFT, LoRA and one model per subgroup from the seed's θ0 and store
+their task vectors; then evaluate every planned point of the λ grid and store its margins.
+Each job is recorded in the run's manifest when it finishes, so a rerun skips it."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from taskfair import (Dataset, FlatMerger, Run, Splits, StudyConfig, TaskVector, finetune, finetune_lora,
+                      model_weights, predict_margins)
+from taskfair.store import layout
+
+from .plan import Point, plan_points
+
+__all__ = ["SeedContext", "train_jobs", "evaluate_grid"]
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class SeedContext:
+    """What every job of a seed shares."""
+
+    cfg: StudyConfig
+    run: Run
+    data: Dataset
+    splits: Splits
+    seed: int
+    base_model: torch.nn.Module       # θ0, on ``device``; never modified
+    tokenizer: object
+    theta0: dict[str, torch.Tensor]   # θ0 on the CPU
+    base_sha256: str
+    device: torch.device
+    sync: object                      # pipeline._Sync
+    timings: dict[str, float]
+    progress: bool
+    skipped: int = 0
+
+    @property
+    def max_length(self) -> int:
+        return self.cfg.eval.max_length or self.cfg.train.max_length
+
+
+def train_jobs(ctx: SeedContext) -> None:
+    """FFT, LoRA and one fine-tune per subgroup (every process trains under ``accelerate
+    launch``; the main process stores the vectors)."""
+    cfg, sp = ctx.cfg, ctx.splits
+    train_cfg = dataclasses.replace(cfg.train, seed=ctx.seed)
+    sub_cfg = dataclasses.replace(cfg.subgroup_train or cfg.train, seed=ctx.seed)
+    _train(ctx, "fft", sp.train.texts, sp.train.labels, train_cfg)
+    _train(ctx, "lora", sp.train.texts, sp.train.labels, train_cfg, kind="lora")
+    for g in ctx.data.groups:
+        part = sp.train.group(g)
+        _train(ctx, g, part.texts, part.labels, sub_cfg)
+
+
+def _train(ctx: SeedContext, name: str, texts, labels, tcfg, kind: str = "full") -> None:
+    run, seed, cfg = ctx.run, ctx.seed, ctx.cfg
+    job = layout.train_job(seed, name)
+    if run.is_done(job):
+        ctx.skipped += 1
+        return
+    t = time.perf_counter()
+    model = copy.deepcopy(ctx.base_model)
+    desc = f"seed {seed} · train {name} ({len(texts)} rows)"
+    if kind == "lora":
+        lc = cfg.lora
+        lcfg = tcfg if lc.learning_rate is None else dataclasses.replace(tcfg, learning_rate=lc.learning_rate)
+        model = finetune_lora(model, ctx.tokenizer, texts, labels, lcfg, r=lc.r, alpha=lc.alpha,
+                              dropout=lc.dropout, target_modules=lc.target_modules,
+                              progress=ctx.progress, description=desc)
+    else:
+        finetune(model, ctx.tokenizer, texts, labels, tcfg, progress=ctx.progress, description=desc)
+    if not ctx.sync.main:
+        del model
+        ctx.sync.wait(run)
+        return
+    weights = {k: v.detach().cpu() for k, v in model_weights(model).items()}
+    tv = TaskVector.from_weights(ctx.theta0, weights, base_sha256=ctx.base_sha256, base_model=cfg.model,
+                                 name=name)
+    outputs = [run.save_vector(seed, name, tv)]
+    if kind == "lora":  # LoRA is not one of the merge axes: evaluate it here
+        margins = predict_splits(ctx, model, ctx.progress, f"seed {seed} · eval lora")
+        outputs.append(_save_points(ctx, "lora", [Point("lora", "", float("nan"), ())], margins))
+    run.mark_done(job, outputs)
+    del model
+    ctx.sync.wait(run)
+    ctx.timings["train"] += time.perf_counter() - t
+
+
+def evaluate_grid(ctx: SeedContext) -> None:
+    """Margins on validation and test of every planned point not yet stored (main process)."""
+    run, seed = ctx.run, ctx.seed
+    groups = ctx.data.groups
+    t = time.perf_counter()
+    jobs = plan_points(ctx.cfg, groups, seed)
+    pending = [name for name in jobs if not run.is_done(layout.eval_job(seed, name))]
+    ctx.skipped += len(jobs) - len(pending)
+    if pending:
+        known = _known_margins(ctx, jobs)
+        vectors = [run.task_vector(seed, n) for n in ("fft", *groups)]
+        model = copy.deepcopy(ctx.base_model).cpu().float()
+        merger = FlatMerger(model, vectors, base=ctx.theta0)
+        # on an accelerator the merge stays on the CPU buffer and is copied into a device model
+        eval_model = model if ctx.device.type == "cpu" else copy.deepcopy(model).to(ctx.device)
+        total = len({p.key for n in pending for p in jobs[n]} - set(known))
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc=f"seed {seed} · evaluate", unit="point", disable=not ctx.progress,
+                   dynamic_ncols=True)
+        for name in pending:
+            margins = []
+            for p in jobs[name]:
+                if p.key not in known:
+                    _set_merger(merger, eval_model, p.coef, p.method, p.params)
+                    known[p.key] = predict_splits(ctx, eval_model, False, "")
+                    bar.update(1)
+                margins.append(known[p.key])
+            stacked = {s: np.stack([m[s] for m in margins]) for s in ("val", "test")}
+            run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
+        bar.close()
+        del model, merger, eval_model
+    ctx.timings["evaluate"] += time.perf_counter() - t
+
+
+def _set_merger(merger: FlatMerger, model: torch.nn.Module, coef, method: str = "task_arithmetic",
+                params: tuple = ()) -> None:
+    """Set the merged weights; when ``model`` is not the merger's own, copy them into it."""
+    merger.set(list(coef), method=method, **dict(params))
+    if model is not merger.model:
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for n, w in merger.weights().items():
+                named[n].copy_(w, non_blocking=True)
+
+
+def predict_splits(ctx: SeedContext, model, progress: bool, desc: str) -> dict[str, np.ndarray]:
+    out = {}
+    for split in ("val", "test"):
+        part = getattr(ctx.splits, split)
+        out[split] = predict_margins(model, ctx.tokenizer, part.texts, batch_size=ctx.cfg.eval.batch_size,
+                                     max_length=ctx.max_length, precision=ctx.cfg.eval.precision,
+                                     device=ctx.device, progress=progress, description=f"{desc} {split}")
+    return out
+
+
+def _save_points(ctx: SeedContext, job: str, points: list[Point], margins: dict[str, np.ndarray]) -> str:
+    tensors = {s: torch.as_tensor(np.atleast_2d(margins[s]), dtype=torch.float32) for s in ("val", "test")}
+    if points and points[0].coef:
+        tensors["coef"] = torch.tensor([p.coef for p in points], dtype=torch.float32)
+    return ctx.run.save_predictions(ctx.seed, job, tensors, {"points": json.dumps([p.label() for p in points])})
+
+
+def _known_margins(ctx: SeedContext, jobs: dict[str, list[Point]]) -> dict:
+    """Margins of points already evaluated by finished jobs (after a resume)."""
+    known = {}
+    for name, points in jobs.items():
+        if ctx.run.is_done(layout.eval_job(ctx.seed, name)):
+            t = ctx.run.load_predictions_file(ctx.seed, name)
+            for i, p in enumerate(points):
+                known[p.key] = {s: t[s][i].numpy() for s in ("val", "test")}
+    return known

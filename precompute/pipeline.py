@@ -1,0 +1,162 @@
+"""The precompute pipeline: per seed, FFT, LoRA and one fine-tune per subgroup from one θ0, their
+task vectors, margins on validation and test for every planned λ point, then the metrics.
+
+Work is split into jobs recorded in the run's manifest (:mod:`.jobs`), so an interrupted run
+resumes after the last finished job. Under ``accelerate launch`` every process trains; the main
+process alone writes artifacts and evaluates the grid.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from taskfair import (ArtifactStore, ConfigError, DataError, Dataset, Run, Splits, StudyConfig, best_device,
+                      is_image_model, load_classifier, load_dataset, model_weights, split_dataset,
+                      weights_sha256)
+from taskfair.store import layout
+
+from .jobs import SeedContext, evaluate_grid, train_jobs
+from .plan import plan_points
+from .summary import build_metrics, summarise
+
+__all__ = ["validate_study", "run_study", "planned_jobs", "StudyResult", "STAGES"]
+
+STAGES = ("data", "train", "evaluate", "metrics")
+Log = Callable[[str], None]
+Validated = tuple[Dataset, dict[int, Splits]]
+
+
+def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
+    """Everything that can fail before training: the model spec, the data, every seed's splits
+    (each subgroup present in each split, with both labels in its training rows)."""
+    images = is_image_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    if images is not None and images != (cfg.dataset.name == "image_folder"):
+        raise ConfigError(
+            f"model: {cfg.model!r} is {'an image' if images else 'a text'} classifier but dataset "
+            f"{cfg.dataset.name!r} holds {'texts' if images else 'images'}; pair an image model "
+            "(tiny-vit, a ViT folder or hub id) with dataset.name image_folder, and a text model with the others")
+    data = load_dataset(cfg.dataset)
+    splits = {}
+    for seed in cfg.seeds:
+        sp = split_dataset(data, seed=seed, test_size=cfg.dataset.test_size,
+                           val_size=cfg.dataset.val_size)
+        for g in data.groups:
+            labels = sp.train.group(g).labels
+            if len(np.unique(labels)) < 2:
+                raise DataError(f"subgroup {g!r} has only label {labels[0]} in the training split of "
+                                f"seed {seed}; its fine-tune cannot learn. Drop the subgroup or add data.")
+        splits[seed] = sp
+    return data, splits
+
+
+def planned_jobs(cfg: StudyConfig, groups: tuple[str, ...]) -> list[str]:
+    """The name of every job a run of ``cfg`` records when it finishes (for progress displays)."""
+    jobs = [layout.DATA_JOB]
+    for seed in cfg.seeds:
+        jobs.append(layout.base_job(seed))
+        jobs += [layout.train_job(seed, v) for v in ("fft", "lora", *groups)]
+        jobs += [layout.eval_job(seed, name) for name in plan_points(cfg, groups, seed)]
+    return jobs + [layout.METRICS_JOB]
+
+
+@dataclass
+class StudyResult:
+    run: Run
+    timings: dict[str, float] = field(default_factory=dict)
+    headline: pd.DataFrame | None = None
+    summary: dict | None = None
+    skipped_jobs: int = 0
+
+
+def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: None,
+              validated: Validated | None = None) -> StudyResult:
+    """Run (or resume) the whole study for ``cfg``; returns where it is and the headline.
+    ``validated`` is what :func:`validate_study` returned for ``cfg``, when the caller already
+    ran it (the data is then not loaded and split a second time)."""
+    timings = {s: 0.0 for s in STAGES}
+    t0 = time.perf_counter()
+    data, splits = validated or validate_study(cfg)
+    store = ArtifactStore(cfg.output_root)
+    sync = _Sync()
+    run = store.create(cfg.run_id, cfg.to_dict()) if sync.main else None
+    sync.wait()
+    run = run or store.open(cfg.run_id, verify=False)
+    result = StudyResult(run, timings)
+    if sync.main:
+        log(data.report())
+    if not run.is_done(layout.DATA_JOB) and sync.main:
+        # what cleaning dropped and why, and notes such as the intersections below min_group_size
+        files = run.save_dataset(data.to_frame(), {"dropped": {k: int(v) for k, v in data.dropped.items()},
+                                                   "notes": list(data.notes)})
+        files += [run.save_split_indices(seed, _split_indices(sp)) for seed, sp in splits.items()]
+        run.mark_done(layout.DATA_JOB, files)
+    sync.wait(run)
+    timings["data"] += time.perf_counter() - t0
+
+    for seed in cfg.seeds:
+        ctx = _seed_context(cfg, run, data, splits[seed], seed, sync, timings, progress)
+        train_jobs(ctx)
+        if sync.main:
+            evaluate_grid(ctx)
+            log(f"seed {seed}: done ({ctx.skipped} finished job(s) reused)")
+        result.skipped_jobs += ctx.skipped
+    if not sync.main:
+        return result
+
+    t = time.perf_counter()
+    table = build_metrics(run, cfg, data)
+    summary, headline = summarise(table, cfg)
+    summary["majority_baseline_test"] = float(np.mean(
+        [max(p, 1 - p) for p in (splits[s].test.labels.mean() for s in cfg.seeds)]))
+    run.mark_done(layout.METRICS_JOB, run.save_results(table, summary, headline))
+    timings["metrics"] += time.perf_counter() - t
+    result.headline, result.summary = headline, summary
+    run.save_timings(timings)
+    return result
+
+
+def _seed_context(cfg: StudyConfig, run: Run, data: Dataset, sp: Splits, seed: int, sync: "_Sync",
+                  timings: dict, progress: bool) -> SeedContext:
+    """θ0 of the seed (checked against the hash this run started with) and what its jobs share."""
+    t = time.perf_counter()
+    base_model, tok = load_classifier(cfg.model, head_seed=seed, trust_remote_code=cfg.trust_remote_code)
+    base_model.to(sync.device)
+    theta0 = {k: v.detach().cpu().clone() for k, v in model_weights(base_model).items()}
+    base_sha = weights_sha256(theta0)
+    if run.is_done(layout.base_job(seed)):
+        stored = run.base_sha256(seed)
+        if stored != base_sha:
+            raise RuntimeError(f"θ0 for seed {seed} differs from the one this run started with "
+                               f"({base_sha[:12]}… vs {stored[:12]}…): the model files or library "
+                               "versions changed. Start a new run (another output_root or name).")
+    elif sync.main:
+        run.mark_done(layout.base_job(seed),
+                      [run.save_base(seed, {"sha256": base_sha, "model": cfg.model, "head_seed": seed})])
+    sync.wait(run)
+    timings["data"] += time.perf_counter() - t
+    return SeedContext(cfg, run, data, sp, seed, base_model, tok, theta0, base_sha, sync.device, sync,
+                       timings, progress)
+
+
+class _Sync:
+    """Process coordination for multi-process launches; trivial in a single process."""
+
+    def __init__(self) -> None:
+        from accelerate import PartialState
+        self.state = PartialState()
+        self.main = self.state.is_main_process
+        self.device = self.state.device if self.state.num_processes > 1 else best_device()
+
+    def wait(self, run: Run | None = None) -> None:
+        if self.state.num_processes > 1:
+            self.state.wait_for_everyone()
+            if run is not None and not self.main:
+                run.reload()
+
+
+def _split_indices(sp: Splits) -> dict[str, list[int]]:
+    return {name: [int(i) for i in sp.index[name]] for name, _ in sp}

@@ -1,0 +1,30 @@
+"""Steering a finished run: name any configuration in one string, estimate a remix instantly
+from the stored predictions, evaluate any configuration exactly, search coefficients under
+fairness bounds, list the examples that flip between two configurations, and analyse the task
+vectors; plus the views of a run that the dashboard and the report show.
+
+- :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Config`, its merge
+  :class:`Recipe`, its margins (stored, estimated or exact)
+- :mod:`.estimate`       — :class:`RemixEstimator`, :func:`remix_metrics`
+- :mod:`.exact`          — :func:`load_theta0`, :func:`build_model`, :func:`exact_metrics`
+- :mod:`.search`         — :func:`search_coefficients`, :func:`confirm`
+- :mod:`.diff`           — :func:`example_diff`
+- :mod:`.sensitivity`    — :func:`vector_tables`, :func:`sensitivity`
+- :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
+"""
+from .configurations import (Config, ConfigSpecError, Recipe, config_margins, parse_config, recipe,
+                             stored_configs)
+from .diff import DIRECTIONS, ExampleDiff, example_diff
+from .estimate import RemixEstimator, remix_metrics
+from .exact import (build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins,
+                    run_groups)
+from .search import SearchResult, confirm, search_coefficients
+from .sensitivity import sensitivity, vector_tables
+from .views import compare_methods, family_grid, frontier_points, min_size_effect, uniform_sweep
+
+__all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
+           "stored_configs", "RemixEstimator", "remix_metrics", "load_theta0", "build_model",
+           "merged_model", "model_margins", "exact_margins", "exact_metrics", "run_groups",
+           "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
+           "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
+           "frontier_points", "min_size_effect"]

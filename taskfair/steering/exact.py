@@ -1,0 +1,131 @@
+"""Exact evaluation of a configuration of a finished run: rebuild θ0, merge the stored task
+vectors as the configuration's recipe says, run the model on the seed's splits, compute the
+metrics. On a GPU when one is present. Every consumer (the CLI, the pages, the search, the
+report, the export) goes through these functions."""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import load_config
+from ..errors import StoreError
+from ..metrics.tables import rates_with_ci
+from ..models.inference import best_device, predict_margins
+from ..models.loading import load_classifier
+from ..store.results import RunResults
+from ..store.run import Run
+from ..vectors.merge import FlatMerger, load_weights_into, merge
+from ..vectors.taskvector import model_weights, weights_sha256
+from .configurations import Config, Recipe, parse_config, recipe
+
+__all__ = ["load_theta0", "build_model", "merged_model", "model_margins", "exact_margins",
+           "exact_metrics", "run_groups"]
+
+Progress = Callable[[float], None]
+
+
+def load_theta0(run: Run, seed: int):
+    """θ0 of ``seed`` (the pretrained model with its head initialised under ``seed``) rebuilt
+    from the run's config, checked against the hash stored at training."""
+    cfg = load_config(run.config)
+    model, tok = load_classifier(cfg.model, head_seed=seed, trust_remote_code=cfg.trust_remote_code)
+    stored = run.base_sha256(seed)
+    actual = weights_sha256(model_weights(model))
+    if actual != stored:
+        raise StoreError(f"θ0 of seed {seed} rebuilt from {cfg.model!r} has sha256 {actual[:12]}…, "
+                         f"but the run was trained from {stored[:12]}…: the model files changed")
+    model.eval()
+    return model, tok
+
+
+def run_groups(run: Run) -> list[str]:
+    """The run's subgroups (those with stored task vectors), in the dataset's column order."""
+    return run.groups()
+
+
+def build_model(run: Run, seed: int, how: Recipe, base) -> torch.nn.Module:
+    """A new model (a copy of ``base[0]``, never modified) with weights
+    ``θ0 + merge(τ_v; λ_v)`` over the stored vectors the recipe names."""
+    model = copy.deepcopy(base[0]).cpu().float()
+    if not how.vectors:
+        return model
+    vectors = [run.task_vector(seed, v) for v in how.vectors]
+    lams = [float(c) for c in how.coefficients]
+    if how.method == "task_arithmetic" and not how.params:
+        FlatMerger(model, vectors).set(lams)
+    else:
+        load_weights_into(model, merge(model_weights(model), vectors, lams, method=how.method,
+                                       **dict(how.params)))
+    return model
+
+
+def merged_model(run: Run, seed: int, lams: Sequence[float], base, *, method: str = "task_arithmetic",
+                 **params) -> torch.nn.Module:
+    """A new model with weights ``θ0 + merge(τ_g; λ_g)`` over the run's subgroups: ``θ0 + Σ λ_g τ_g``
+    for task arithmetic, or another method of :data:`taskfair.vectors.MERGE_METHODS`."""
+    groups = run.groups()
+    if len(lams) != len(groups):
+        raise ValueError(f"need {len(groups)} coefficients ({groups}), got {len(lams)}")
+    return build_model(run, seed, Recipe(tuple(groups), tuple(map(float, lams)), method,
+                                         tuple(params.items())), base)
+
+
+def model_margins(run: Run, seed: int, model: torch.nn.Module, processor, *, splits=("test",),
+                  on_progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """Margins of ``model`` on the seed's splits, with the run's evaluation settings."""
+    cfg = load_config(run.config)
+    model = model.to(best_device())
+    texts = run.dataset()["text"].to_numpy()
+    idx = run.split_indices(seed)
+    out = {}
+    for i, split in enumerate(splits):
+        out[split] = predict_margins(model, processor, texts[np.asarray(idx[split])].tolist(),
+                                     batch_size=cfg.eval.batch_size,
+                                     max_length=cfg.eval.max_length or cfg.train.max_length,
+                                     precision=cfg.eval.precision)
+        if on_progress:
+            on_progress((i + 1) / len(splits))
+    return out
+
+
+def exact_margins(run: Run, seed: int, lams: Sequence[float], base, *, splits=("test",),
+                  on_progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """Margins of ``θ0 + Σ λ_g τ_g`` on the seed's splits (``base`` is ``(θ0 model, tokenizer)``)."""
+    return model_margins(run, seed, merged_model(run, seed, lams, base), base[1], splits=splits,
+                         on_progress=on_progress)
+
+
+def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *,
+                  splits: Sequence[str] = ("test",), n_boot: int = 0,
+                  bases: Mapping[int, tuple] | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+    """Per-group and summary metrics of a configuration (a configuration string, a
+    :class:`Config`, or one λ per subgroup) merged and run exactly, for every seed and split:
+    a tidy frame ``seed, split, group, metric, value, note`` (and ``low``/``high``, the 95%
+    bootstrap interval over the examples, when ``n_boot``). ``bases`` (seed -> θ0) are reused
+    when given, else rebuilt."""
+    if isinstance(config, str):
+        config = parse_config(config, results.groups)
+    elif not isinstance(config, Config):
+        config = Config("remix", lams=tuple(float(v) for v in config))
+        parse_config(config.spec, results.groups)  # checks the count and the values
+    run = results.open_run()
+    frames = []
+    seeds = list(results.seeds)
+    for i, seed in enumerate(seeds):
+        base = (bases or {}).get(seed) or load_theta0(run, seed)
+        model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base)
+        margins = model_margins(run, seed, model, base[1], splits=splits)
+        del model
+        sr = results.seeds[seed]
+        for split in splits:
+            t = rates_with_ci(margins[split] > 0, sr.labels[split], sr.masks[split], results.groups,
+                              n_boot=n_boot, seed=seed)
+            frames.append(t.assign(seed=seed, split=split))
+        if progress is not None:
+            progress((i + 1) / len(seeds), f"seed {seed} evaluated")
+    return pd.concat(frames, ignore_index=True)

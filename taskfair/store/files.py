@@ -1,0 +1,123 @@
+"""Files that are never half-written: atomic writes, sha256 of files, canonical safetensors,
+task vectors on disk, and the package versions recorded beside every artifact."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import torch
+
+from ..errors import StoreError
+from ..vectors.taskvector import TaskVector, TaskVectorMismatch
+
+__all__ = ["StoreError", "sha256_file", "atomic_path", "save_safetensors", "package_versions",
+           "save_task_vector", "load_task_vector"]
+
+_PACKAGES = ("taskfair", "torch", "transformers", "peft", "accelerate", "safetensors", "numpy",
+             "pandas", "fairlearn")
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto
+    ``path``, on any error it is removed. A reader never sees a half-written ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
+                      metadata: Mapping[str, str] | None) -> None:
+    """safetensors with a canonical header: the library writes its metadata in hash-map order,
+    so the same tensors could give different bytes; rewriting the header with sorted keys (same
+    length, in place) makes equal content give byte-identical files."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=dict(metadata or {}))
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(canonical) > n:  # cannot happen for a reordering; keep the library's header then
+            return
+        f.seek(8)
+        f.write(canonical + b" " * (n - len(canonical)))
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for p in _PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed" if p != "taskfair" else _taskfair_version()
+    return out
+
+
+def _taskfair_version() -> str:
+    from .. import __version__
+    return __version__
+
+
+# --------------------------------------------------------------------------- task vectors on disk
+
+_TV_FORMAT = "taskfair.task_vector/1"
+
+
+def save_task_vector(path: str | Path, tv: TaskVector) -> Path:
+    """Write ``tv`` as safetensors, with its base model and base sha256 in the metadata."""
+    meta = {"format": _TV_FORMAT, "base_sha256": tv.base_sha256 or "", "base_model": tv.base_model,
+            "name": tv.name}
+    with atomic_path(path) as tmp:
+        save_safetensors(tv.deltas, tmp, meta)
+    return Path(path)
+
+
+def load_task_vector(path: str | Path, *, expected_base_sha256: str | None = None) -> TaskVector:
+    """Read a task vector; a file that is not one, or one from another base, raises."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"task vector file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise StoreError(f"{path} is not a readable safetensors file ({exc}); it may be truncated "
+                         "or corrupt: delete it and recompute it") from exc
+    if meta.get("format") != _TV_FORMAT:
+        raise StoreError(f"{path} is a safetensors file but not a taskfair task vector "
+                         f"(format {meta.get('format')!r})")
+    base = meta.get("base_sha256") or None
+    if expected_base_sha256 and base and base != expected_base_sha256:
+        raise TaskVectorMismatch(
+            f"{path} was taken from base {base[:12]}… ({meta.get('base_model')}), not from the "
+            f"expected base {expected_base_sha256[:12]}…; vectors only combine with their own base")
+    return TaskVector(tensors, base_sha256=base, base_model=meta.get("base_model", ""),
+                      name=meta.get("name", path.stem))

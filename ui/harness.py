@@ -1,0 +1,51 @@
+"""Driving many dashboard sessions in one process (the concurrency test and the load benchmark
+share it): one shared runtime for every ``AppTest`` session, as a real server has, and a
+fingerprint of what ``st.cache_resource`` shares between sessions, to prove nobody mutated it."""
+from __future__ import annotations
+
+from taskfair.vectors.taskvector import model_weights, weights_sha256
+
+__all__ = ["cache_fingerprint", "one_runtime_for_all_sessions"]
+
+
+def cache_fingerprint(root: str, run_id: str) -> dict:
+    """Hashes of what st.cache_resource shares between sessions (same process-wide cache)."""
+    from ui import loaders
+    mtime = loaders.manifest_mtime(root, run_id)
+    res = loaders.results(root, run_id, mtime)
+    out = {}
+    for seed in res.seeds:
+        model, _ = loaders.theta0(root, run_id, seed)
+        out[f"theta0/{seed}"] = weights_sha256(model_weights(model))
+    for split in ("val", "test"):
+        for i, est in enumerate(loaders.estimators(root, run_id, mtime, split)):
+            out[f"est/{split}/{i}"] = hash(est.base.tobytes()) ^ hash(est.residual.tobytes())
+    return out
+
+
+def one_runtime_for_all_sessions(monkeypatch) -> None:
+    """AppTest swaps a mock Runtime into a global before each run and clears it after, which is
+    fine for one session at a time but races between threads. Install one shared mock runtime
+    (as a real server has one runtime for all its sessions) and let AppTest's swaps go nowhere."""
+    from unittest.mock import MagicMock
+
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    shared = MagicMock(spec=Runtime)
+    shared.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    shared.cache_storage_manager = MemoryCacheStorageManager()
+    shared.dataframe_source_mgr = DataframeSourceManager()
+    components = BidiComponentManager()
+    components.discover_and_register_components(start_file_watching=False)
+    shared.bidi_component_registry = components
+    monkeypatch.setattr(Runtime, "_instance", shared)
+
+    class _Sink:
+        _instance = None
+    monkeypatch.setattr(app_test, "Runtime", _Sink)
