@@ -165,7 +165,7 @@ def test_exact_duplicate_texts_keep_their_own_rows_in_the_stored_splits():
     labels = np.array([i % 2 for i in range(60)] + [0, 1], dtype=np.int8)
     data = Dataset("dups", texts, labels, np.ones((62, 1), bool), ("g",))
     sp = split_dataset(data, seed=0)
-    idx = _split_indices(data, sp)
+    idx = _split_indices(sp)
     every = sorted(i for part in idx.values() for i in part)
     assert every == list(range(62))
     for name, part in sp:
