@@ -7,7 +7,6 @@ evaluation merges into a private copy.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +15,7 @@ from taskfair.metrics.tables import seed_mean
 from taskfair.steering import views
 from taskfair.steering.estimate import RemixEstimator, remix_metrics
 from taskfair.steering.exact import exact_metrics, load_theta0
-from taskfair.store import ArtifactStore
+from taskfair.store import ArtifactStore, StoreError
 from taskfair.store.results import RunResults, load_results
 
 
@@ -30,8 +29,10 @@ def export_root() -> str:
 
 def manifest_mtime(root: str, run_id: str) -> float:
     """Cache key part: a rerun of the precompute changes the manifest and invalidates caches."""
-    p = Path(root) / run_id / "manifest.json"
-    return p.stat().st_mtime if p.exists() else 0.0
+    try:
+        return ArtifactStore(root).modified(run_id)
+    except StoreError:  # a run id that cannot name a run folder
+        return 0.0
 
 
 @st.cache_data(show_spinner=False, ttl=5)

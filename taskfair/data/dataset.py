@@ -3,7 +3,7 @@ matrix ``[n_examples, n_groups]`` (a text can belong to several subgroups), and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -149,7 +149,7 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
                                                           auto=auto.__name__))
         if record is not None:
-            write_record(record, tmp / "provenance.json")
+            write_record(record, tmp)
         summary = {"provenance": dict(provenance), "versions": package_versions(),
                    "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))

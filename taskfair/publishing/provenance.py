@@ -26,13 +26,15 @@ from ..metrics.tables import rates_with_ci
 from ..steering.configurations import Recipe
 from ..steering.exact import build_model, load_theta0
 from ..store.files import package_versions
-from ..store.run import ArtifactStore, Run
+from ..store.root import ArtifactStore
+from ..store.run import Run
 from ..vectors.taskvector import model_weights, weights_sha256
 
-__all__ = ["FORMAT", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
+__all__ = ["FORMAT", "RECORD_FILE", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
            "read_record", "recreate", "ProvenanceError"]
 
 FORMAT = "taskfair.provenance/1"
+RECORD_FILE = "provenance.json"   # the record's name inside an export folder
 
 
 class ProvenanceError(ValueError):
@@ -124,7 +126,7 @@ def write_record(record: Mapping, path: str | Path) -> Path:
     """Write ``record`` as ``provenance.json`` (or to ``path`` when it names a file)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "provenance.json"
+        path = path / RECORD_FILE
     path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return path
 
@@ -150,7 +152,7 @@ def record_summary(record: Mapping) -> dict:
 def read_record(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
-        path = path / "provenance.json"
+        path = path / RECORD_FILE
     if not path.is_file():
         raise ProvenanceError(f"{path} does not exist; give an export folder or its provenance.json")
     try:

@@ -3,14 +3,16 @@ verified, and a finished run's predictions read back in the shapes the metrics u
 
 - :mod:`.files`   — atomic writes, sha256, canonical safetensors, task vectors on disk
 - :mod:`.layout`  — where each artifact lives inside a run (the only place paths are built)
-- :mod:`.run`     — :class:`Run` (artifacts by meaning) and :class:`ArtifactStore` (the root)
+- :mod:`.run`     — :class:`Run`: one run folder, its artifacts by meaning
+- :mod:`.root`    — :class:`ArtifactStore`: the root, its runs
 - :mod:`.results` — a finished run read back: labels, masks, margins per seed and split
 """
 from . import layout
 from .files import (StoreError, atomic_path, load_task_vector, package_versions, save_task_vector,
                     sha256_file)
 from .results import RunResults, SeedResults, load_predictions, load_results
-from .run import DEFAULT_ROOT, ArtifactStore, Run
+from .root import DEFAULT_ROOT, ArtifactStore
+from .run import Run
 
 __all__ = ["layout", "StoreError", "atomic_path", "sha256_file", "package_versions", "save_task_vector",
            "load_task_vector", "ArtifactStore", "Run", "DEFAULT_ROOT", "RunResults", "SeedResults",

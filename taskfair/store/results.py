@@ -11,7 +11,8 @@ import pandas as pd
 
 from . import layout
 from .files import StoreError
-from .run import ArtifactStore, Run
+from .root import ArtifactStore
+from .run import Run
 
 __all__ = ["SeedResults", "RunResults", "load_results", "load_predictions"]
 

@@ -1,4 +1,4 @@
-"""The artifact store: one root (default ``./artifacts``) holding one folder per run.
+"""One run folder and its manifest.
 
 A :class:`Run` is the only thing that reads or writes inside a run folder, and it does so by
 meaning (``run.task_vector(seed, "female")``, ``run.split_indices(seed)``) through
@@ -19,17 +19,16 @@ import torch
 
 from ..vectors.taskvector import TaskVector
 from . import layout
-from .files import (StoreError, atomic_path, load_task_vector, package_versions, save_safetensors,
+from .files import (StoreError, atomic_path, load_task_vector, save_safetensors,
                     save_task_vector, sha256_file)
 
-__all__ = ["ArtifactStore", "Run", "DEFAULT_ROOT"]
+__all__ = ["Run", "check_name"]
 
-DEFAULT_ROOT = Path("artifacts")
 MANIFEST = layout.MANIFEST
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*(/[A-Za-z0-9][A-Za-z0-9_.=+-]*)*$")
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     if not _NAME_RE.match(name) or ".." in name.split("/"):
         raise StoreError(f"invalid artifact name {name!r}: use letters, digits and _.=+- "
                          "with '/' between folders")
@@ -66,7 +65,7 @@ class Run:
         self.manifest = json.loads((self.path / MANIFEST).read_text())
 
     def file(self, name: str) -> Path:
-        return self.path / _check_name(name)
+        return self.path / check_name(name)
 
     # writers ------------------------------------------------------------------------
     def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor],
@@ -131,7 +130,7 @@ class Run:
                              "\nRe-run the precompute for this run to recreate those files.")
 
     def _verified(self, name: str) -> Path:
-        bad = self.problems([_check_name(name)])
+        bad = self.problems([check_name(name)])
         if bad:
             raise StoreError(f"run {self.path}: {bad[0]}")
         return self.path / name
@@ -257,59 +256,3 @@ class Run:
     def save_timings(self, timings: Mapping[str, float]) -> str:
         self.save_json(layout.TIMINGS, dict(timings))
         return layout.TIMINGS
-
-
-class ArtifactStore:
-    """The artifact root: one folder per run, each with its ``manifest.json``."""
-
-    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
-        self.root = Path(root)
-
-    def runs(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
-
-    def create(self, run_id: str, config: Mapping[str, Any], *, resume: bool = True) -> Run:
-        """A run folder for ``config``. With ``resume`` an existing run with the same config is
-        reopened (its finished jobs are kept); one with another config is an error."""
-        _check_name(run_id)
-        path = self.root / run_id
-        config = json.loads(json.dumps(dict(config), default=str))
-        if (path / MANIFEST).is_file():
-            run = self.open(run_id, verify=False)
-            if not resume:
-                raise StoreError(f"run {path} already exists; choose another run id or delete it")
-            if run.config != config:
-                raise StoreError(f"run {path} exists with a different config; delete it or choose "
-                                 "another output root/run id")
-            return run
-        manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
-                    "versions": package_versions(),
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-                    "files": {}, "jobs": {}}
-        run = Run(path, manifest)
-        path.mkdir(parents=True, exist_ok=True)
-        run._write_manifest()
-        return run
-
-    def open(self, run_id: str, *, verify: bool = True) -> Run:
-        path = self.root / _check_name(run_id)
-        mpath = path / MANIFEST
-        if not mpath.is_file():
-            known = self.runs()
-            raise StoreError(f"no run {run_id!r} under {self.root} (runs: {known or 'none'}); "
-                             "run `python -m precompute` first")
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{mpath} is not valid JSON ({exc}); the run is damaged") from exc
-        if manifest.get("format") != layout.FORMAT:
-            raise StoreError(f"run {path} was written in format {manifest.get('format')!r}, which this "
-                             f"version of taskfair does not read ({layout.FORMAT}); recompute it with "
-                             f"`python -m precompute --config <its profile> --set name={run_id}` "
-                             "into another output root, or delete it")
-        run = Run(path, manifest)
-        if verify:
-            run.verify()
-        return run

@@ -1,0 +1,14 @@
+"""Typed, frozen study configs loaded from YAML or a mapping and validated at load, with errors
+that name the field. A config is saved in the manifest of every run it produced, and read back
+from there by everything that rebuilds a run's models. (Named profiles such as ``quick`` belong
+to the pipeline: :mod:`precompute.profiles`.)
+
+- :mod:`.schema`  — the dataclasses (:class:`StudyConfig`, :class:`TrainConfig` …)
+- :mod:`.loading` — :func:`load_config`
+"""
+from .loading import load_config
+from .schema import (ConfigError, DatasetConfig, EvalConfig, GridConfig, LoraConfig, Precision, StudyConfig,
+                     TrainConfig)
+
+__all__ = ["ConfigError", "Precision", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig",
+           "EvalConfig", "StudyConfig", "load_config"]

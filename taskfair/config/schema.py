@@ -1,0 +1,141 @@
+"""The study config as typed, frozen dataclasses: what one precompute run needs (model, dataset,
+seeds, training, LoRA, λ grids, evaluation). Defaults are the embedded ``quick`` setting's
+building blocks; :mod:`.loading` parses and validates them."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ConfigError", "Precision", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig",
+           "EvalConfig", "StudyConfig"]
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the field."""
+
+
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for one fine-tune (the paper: 4 epochs, cosine, lr 1e-5,
+    warm-up 0.01, weight decay 0.001, effective batch 16)."""
+
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_length: int = 64
+    precision: Precision = "fp32"
+    seed: int = 0
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs > 0, "learning_rate": self.learning_rate > 0,
+            "batch_size": self.batch_size >= 1, "grad_accum": self.grad_accum >= 1,
+            "weight_decay": self.weight_decay >= 0, "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "max_length": self.max_length >= 8,
+            "scheduler": self.scheduler in ("linear", "cosine", "constant"),
+            "precision": self.precision in ("fp32", "bf16"),
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError("invalid training setting(s): " +
+                             ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
+    n = int(round((stop - start) / step))
+    return tuple(round(start + i * step, 6) for i in range(n + 1))
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data, which subgroups, and how to split it."""
+
+    name: Literal["redditbias", "mhs", "civil_comments", "table", "image_folder"] = "redditbias"
+    path: str | None = None      # table: the data file; image_folder: the labels-and-groups CSV
+    image_root: str | None = None  # image_folder: folder the image paths are relative to (default: the CSV's)
+    image_column: str = "image"
+    attribute: str | None = None
+    subgroups: tuple[str, ...] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    group_column: str | None = None
+    group_columns: tuple[str, ...] | None = None
+    group_separator: str = "|"
+    label_threshold: float | None = None
+    test_size: float = 0.2
+    val_size: float = 0.1
+    max_rows: int | None = None
+    min_group_size: int = 0      # intersections (attribute "gender+race", named "women-black") below this are left out
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] | None = None
+    learning_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """λ grids: the uniform sweep, injection into FFT, and each subgroup's own axis; plus the
+    points that teach the remix estimate how subgroup vectors interact: every pair of subgroups
+    at each λ in ``pairs`` (both at that λ, the rest at 0), and ``probes`` random per-subgroup λ
+    vectors in [0, 1] (seeded by the run's seed)."""
+
+    uniform: tuple[float, ...] = _grid(0.0, 1.0, 0.1)
+    inject: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+    axis: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+    pairs: tuple[float, ...] = ()
+    probes: int = 0
+    # other merge methods, evaluated as θ0 + merge(τ_g; λ for every subgroup) on their own λ grid
+    methods: tuple[str, ...] = ()
+    methods_grid: tuple[float, ...] = (0.4, 0.7, 1.0)
+    ties_density: float = 0.2
+    dare_drop_rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 64
+    precision: Literal["fp32", "bf16"] = "fp32"
+    max_length: int | None = None
+    bootstrap: int = 200        # resamples of the evaluation examples for the 95% intervals (0: none)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything one precompute run needs."""
+
+    name: str = "study"
+    model: str = "minilm"
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    seeds: tuple[int, ...] = (13,)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    subgroup_train: TrainConfig | None = None
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    grids: GridConfig = field(default_factory=GridConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output_root: str = "artifacts"
+    trust_remote_code: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def run_id(self) -> str:
+        return self.name

@@ -1,0 +1,79 @@
+"""The artifact root (default ``./artifacts``): one folder per run, each with its manifest.
+:class:`ArtifactStore` lists, creates (or resumes) and opens runs."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import layout
+from .files import StoreError, package_versions
+from .run import Run, check_name
+
+__all__ = ["ArtifactStore", "DEFAULT_ROOT"]
+
+DEFAULT_ROOT = Path("artifacts")
+MANIFEST = layout.MANIFEST
+
+
+class ArtifactStore:
+    """The artifact root: one folder per run, each with its ``manifest.json``."""
+
+    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def runs(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
+
+    def create(self, run_id: str, config: Mapping[str, Any], *, resume: bool = True) -> Run:
+        """A run folder for ``config``. With ``resume`` an existing run with the same config is
+        reopened (its finished jobs are kept); one with another config is an error."""
+        check_name(run_id)
+        path = self.root / run_id
+        config = json.loads(json.dumps(dict(config), default=str))
+        if (path / MANIFEST).is_file():
+            run = self.open(run_id, verify=False)
+            if not resume:
+                raise StoreError(f"run {path} already exists; choose another run id or delete it")
+            if run.config != config:
+                raise StoreError(f"run {path} exists with a different config; delete it or choose "
+                                 "another output root/run id")
+            return run
+        manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
+                    "versions": package_versions(),
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                    "files": {}, "jobs": {}}
+        run = Run(path, manifest)
+        path.mkdir(parents=True, exist_ok=True)
+        run._write_manifest()
+        return run
+
+    def modified(self, run_id: str) -> float:
+        """When the run's manifest last changed (0.0 when there is none): a rerun of the
+        precompute changes it, so caches keyed on it are invalidated."""
+        path = self.root / check_name(run_id) / MANIFEST
+        return path.stat().st_mtime if path.is_file() else 0.0
+
+    def open(self, run_id: str, *, verify: bool = True) -> Run:
+        path = self.root / check_name(run_id)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            known = self.runs()
+            raise StoreError(f"no run {run_id!r} under {self.root} (runs: {known or 'none'}); "
+                             "run `python -m precompute` first")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{mpath} is not valid JSON ({exc}); the run is damaged") from exc
+        if manifest.get("format") != layout.FORMAT:
+            raise StoreError(f"run {path} was written in format {manifest.get('format')!r}, which this "
+                             f"version of taskfair does not read ({layout.FORMAT}); recompute it with "
+                             f"`python -m precompute --config <its profile> --set name={run_id}` "
+                             "into another output root, or delete it")
+        run = Run(path, manifest)
+        if verify:
+            run.verify()
+        return run
