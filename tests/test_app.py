@@ -184,6 +184,25 @@ def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tm
                                atol=1e-5)
     assert at.get("download_button")
 
+    # the command line exports through the same function: the same weights, and recreate accepts both
+    import json
+    import subprocess
+    import sys
+
+    from taskfair.publishing.provenance import recreate
+    from taskfair.store.files import sha256_file
+    cli = tmp_path / "cli-remix"
+    done = subprocess.run([sys.executable, "-m", "taskfair", "export", "--run", "pico", "--artifacts", str(store),
+                           "--config", "remix:0.2,0.7,0.4", "-o", str(cli), "--bootstrap", "50"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    page_rec, cli_rec = (json.loads((d / "provenance.json").read_text()) for d in (out, cli))
+    assert page_rec["merged_weights_sha256"] == cli_rec["merged_weights_sha256"]
+    assert page_rec["configuration"] == cli_rec["configuration"] == "remix:0.2,0.7,0.4"
+    assert sha256_file(out / "model.safetensors") == sha256_file(cli / "model.safetensors")
+    for folder in (out, cli):
+        assert recreate(folder)[3]
+
     # never overwrite, never leave the export folder
     at.button(key="export_go").click().run()
     assert any("already exists" in e.value for e in at.error)

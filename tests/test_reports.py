@@ -226,3 +226,24 @@ def test_the_run_records_what_loading_dropped(pico_store):
 
     report = ArtifactStore(pico_store).open("pico").load_json("data/report.json")
     assert set(report) == {"dropped", "notes"} and report["dropped"]
+
+
+@pytest.mark.parametrize("spec", ["base", "fft", "lora", "subgroup:muslims", "uniform:0.5", "axis:black:0.5",
+                                  "inject:female:0.5", "ties:0.7", "dare:0.7"])
+def test_any_configuration_exports_and_measures_what_the_run_stored(res, spec, tmp_path):
+    """Every configuration string exports through the one export function; the exported model's
+    test accuracy equals the one the precompute stored for that point, and recreate rebuilds it."""
+    from taskfair.metrics.fairness import ALL, group_rates, summary_metrics
+    from taskfair.publishing.export import export_configuration
+
+    done = export_configuration(res, spec, tmp_path / "out", seed=13, n_boot=20)
+    assert done.record["configuration"] == parse_config(spec, res.groups).spec
+    stored, estimated = config_margins(res, spec, 13, "test")
+    assert not estimated
+    sr = res.seeds[13]
+    want = summary_metrics(group_rates(stored > 0, sr.labels["test"], sr.masks["test"]))["accuracy"][0]
+    got = [m["value"] for m in done.record["evaluation"]["test"]["metrics"]
+           if m["group"] == ALL and m["metric"] == "accuracy"][0]
+    assert got == pytest.approx(want, abs=1.5 / len(sr.labels["test"]))  # at most one example's flip
+    _, _, sha, ok = recreate(done.path)
+    assert ok and sha == done.record["merged_weights_sha256"]

@@ -101,3 +101,30 @@ def test_equal_tensors_give_byte_identical_files(tmp_path):
                     base_model="m", name="g")
     digests = {save_task_vector(tmp_path / f"{i}.safetensors", tv).read_bytes() for i in range(8)}
     assert len(digests) == 1
+
+
+def test_run_layout_is_the_one_runs_were_written_in(pico_store):
+    """Runs written before the codebase was reorganised keep opening: the names inside a run
+    folder are the ones the layout has always used."""
+    from taskfair.store import layout
+    run = ArtifactStore(pico_store).open("pico")
+    files = set(run.manifest["files"])
+    assert {"data/dataset.parquet", "data/report.json", "seed13/splits.json", "seed13/base.json",
+            "seed13/tv/fft.safetensors", "seed13/tv/lora.safetensors", "seed13/tv/female.safetensors",
+            "seed13/preds/lora.safetensors", "seed13/preds/inject-female.safetensors", "metrics.parquet",
+            "summary.json", "headline.parquet"} <= files
+    assert layout.task_vector(13, "female") == "seed13/tv/female.safetensors"
+    assert layout.predictions(13, "axis/black") == "seed13/preds/axis-black.safetensors"
+    assert run.groups() == ["female", "muslims", "black"]
+    assert run.task_vector(13, "female").base_sha256 == run.base_sha256(13)
+    assert set(run.prediction_files(13)) >= {"uniform", "lora", "inject-female", "axis-black"}
+    assert {"seed13/train/fft", "seed13/eval/uniform", "data", "metrics"} <= set(run.manifest["jobs"])
+
+
+def test_a_run_in_an_unknown_format_says_how_to_recompute(tmp_path):
+    store = ArtifactStore(tmp_path)
+    run = store.create("old", {"seeds": [1]})
+    run.manifest["format"] = "taskfair.run/0"
+    run._write_manifest()
+    with pytest.raises(StoreError, match=r"format 'taskfair.run/0'.*python -m precompute"):
+        store.open("old")
