@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.validate:
         print(data.report())
+        from .plan import plan_points
         k = len(data.groups)
-        per_seed = 2 + k
-        points = (2 + k) + len(cfg.grids.uniform) + k * (len(cfg.grids.inject) + len(cfg.grids.axis))
         for seed, sp in splits.items():
-            print(f"seed {seed}: train {len(sp.train)}, val {len(sp.val)}, test {len(sp.test)}")
-        print(f"plan: {per_seed} fine-tunes and up to {points} evaluation points per seed "
-              f"(FFT, LoRA, {k} subgroups); config is valid")
+            points = len({p.key for job in plan_points(cfg, data.groups, seed).values() for p in job})
+            print(f"seed {seed}: train {len(sp.train)}, val {len(sp.val)}, test {len(sp.test)}; "
+                  f"{2 + k} fine-tunes (FFT, LoRA, {k} subgroups), {points} distinct evaluation points")
+        print("config is valid")
         return 0
 
     start = time.perf_counter()

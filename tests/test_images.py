@@ -149,12 +149,12 @@ def test_full_and_lora_fine_tunes_on_images(image_csv):
 
 
 def test_image_study_stores_metrics_and_exact_evaluation_agrees(image_store):
-    from taskfair.steering.exact import exact_margins, load_theta0, run_groups
+    from taskfair.steering.exact import exact_margins, load_theta0
     from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
     res = load_results(image_store, "images-demo")
-    groups = run_groups(ArtifactStore(image_store).open("images-demo"))
+    groups = ArtifactStore(image_store).open("images-demo").groups()
     assert groups == sorted(SYNTHETIC_GROUPS)
     m = res.metrics
     assert set(m.group) == {*SYNTHETIC_GROUPS, "(all)"}

@@ -23,7 +23,7 @@ from ..vectors.taskvector import model_weights, weights_sha256
 from .configurations import Config, Recipe, parse_config, recipe
 
 __all__ = ["load_theta0", "build_model", "merged_model", "model_margins", "exact_margins",
-           "exact_metrics", "run_groups"]
+           "exact_metrics"]
 
 Progress = Callable[[float], None]
 
@@ -40,11 +40,6 @@ def load_theta0(run: Run, seed: int):
                          f"but the run was trained from {stored[:12]}…: the model files changed")
     model.eval()
     return model, tok
-
-
-def run_groups(run: Run) -> list[str]:
-    """The run's subgroups (those with stored task vectors), in the dataset's column order."""
-    return run.groups()
 
 
 def build_model(run: Run, seed: int, how: Recipe, base) -> torch.nn.Module:

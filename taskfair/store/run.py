@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from ..vectors.taskvector import TaskVector
@@ -180,7 +181,6 @@ class Run:
         """The subgroups (those with stored task vectors), in the dataset's column order."""
         seed = self.seeds[0]
         names = {layout.vector_of(n, seed) for n in self.manifest["files"]}
-        import pyarrow.parquet as pq
         columns = pq.read_schema(self._verified(layout.DATASET)).names
         return [c for c in columns if c in names and c not in layout.DATA_COLUMNS]
 
