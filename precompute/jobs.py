@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from taskfair import (Dataset, FlatMerger, Run, Splits, StudyConfig, TaskVector, finetune, finetune_lora,
+from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, TaskVector, finetune, finetune_lora,
                       model_weights, predict_margins)
 from taskfair.store import layout
 
@@ -104,39 +104,29 @@ def evaluate_grid(ctx: SeedContext) -> None:
     ctx.skipped += len(jobs) - len(pending)
     if pending:
         known = _known_margins(ctx, jobs)
-        vectors = [run.task_vector(seed, n) for n in ("fft", *groups)]
-        model = copy.deepcopy(ctx.base_model).cpu().float()
-        merger = FlatMerger(model, vectors, base=ctx.theta0)
-        # on an accelerator the merge stays on the CPU buffer and is copied into a device model
-        eval_model = model if ctx.device.type == "cpu" else copy.deepcopy(model).to(ctx.device)
+        paths = [run.task_vector_path(seed, n) for n in ("fft", *groups)]
+        eval_model = copy.deepcopy(ctx.base_model).float()
+        # the engine keeps the vectors in RAM when (K + 2) model copies fit the memory budget,
+        # else streams each point tensor by tensor from the vector files
+        engine = MergeEngine(eval_model, paths, base=ctx.theta0, reuse=True)
         total = len({p.key for n in pending for p in jobs[n]} - set(known))
         from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=f"seed {seed} · evaluate", unit="point", disable=not ctx.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=total, desc=f"seed {seed} · evaluate ({engine.mode} merge)", unit="point",
+                   disable=not ctx.progress, dynamic_ncols=True)
         for name in pending:
             margins = []
             for p in jobs[name]:
                 if p.key not in known:
-                    _set_merger(merger, eval_model, p.coef, p.method, p.params)
+                    engine.set(p.coef, method=p.method, **dict(p.params))
                     known[p.key] = predict_splits(ctx, eval_model, False, "")
                     bar.update(1)
                 margins.append(known[p.key])
             stacked = {s: np.stack([m[s] for m in margins]) for s in ("val", "test")}
             run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
         bar.close()
-        del model, merger, eval_model
+        engine.close()
+        del engine, eval_model
     ctx.timings["evaluate"] += time.perf_counter() - t
-
-
-def _set_merger(merger: FlatMerger, model: torch.nn.Module, coef, method: str = "task_arithmetic",
-                params: tuple = ()) -> None:
-    """Set the merged weights; when ``model`` is not the merger's own, copy them into it."""
-    merger.set(list(coef), method=method, **dict(params))
-    if model is not merger.model:
-        named = dict(model.named_parameters())
-        with torch.no_grad():
-            for n, w in merger.weights().items():
-                named[n].copy_(w, non_blocking=True)
 
 
 def predict_splits(ctx: SeedContext, model, progress: bool, desc: str) -> dict[str, np.ndarray]:

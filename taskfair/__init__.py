@@ -38,9 +38,9 @@ from .steering import (Config, ConfigSpecError, RemixEstimator, build_model, con
                        search_coefficients, stored_configs)
 from .store import (ArtifactStore, Run, RunResults, layout, load_results, load_task_vector,
                     save_task_vector)
-from .vectors import (MERGE_METHODS, FlatMerger, ParamLayout, TaskVector, TaskVectorMismatch, cosine_matrix,
-                      inject, load_weights_into, merge, model_weights, register_merge_method, stream_merge,
-                      uniform_merge, weights_sha256)
+from .vectors import (MERGE_METHODS, FlatMerger, MergeEngine, ParamLayout, TaskVector, TaskVectorMismatch,
+                      cosine_matrix, inject, load_weights_into, merge, model_weights, register_merge_method,
+                      stream_merge, uniform_merge, weights_sha256)
 
 __all__ = [
     # config
@@ -56,7 +56,7 @@ __all__ = [
     # task vectors and merging
     "TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
     "MERGE_METHODS", "register_merge_method", "merge", "uniform_merge", "inject", "FlatMerger",
-    "ParamLayout", "load_weights_into", "stream_merge",
+    "ParamLayout", "load_weights_into", "stream_merge", "MergeEngine",
     # fairness metrics
     "ALL", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci", "aggregate_seeds",
     "worst_subgroup", "pareto_mask", "rates_table", "rates_with_ci", "seed_mean",

@@ -18,7 +18,7 @@ from ..models.inference import best_device, predict_margins
 from ..models.loading import load_classifier
 from ..store.results import RunResults
 from ..store.run import Run
-from ..vectors.merge import FlatMerger, load_weights_into, merge
+from ..vectors.engine import MergeEngine
 from ..vectors.taskvector import model_weights, weights_sha256
 from .configurations import Config, Recipe, parse_config, recipe
 
@@ -43,18 +43,15 @@ def load_theta0(run: Run, seed: int):
 
 
 def build_model(run: Run, seed: int, how: Recipe, base) -> torch.nn.Module:
-    """A new model (a copy of ``base[0]``, never modified) with weights
-    ``θ0 + merge(τ_v; λ_v)`` over the stored vectors the recipe names."""
+    """A new model (a copy of ``base[0]``, which is never modified) with weights
+    ``θ0 + merge(τ_v; λ_v)`` over the stored vectors the recipe names, merged by the engine
+    tensor by tensor from the vector files (one model in memory plus a few tensors)."""
     model = copy.deepcopy(base[0]).cpu().float()
     if not how.vectors:
         return model
-    vectors = [run.task_vector(seed, v) for v in how.vectors]
-    lams = [float(c) for c in how.coefficients]
-    if how.method == "task_arithmetic" and not how.params:
-        FlatMerger(model, vectors).set(lams)
-    else:
-        load_weights_into(model, merge(model_weights(model), vectors, lams, method=how.method,
-                                       **dict(how.params)))
+    paths = [run.task_vector_path(seed, v) for v in how.vectors]
+    with MergeEngine(model, paths) as engine:
+        engine.set([float(c) for c in how.coefficients], method=how.method, **dict(how.params))
     return model
 
 

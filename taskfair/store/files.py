@@ -17,7 +17,7 @@ from ..errors import StoreError
 from ..vectors.taskvector import TaskVector, TaskVectorMismatch
 
 __all__ = ["StoreError", "sha256_file", "atomic_path", "save_safetensors", "package_versions",
-           "save_task_vector", "load_task_vector"]
+           "save_task_vector", "load_task_vector", "task_vector_metadata"]
 
 _PACKAGES = ("taskfair", "torch", "transformers", "peft", "accelerate", "safetensors", "numpy",
              "pandas", "fairlearn")
@@ -97,17 +97,29 @@ def save_task_vector(path: str | Path, tv: TaskVector) -> Path:
     return Path(path)
 
 
+def task_vector_metadata(path: str | Path, *, expected_base_sha256: str | None = None) -> dict[str, str]:
+    """The metadata of a stored task vector, after checking that the file is one and that it was
+    taken from ``expected_base_sha256`` (when given); reads the header only."""
+    return _open_task_vector(Path(path), expected_base_sha256, tensors=False)[0]
+
+
 def load_task_vector(path: str | Path, *, expected_base_sha256: str | None = None) -> TaskVector:
     """Read a task vector; a file that is not one, or one from another base, raises."""
+    path = Path(path)
+    meta, tensors = _open_task_vector(path, expected_base_sha256, tensors=True)
+    return TaskVector(tensors, base_sha256=meta.get("base_sha256") or None,
+                      base_model=meta.get("base_model", ""), name=meta.get("name", path.stem))
+
+
+def _open_task_vector(path: Path, expected_base_sha256: str | None, *, tensors: bool):
     from safetensors import safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise StoreError(f"task vector file {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            data = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise StoreError(f"{path} is not a readable safetensors file ({exc}); it may be truncated "
                          "or corrupt: delete it and recompute it") from exc
@@ -119,5 +131,4 @@ def load_task_vector(path: str | Path, *, expected_base_sha256: str | None = Non
         raise TaskVectorMismatch(
             f"{path} was taken from base {base[:12]}… ({meta.get('base_model')}), not from the "
             f"expected base {expected_base_sha256[:12]}…; vectors only combine with their own base")
-    return TaskVector(tensors, base_sha256=base, base_model=meta.get("base_model", ""),
-                      name=meta.get("name", path.stem))
+    return meta, data

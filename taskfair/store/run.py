@@ -21,7 +21,7 @@ import torch
 from ..vectors.taskvector import TaskVector
 from . import layout
 from .files import (StoreError, atomic_path, load_task_vector, save_safetensors,
-                    save_task_vector, sha256_file)
+                    save_task_vector, sha256_file, task_vector_metadata)
 
 __all__ = ["Run", "check_name"]
 
@@ -214,6 +214,13 @@ class Run:
         """A stored task vector, checked against the seed's θ0 hash."""
         return self.load_task_vector(layout.task_vector(seed, vector),
                                      expected_base_sha256=self.base_sha256(seed))
+
+    def task_vector_path(self, seed: int, vector: str) -> Path:
+        """The verified file of a stored task vector (hash as recorded, taken from the seed's θ0),
+        for the merge engine to stream from."""
+        path = self._verified(layout.task_vector(seed, vector))
+        task_vector_metadata(path, expected_base_sha256=self.base_sha256(seed))
+        return path
 
     def save_vector(self, seed: int, vector: str, tv: TaskVector) -> str:
         self.save_task_vector(layout.task_vector(seed, vector), tv)

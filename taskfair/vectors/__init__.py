@@ -4,13 +4,16 @@ streamed merge of sharded checkpoints larger than memory.
 
 - :mod:`.taskvector` — :class:`TaskVector`, :func:`model_weights`, :func:`weights_sha256`
 - :mod:`.merge`      — :data:`MERGE_METHODS`, :func:`merge`, :class:`FlatMerger`
-- :mod:`.streaming`  — :func:`stream_merge`, tensor by tensor from safetensors shards
+- :mod:`.streaming`  — :func:`stream_merge`, tensor by tensor from safetensors shards to shards
+- :mod:`.engine`     — :class:`MergeEngine`, the one way a model is set to a merge (streamed or flat)
 """
+from .engine import BUDGET_ENV, MergeEngine, memory_budget
 from .merge import (MERGE_METHODS, FlatMerger, MergeMethod, ParamLayout, inject, load_weights_into,
-                    merge, register_merge_method, uniform_merge)
+                    merge, merge_tensor, register_merge_method, uniform_merge)
 from .streaming import TensorSource, stream_merge
 from .taskvector import TaskVector, TaskVectorMismatch, cosine_matrix, model_weights, weights_sha256
 
 __all__ = ["TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
            "MERGE_METHODS", "MergeMethod", "register_merge_method", "ParamLayout", "FlatMerger", "merge",
-           "uniform_merge", "inject", "load_weights_into", "TensorSource", "stream_merge"]
+           "uniform_merge", "inject", "load_weights_into", "TensorSource", "stream_merge", "merge_tensor",
+           "MergeEngine", "memory_budget", "BUDGET_ENV"]

@@ -1,8 +1,13 @@
 """Merging task vectors into weights: uniform, per-subgroup and injection, on a flat fast path.
 
-Task vectors are stacked as one ``[K, P]`` float32 tensor; a model's parameters become views of
-one flat buffer, so a merge is one ``addmv`` and moving one coefficient is one ``add_``.
-Merge methods live in a registry ``name -> fn(deltas [K, P], weights [K], **params) -> [P]``.
+Merge methods live in a registry ``name -> fn(deltas [K, n], weights [K], **params) -> [n]``
+and are applied **per parameter tensor** (:func:`merge_tensor`), in the same way by every path:
+the dict merge here, the flat in-RAM merger, the streamed engine (:mod:`.engine`) and the
+streamed writer (:mod:`.streaming`). For task arithmetic that changes nothing; TIES keeps the top
+``density`` of each tensor's entries and elects signs per coordinate; DARE draws its random mask
+per tensor (seeded by the run seed and the tensor's position). For task arithmetic the flat
+merger stacks the vectors as one ``[K, P]`` float32 tensor; a model's parameters become views of
+one flat buffer, so a merge is one blocked pass and moving one coefficient is one ``add_``.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ __all__ = [
     "MERGE_METHODS",
     "MergeMethod",
     "register_merge_method",
+    "merge_tensor",
+    "check_coefficients",
     "ParamLayout",
     "FlatMerger",
     "merge",
@@ -31,15 +38,32 @@ MERGE_METHODS: dict[str, MergeFn] = {}
 MergeMethod = Literal["task_arithmetic", "ties", "dare"]
 
 
-def register_merge_method(name: str) -> Callable[[MergeFn], MergeFn]:
-    """Add a merge method to the registry that drives the CLI choices and the dashboard."""
+_PER_TENSOR_SEED: set[str] = set()
+
+
+def register_merge_method(name: str, *, per_tensor_seed: bool = False) -> Callable[[MergeFn], MergeFn]:
+    """Add a merge method to the registry that drives the CLI choices and the dashboard. A
+    randomised method (``per_tensor_seed``) gets ``tensor_index``, the tensor's position in
+    sorted name order, so that each tensor draws its own random numbers."""
     def deco(fn: MergeFn) -> MergeFn:
         MERGE_METHODS[name] = fn
+        if per_tensor_seed:
+            _PER_TENSOR_SEED.add(name)
         return fn
     return deco
 
 
-def _check_coefficients(weights: torch.Tensor, k: int) -> None:
+def merge_tensor(method: str, deltas: torch.Tensor, weights: torch.Tensor, index: int, **params) -> torch.Tensor:
+    """The merged change of one parameter tensor: ``deltas`` ``[K, n]`` (float32, the K vectors'
+    entries for this tensor), ``weights`` ``[K]``, ``index`` the tensor's position in sorted
+    parameter-name order. Every merge path calls this, so all of them agree."""
+    fn = _method(method)
+    if method in _PER_TENSOR_SEED:
+        params = {**params, "tensor_index": index}
+    return fn(deltas, weights, **params)
+
+
+def check_coefficients(weights: torch.Tensor, k: int) -> None:
     if weights.shape != (k,):
         raise ValueError(f"{k} task vectors need {k} coefficients, got shape {tuple(weights.shape)}")
     if not torch.isfinite(weights).all():
@@ -70,14 +94,15 @@ def ties(deltas: torch.Tensor, weights: torch.Tensor, *, density: float = 0.2) -
     return (scaled * agree).sum(dim=0) / count
 
 
-@register_merge_method("dare")
+@register_merge_method("dare", per_tensor_seed=True)
 def dare(deltas: torch.Tensor, weights: torch.Tensor, *, drop_rate: float = 0.9,
-         seed: int = 0) -> torch.Tensor:
+         seed: int = 0, tensor_index: int = 0) -> torch.Tensor:
     """DARE (Yu et al. 2024): drop each delta entry with probability ``drop_rate``, rescale the
-    survivors by ``1 / (1 − drop_rate)``, then add with the coefficients. Seeded, so repeatable."""
+    survivors by ``1 / (1 − drop_rate)``, then add with the coefficients. Seeded by ``seed`` and
+    the tensor's position, so repeatable and independent between tensors."""
     if not 0.0 <= drop_rate < 1.0:
         raise ValueError(f"dare drop_rate must be in [0, 1), got {drop_rate}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(tensor_index))
     keep = torch.rand(deltas.shape, generator=gen) >= drop_rate
     return weights @ (deltas * keep / (1.0 - drop_rate))
 
@@ -117,6 +142,10 @@ class ParamLayout:
                                          f"the model has {tuple(s)}")
             out[o:o + math.prod(s)] = weights[n].reshape(-1)
         return out
+
+    def spans(self) -> list[tuple[int, int]]:
+        """``(offset, numel)`` of each parameter, in name order."""
+        return [(o, math.prod(s)) for s, o in zip(self.shapes, self.offsets)]
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named views into ``flat`` (no copies)."""
@@ -169,8 +198,8 @@ class FlatMerger:
         """Set every coefficient at once: for task arithmetic one blocked pass over the flat
         vectors (every byte read once, the result written once)."""
         c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
-        _check_coefficients(c, self.k)
-        fn = _method(method)
+        check_coefficients(c, self.k)
+        _method(method)
         if method == "task_arithmetic" and not params and self.buffer.dtype == torch.float32:
             # blocked: each block of the result stays in cache while the K vectors stream past it,
             # so every byte is read once and written once (faster than one addmv here)
@@ -185,7 +214,10 @@ class FlatMerger:
         elif method == "task_arithmetic" and not params:
             merged = torch.addmv(self.base, self.deltas.T, c)
         else:
-            merged = self.base + fn(self.deltas, c, **params)
+            merged = self.buffer
+            for i, (o, n) in enumerate(self.layout.spans()):
+                self.buffer[o:o + n] = self.base[o:o + n] + merge_tensor(method, self.deltas[:, o:o + n], c, i,
+                                                                         **params)
         if merged is not self.buffer:
             self.buffer.copy_(merged)
         self.coefficients = c.clone()
@@ -216,19 +248,23 @@ def _method(name: str) -> MergeFn:
 
 def merge(base: Weights, vectors: Sequence[TaskVector], coefficients: Sequence[float], *,
           method: str = "task_arithmetic", **params) -> dict[str, torch.Tensor]:
-    """New weights ``θ0 + merge(τ; λ)``: per-subgroup ``θ0 + Σ λ_i τ_i`` for task arithmetic."""
+    """New weights ``θ0 + merge(τ; λ)`` (per-subgroup ``θ0 + Σ λ_i τ_i`` for task arithmetic),
+    computed tensor by tensor through :func:`merge_tensor`; in the base's dtypes."""
     if not vectors:
         raise ValueError("merge needs at least one task vector")
     for v in vectors[1:]:
         vectors[0]._check(v)
-    fn = _method(method)
-    layout = ParamLayout.of(base)
-    flat_base = layout.flatten(base, what="base weights")
-    deltas = torch.stack([layout.flatten(v.deltas, what=f"task vector '{v.name}'") for v in vectors])
+    _method(method)
     c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
-    _check_coefficients(c, len(vectors))
-    merged = flat_base + fn(deltas, c, **params)
-    return {n: v.to(base[n].dtype).clone() for n, v in layout.views(merged).items()}
+    check_coefficients(c, len(vectors))
+    layout = ParamLayout.of(base)
+    layout.flatten(vectors[0].deltas, what=f"task vector '{vectors[0].name}'")  # same names and shapes
+    out = {}
+    for i, (name, shape) in enumerate(zip(layout.names, layout.shapes)):
+        rows = torch.stack([v.deltas[name].reshape(-1) for v in vectors])
+        merged = base[name].float().reshape(-1) + merge_tensor(method, rows, c, i, **params)
+        out[name] = merged.view(shape).to(base[name].dtype)
+    return out
 
 
 def uniform_merge(base: Weights, vectors: Sequence[TaskVector], lam: float, **kwargs) -> dict[str, torch.Tensor]:

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from .merge import MERGE_METHODS
+from .merge import MERGE_METHODS, merge_tensor
 from ..errors import StoreError
 from .taskvector import TaskVectorMismatch
 
@@ -187,7 +187,7 @@ def stream_merge(
     """Write ``base + merge(vectors; coefficients)`` as sharded safetensors in ``out_dir``.
 
     Every output tensor keeps the base's dtype; arithmetic is float32. Non-float tensors are
-    copied from the base. Methods that look at whole vectors (TIES' top-k) work per tensor here.
+    copied from the base. Every method works per tensor (:func:`~taskfair.vectors.merge.merge_tensor`).
     ``out_dir`` must not exist; it is built in a temporary folder, each shard fsynced, and renamed
     when complete, so an interrupted merge leaves nothing at ``out_dir``.
     """
@@ -221,7 +221,7 @@ def stream_merge(
         if wrong:
             raise TaskVectorMismatch(f"{v.path}: shape of '{wrong[0]}' is {v.meta[wrong[0]][0]}, "
                                      f"the base has {src.meta[wrong[0]][0]}")
-    fn = MERGE_METHODS[method]
+    order = {n: i for i, n in enumerate(sorted(float_names))}  # the tensor index merge_tensor expects
     plain = method == "task_arithmetic" and not params
     weights = torch.as_tensor([float(c) for c in coefficients], dtype=torch.float32)
     shards = _plan_shards(names, src.meta, shard_bytes)
@@ -261,7 +261,7 @@ def stream_merge(
                                 acc.add_(raw, alpha=float(c))
                         else:
                             stack = torch.stack([v.get(name).float().reshape(-1) for v in vecs])
-                            acc += fn(stack, weights, **params).reshape(shape)
+                            acc += merge_tensor(method, stack, weights, order[name], **params).reshape(shape)
                         t = out_buf.view(-1)[: numel * DTYPES[dtype].itemsize].view(DTYPES[dtype]).view(shape)
                         t.copy_(acc)
                     if t.numel():
