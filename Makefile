@@ -48,6 +48,7 @@ images: setup
 bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_metrics.py
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_merge.py
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_engine.py
 	test -f artifacts/quick/manifest.json || $(MAKE) precompute
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_precompute.py ../artifacts
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_remix.py ../artifacts quick 20

@@ -81,6 +81,19 @@ def main() -> None:
                      f"with the inputs in the page cache (¼ size) {s['stream_quarter_warm_GBps']:.2f} GB/s = "
                      f"{100 * s['stream_quarter_warm_vs_copy_bound']:.0f}% of the copy bound",
                      ok(s["stream_vs_copy_bound"] >= 0.5)))
+    en = load("engine")
+    if en:
+        r = en["runs"]
+        rows.append((f"Merge engine, one merge of K vectors on {en['parameters'] / 1e6:.0f}M params (exact evaluation, "
+                     "export, recreate)", "peak memory independent of K, ≤ 3 models",
+                     f"streamed: peak {r['stream K=2']['peak_in_models']:.1f} models at K=2 and "
+                     f"{r['stream K=6']['peak_in_models']:.1f} at K=6 ({r['stream K=2']['seconds']:.1f} s, "
+                     f"{r['stream K=6']['seconds']:.1f} s); in-RAM flat path before the engine: "
+                     f"{r['flat K=2']['peak_in_models']:.1f} and {r['flat K=6']['peak_in_models']:.1f} models "
+                     f"({r['flat K=2']['seconds']:.1f} s, {r['flat K=6']['seconds']:.1f} s); models = float32 copies "
+                     "above the process after imports, θ0 and the merged model included",
+                     ok(r["stream K=6"]["peak_in_models"] <= 3.0
+                        and abs(r["stream K=6"]["peak_in_models"] - r["stream K=2"]["peak_in_models"]) < 0.25)))
     ld = load("load")
     if ld:
         rows.append(("Load: 8 Remix sessions + 1 exact evaluation", "isolated, bounded memory, no freeze",
