@@ -59,8 +59,11 @@ def cmd_diff(args) -> int:
 
 
 def cmd_recreate(args) -> int:
-    from .publishing.provenance import read_record, recreate
+    from .publishing.provenance import check_export_files, read_record, recreate
     record = read_record(args.record)
+    damaged = check_export_files(args.record, record)
+    for line in damaged:
+        print(f"export file {line}")
     model, tok, sha, ok = recreate(record, artifact_root=args.artifacts)
     print(f"recorded merged weights sha256: {record['merged_weights_sha256']}")
     print(f"rebuilt  merged weights sha256: {sha}")
@@ -68,6 +71,9 @@ def cmd_recreate(args) -> int:
         from .publishing.export import export_model
         export_model(model, tok, Path(args.output), record=record)
         print(f"wrote {args.output}")
+    if damaged:
+        print(f"DIFFERENT: {len(damaged)} file(s) of the export no longer match its record (listed above)")
+        return 1
     print("identical: the record reproduces the model" if ok else "DIFFERENT: the rebuilt weights do not match")
     return 0 if ok else 1
 

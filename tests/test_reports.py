@@ -148,6 +148,28 @@ def test_recreate_reproduces_the_hash_and_catches_changes(exported, tmp_path):
         read_record(tmp_path / "x.json")
 
 
+def test_recreate_checks_the_files_of_the_export_itself(exported, tmp_path):
+    """The rebuilt weights match the record, but the export's own weight file was damaged:
+    recreate must say which file and exit 1."""
+    for damage in ("overwrite", "truncate"):
+        copy = tmp_path / damage
+        shutil.copytree(exported, copy)
+        weights = copy / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        if damage == "overwrite":
+            data[-4:] = bytes(4 - i for i in range(4))
+        else:
+            data = data[: len(data) // 2]
+        weights.write_bytes(bytes(data))
+        out = _cli("recreate", copy)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "model.safetensors: sha256 differs" in out.stdout and "identical" not in out.stdout
+    (tmp_path / "missing").mkdir()
+    shutil.copy(exported / "provenance.json", tmp_path / "missing" / "provenance.json")
+    out = _cli("recreate", tmp_path / "missing" / "provenance.json")
+    assert out.returncode == 1 and "config.json: missing" in out.stdout
+
+
 # --------------------------------------------------------------------------- HTML report
 
 def test_report_shows_validation_and_test_side_by_side(res):
@@ -247,3 +269,13 @@ def test_any_configuration_exports_and_measures_what_the_run_stored(res, spec, t
     assert got == pytest.approx(want, abs=1.5 / len(sr.labels["test"]))  # at most one example's flip
     _, _, sha, ok = recreate(done.path)
     assert ok and sha == done.record["merged_weights_sha256"]
+
+
+def test_export_refuses_a_disk_without_room_before_writing(res, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from taskfair.publishing import export as ex
+    monkeypatch.setattr(ex.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**12, used=10**12, free=1000))
+    with pytest.raises(ex.ExportError, match="not enough free disk space.*export elsewhere"):
+        ex.export_configuration(res, "fft", tmp_path / "out", n_boot=0)
+    assert list(tmp_path.iterdir()) == []

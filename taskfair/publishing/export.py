@@ -25,9 +25,9 @@ from ..models.inference import is_image_processor, predict_margins
 from ..steering.configurations import Config, parse_config, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
 from ..store import layout
-from ..store.files import package_versions
+from ..store.files import package_versions, sha256_file
 from ..store.results import RunResults
-from .provenance import build_record, record_summary, write_record
+from .provenance import build_record, read_record, record_summary, write_record
 
 __all__ = ["ExportError", "Exported", "auto_model_class", "default_export_name", "export_configuration",
            "export_model", "safe_export_dir", "zip_export"]
@@ -121,6 +121,18 @@ def _has_tabulate() -> bool:
     return importlib.util.find_spec("tabulate") is not None  # pandas needs it for to_markdown
 
 
+SHARD_SIZE = "2GB"   # weight shards of an export, as Hugging Face checkpoints are cut
+
+
+def _check_free_space(model: torch.nn.Module, folder: Path) -> None:
+    """Refuse before writing when the folder's disk cannot hold the weights (plus a margin)."""
+    need = sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (64 << 20)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise ExportError(f"not enough free disk space in {folder}: the export needs about {need / 2**30:.2f} GB, "
+                          f"{free / 2**30:.2f} GB are free; free some space or export elsewhere (-o DIR)")
+
+
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping | None = None,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
                  max_length: int = 64, record: Mapping | None = None) -> Path:
@@ -137,6 +149,7 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
     if target.exists():
         raise ExportError(f"{target} already exists; choose another name or delete it first")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _check_free_space(model, target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         model = model.cpu()
@@ -144,8 +157,10 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         for attr in ("taskfair_spec",):
             if hasattr(cfg, attr):
                 delattr(cfg, attr)
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, max_shard_size=SHARD_SIZE)
         tokenizer.save_pretrained(tmp)
+        if record is not None:  # what recreate checks the folder against, file by file
+            record = {**record, "files": {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
         (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
                                                           auto=auto.__name__))
         if record is not None:
@@ -153,8 +168,8 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         summary = {"provenance": dict(provenance), "versions": package_versions(),
                    "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-        if not (tmp / "model.safetensors").is_file():
-            raise ExportError("the model was not written as model.safetensors")
+        if not any((tmp / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
+            raise ExportError("the model was not written as safetensors")
         if check_texts:
             reloaded = auto.from_pretrained(tmp, use_safetensors=True)
             a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
@@ -229,4 +244,4 @@ def export_configuration(results: RunResults, config: Config | str, target: str 
     path = export_model(model, base[1], target, metrics=metrics, check_texts=texts,
                         max_length=int(results.config["train"]["max_length"]), record=record)
     say(1.0, "Done")
-    return Exported(path, record, metrics)
+    return Exported(path, read_record(path), metrics)

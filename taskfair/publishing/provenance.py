@@ -25,12 +25,12 @@ from ..errors import StoreError
 from ..metrics.tables import rates_with_ci
 from ..steering.configurations import Recipe
 from ..steering.exact import build_model, load_theta0
-from ..store.files import package_versions
+from ..store.files import package_versions, sha256_file
 from ..store.root import ArtifactStore
 from ..store.run import Run
 from ..vectors.taskvector import model_weights, weights_sha256
 
-__all__ = ["FORMAT", "RECORD_FILE", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
+__all__ = ["FORMAT", "RECORD_FILE", "check_export_files", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
            "read_record", "recreate", "ProvenanceError"]
 
 FORMAT = "taskfair.provenance/1"
@@ -129,6 +129,25 @@ def write_record(record: Mapping, path: str | Path) -> Path:
         path = path / RECORD_FILE
     path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def check_export_files(folder: str | Path, record: Mapping) -> list[str]:
+    """Every file of an export folder whose sha256 differs from the record (or that is missing):
+    the weights, config and tokenizer as written. ``folder`` is the export folder or its
+    ``provenance.json``; a record kept elsewhere, or made before files were listed, checks none."""
+    folder = Path(folder)
+    if folder.is_file():
+        if folder.name != RECORD_FILE:
+            return []
+        folder = folder.parent
+    out = []
+    for name, sha in sorted(record.get("files", {}).items()):
+        path = folder / name
+        if not path.is_file():
+            out.append(f"{name}: missing from {folder}")
+        elif sha256_file(path) != sha:
+            out.append(f"{name}: sha256 differs from the record (modified or damaged)")
+    return out
 
 
 def record_recipe(record: Mapping) -> Recipe:
