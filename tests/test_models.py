@@ -82,3 +82,23 @@ def test_gguf_model_saves_and_reloads_as_a_plain_hf_folder(tmp_path):
     assert type(back).__name__ == "LlamaForSequenceClassification"
     texts = ["hello there", "a second text"]
     assert predict_margins(back, tok, texts) == pytest.approx(predict_margins(model, tok, texts), abs=1e-5)
+
+
+def test_bf16_evaluation_falls_back_to_fp32_where_bf16_is_emulated(monkeypatch):
+    """On a CPU without native bfloat16 (no AVX512-BF16/AMX), bf16 is emulated and many times
+    slower: evaluation says so and runs in fp32, giving exactly the fp32 margins."""
+    import warnings
+
+    from taskfair.models import inference
+    model, tok = tiny_classifier("bert", seed=0)
+    texts = ["women should stay quiet", "a neutral sentence", "muslims are my neighbours"]
+    fp32 = predict_margins(model, tok, texts)
+    monkeypatch.setattr(inference, "native_bf16", lambda device: False)
+    with pytest.warns(RuntimeWarning, match="no native bfloat16"):
+        fallback = predict_margins(model, tok, texts, precision="bf16")
+    assert (fallback == fp32).all()
+    monkeypatch.setattr(inference, "native_bf16", lambda device: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        native = predict_margins(model, tok, texts, precision="bf16")
+    assert not (native == fp32).all() and abs(native - fp32).max() < 0.1

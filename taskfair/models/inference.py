@@ -4,12 +4,30 @@ Inputs are texts with a tokenizer, or image paths with an image processor; :func
 hides the difference from inference and training."""
 from __future__ import annotations
 
+import warnings
 from typing import Literal, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["pad_batch", "predict_margins", "best_device", "encode_inputs", "is_image_processor"]
+__all__ = ["pad_batch", "predict_margins", "best_device", "native_bf16", "encode_inputs", "is_image_processor"]
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX (x86) or the bf16 extension (ARM). Elsewhere bf16 is emulated and
+    much slower than float32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith(("flags", "Features"))), "").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def best_device() -> torch.device:
@@ -97,7 +115,11 @@ def predict_margins(
     inputs = encode_inputs(tokenizer, texts, max_length=max_length)
     order = np.argsort(inputs.lengths, kind="stable")
     out = np.empty(len(texts), dtype=np.float32)
-    use_bf16 = precision == "bf16"
+    use_bf16 = precision == "bf16" and native_bf16(device)
+    if precision == "bf16" and not use_bf16:
+        warnings.warn(f"bf16 evaluation was asked for, but {device} has no native bfloat16 (on a CPU: "
+                      "AVX512-BF16 or AMX); evaluating in fp32, which is several times faster there",
+                      RuntimeWarning, stacklevel=2)
     for s in tqdm(range(0, len(order), batch_size), desc=description, unit="batch",
                   disable=not progress, dynamic_ncols=True):
         idx = order[s:s + batch_size]
