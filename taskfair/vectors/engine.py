@@ -116,7 +116,6 @@ class MergeEngine:
         self._base, self._spent, self._flat, self._sources = base, False, None, []
         if mode == "flat":
             tvs = [v if isinstance(v, TaskVector) else _load(Path(v), Path(v).stem) for v in vectors]
-            self._target = model
             device = next(iter(self.params.values())).device
             # the flat buffer lives on the CPU; a model elsewhere gets each merge copied in
             self._driven = model if device.type == "cpu" else copy.deepcopy(model).cpu().float()
@@ -145,7 +144,7 @@ class MergeEngine:
         _method(method)
         if self._flat is not None:
             self._flat.set(c, method=method, **params)
-            if self._driven is not self._target:
+            if self._driven is not self.model:
                 with torch.no_grad():
                     for n, w in self._flat.weights().items():
                         self.params[n].copy_(w, non_blocking=True)
@@ -159,7 +158,7 @@ class MergeEngine:
             for i, name in enumerate(self.names):
                 p = self.params[name]
                 theta0 = self._base[name] if self._base is not None else p
-                acc = theta0.detach().to("cpu", torch.float32).clone().reshape(-1)
+                acc = theta0.detach().to("cpu", torch.float32, copy=True).reshape(-1)  # one private copy
                 if plain:
                     for ck, src in zip(coefs, self._sources):
                         if ck:  # a vector at 0 is never read
