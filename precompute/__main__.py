@@ -25,6 +25,22 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
+def _lone_cpu_launch() -> str | None:
+    """``accelerate launch --cpu --num_processes N`` starts a single process (accelerate runs
+    several CPU processes only through MPI); say so instead of silently running alone."""
+    from accelerate.utils import str_to_bool
+    asked_cpu = str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false") or "false")
+    if asked_cpu and os.environ.get("MASTER_ADDR") and int(os.environ.get("WORLD_SIZE", "1")) == 1 \
+            and "LOCAL_RANK" not in os.environ and "OMPI_COMM_WORLD_SIZE" not in os.environ \
+            and "PMI_SIZE" not in os.environ:
+        return ("accelerate launch --cpu starts one process whatever --num_processes says (it runs "
+                "several CPU processes only through MPI, --mpirun_hostfile). To run N CPU processes "
+                "with the gloo backend: torchrun --nproc_per_node N -m precompute …, or accelerate "
+                "launch --multi_gpu --num_processes N -m precompute … on a host without CUDA "
+                "(taskfair then forms a CPU group). For one process, drop --num_processes.")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from taskfair.config import ConfigError
@@ -44,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
+    problem = _lone_cpu_launch()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     overrides = _parse_set(args.set)
     if args.output_root:
         overrides["output_root"] = args.output_root
@@ -80,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result.summary is None:  # another process of a multi-process launch: the main one reports
+        return 0
     result.run.verify()
     wall = time.perf_counter() - start
     print("\n== summary ==")

@@ -95,8 +95,12 @@ def _train(ctx: SeedContext, name: str, texts, labels, tcfg, kind: str = "full")
 
 
 def evaluate_grid(ctx: SeedContext) -> None:
-    """Margins on validation and test of every planned point not yet stored (main process)."""
-    run, seed = ctx.run, ctx.seed
+    """Margins on validation and test of every planned point not yet stored.
+
+    Job by job, the job's points not yet evaluated are dealt out to the processes (point i to
+    process i mod N); each evaluates its share on its own device, the margins are gathered, and
+    the main process writes the job. One process evaluates them all."""
+    run, seed, sync = ctx.run, ctx.seed, ctx.sync
     groups = ctx.data.groups
     t = time.perf_counter()
     jobs = plan_points(ctx.cfg, groups, seed)
@@ -111,21 +115,33 @@ def evaluate_grid(ctx: SeedContext) -> None:
         engine = MergeEngine(eval_model, paths, base=ctx.theta0, reuse=True)
         total = len({p.key for n in pending for p in jobs[n]} - set(known))
         from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=f"seed {seed} · evaluate ({engine.mode} merge)", unit="point",
-                   disable=not ctx.progress, dynamic_ncols=True)
+        where = f", {sync.world} processes" if sync.world > 1 else ""
+        bar = tqdm(total=total, desc=f"seed {seed} · evaluate ({engine.mode} merge{where})", unit="point",
+                   disable=not ctx.progress or not sync.main, dynamic_ncols=True)
         for name in pending:
-            margins = []
-            for p in jobs[name]:
-                if p.key not in known:
-                    engine.set(p.coef, method=p.method, **dict(p.params))
-                    known[p.key] = predict_splits(ctx, eval_model, False, "")
+            todo = list({p.key: p for p in jobs[name] if p.key not in known}.values())
+            mine = {}
+            for i in range(sync.rank, len(todo), sync.world):
+                p = todo[i]
+                engine.set(p.coef, method=p.method, **dict(p.params))
+                mine[i] = predict_splits(ctx, eval_model, False, "")
+                if sync.world == 1:
                     bar.update(1)
-                margins.append(known[p.key])
-            stacked = {s: np.stack([m[s] for m in margins]) for s in ("val", "test")}
-            run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
+            if sync.world > 1:
+                from accelerate.utils import gather_object
+                for part in gather_object([mine]):
+                    for i, margins in part.items():
+                        known[todo[i].key] = margins
+                bar.update(len(todo))
+            else:
+                known.update((todo[i].key, m) for i, m in mine.items())
+            if sync.main:
+                stacked = {s: np.stack([known[p.key][s] for p in jobs[name]]) for s in ("val", "test")}
+                run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
         bar.close()
         engine.close()
         del engine, eval_model
+    sync.wait(run)
     ctx.timings["evaluate"] += time.perf_counter() - t
 
 

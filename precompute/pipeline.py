@@ -2,8 +2,9 @@
 task vectors, margins on validation and test for every planned λ point, then the metrics.
 
 Work is split into jobs recorded in the run's manifest (:mod:`.jobs`), so an interrupted run
-resumes after the last finished job. Under ``accelerate launch`` every process trains; the main
-process alone writes artifacts and evaluates the grid.
+resumes after the last finished job. Under ``accelerate launch`` / ``torchrun`` every process
+trains (data-parallel, same global batch as one process) and evaluates its share of the λ grid;
+the main process alone writes artifacts.
 """
 from __future__ import annotations
 
@@ -100,8 +101,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
     for seed in cfg.seeds:
         ctx = _seed_context(cfg, run, data, splits[seed], seed, sync, timings, progress)
         train_jobs(ctx)
+        evaluate_grid(ctx)  # every process evaluates its share of the points; the main one writes
         if sync.main:
-            evaluate_grid(ctx)
             log(f"seed {seed}: done ({ctx.skipped} finished job(s) reused)")
         result.skipped_jobs += ctx.skipped
     if not sync.main:
@@ -143,16 +144,27 @@ def _seed_context(cfg: StudyConfig, run: Run, data: Dataset, sp: Splits, seed: i
 
 
 class _Sync:
-    """Process coordination for multi-process launches; trivial in a single process."""
+    """Process coordination for multi-process launches; trivial in a single process.
+
+    On a host without CUDA the processes of ``torchrun`` / ``accelerate launch`` form a gloo group
+    on the CPU. Barriers wait up to six hours: one process may evaluate its share of a large grid
+    while another waits."""
 
     def __init__(self) -> None:
+        import datetime
+
+        import torch
         from accelerate import PartialState
+        if not PartialState._shared_state:
+            PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(hours=6))
         self.state = PartialState()
+        self.world = self.state.num_processes
+        self.rank = self.state.process_index
         self.main = self.state.is_main_process
-        self.device = self.state.device if self.state.num_processes > 1 else best_device()
+        self.device = self.state.device if self.world > 1 else best_device()
 
     def wait(self, run: Run | None = None) -> None:
-        if self.state.num_processes > 1:
+        if self.world > 1:
             self.state.wait_for_everyone()
             if run is not None and not self.main:
                 run.reload()

@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-__all__ = ["pad_batch", "predict_margins", "best_device", "native_bf16", "encode_inputs", "is_image_processor"]
+__all__ = ["pad_batch", "predict_margins", "best_device", "same_device", "native_bf16", "encode_inputs", "is_image_processor"]
 
 
 def native_bf16(device: torch.device | str) -> bool:
@@ -28,6 +28,18 @@ def native_bf16(device: torch.device | str) -> bool:
     except OSError:
         return False
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two device names mean the same device: ``cpu`` and ``cpu:0`` (what a gloo process
+    group hands out) are one device; ``cuda`` means the current CUDA device."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type == "cpu":
+        return True
+    current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
 
 
 def best_device() -> torch.device:
@@ -110,7 +122,9 @@ def predict_margins(
         return np.zeros(0, dtype=np.float32)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    if next(model.parameters()).device != device:
+    if not same_device(next(model.parameters()).device, device):
+        # (never for an equal device under another name: moving would copy the weights out of a
+        # merger's buffer, and later merges would no longer reach the model)
         model.to(device)
     inputs = encode_inputs(tokenizer, texts, max_length=max_length)
     order = np.argsort(inputs.lengths, kind="stable")

@@ -16,7 +16,11 @@ __all__ = ["TrainConfig", "finetune", "finetune_lora", "make_accelerator", "leng
 def make_accelerator(precision: Precision = "fp32"):
     """An ``Accelerator`` for ``precision``. In a single process the global accelerate state is
     reset when the precision changes (accelerate keeps one per process); under ``accelerate
-    launch`` the launch settings win."""
+    launch`` / ``torchrun`` the launch settings win. On a host without CUDA the processes form a
+    gloo group on the CPU (without ``cpu=True`` accelerate would leave each process alone).
+
+    The learning-rate scheduler is stepped once per optimiser step, whatever the number of
+    processes (accelerate's default steps it once per process)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, PartialState
 
@@ -24,7 +28,8 @@ def make_accelerator(precision: Precision = "fp32"):
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         if AcceleratorState().mixed_precision != mp:
             AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=1)
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=1, cpu=not torch.cuda.is_available(),
+                       step_scheduler_with_optimizer=False)
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, rng: np.random.Generator,
@@ -70,6 +75,13 @@ def finetune(
 
     ``trainable`` restricts the optimiser to some parameters (e.g. LoRA adapters); by default
     every parameter that requires a gradient is trained.
+
+    With N processes (``accelerate launch``, ``torchrun``) ``config.batch_size`` stays the
+    **global** batch: every process draws the same batches (same seed) and takes every N-th
+    example of each, and the loss is scaled so that the averaged gradient is the mean over the
+    whole global batch. So N processes take the same optimiser steps, with the same learning-rate
+    schedule, as one process with the same config; only dropout differs (process r seeds its
+    dropout with ``seed + 7919·r``; process 0 draws what a single process draws).
     """
     from tqdm.auto import tqdm
 
@@ -78,12 +90,12 @@ def finetune(
         raise ValueError(f"need as many labels as texts (got {len(texts)} texts, {len(labels)} "
                          "labels) and at least one example")
     acc = make_accelerator(config.precision)
-    world = acc.num_processes
+    world, rank = acc.num_processes, acc.process_index
     rng = np.random.default_rng(config.seed)  # the same on every process, so batches agree
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + 7919 * rank)  # dropout masks differ between processes
     inputs = encode_inputs(tokenizer, texts, max_length=config.max_length)
     lengths = inputs.lengths
-    per_epoch = math.ceil(len(texts) / (config.batch_size * world))
+    per_epoch = math.ceil(len(texts) / config.batch_size)
     total_micro = config.max_steps * config.grad_accum if config.max_steps else \
         max(1, int(round(per_epoch * config.epochs)))
     total_steps = math.ceil(total_micro / config.grad_accum)
@@ -98,7 +110,7 @@ def finetune(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.scheduler, warmup, total_steps))
     plugin = getattr(acc.state, "deepspeed_plugin", None)
     if plugin is not None:  # no DataLoader goes through prepare(), so DeepSpeed is told the batch
-        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.batch_size
+        plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = max(1, config.batch_size // world)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     model.train()
 
@@ -110,16 +122,20 @@ def finetune(
     running = 0.0
     for micro in range(total_micro):
         if not batches:
-            # one global batch per step; each process takes its share (one process on CPU)
-            batches = length_grouped_batches(lengths, config.batch_size * world, rng=rng)
+            batches = length_grouped_batches(lengths, config.batch_size, rng=rng)
         idx = batches.pop()
-        if world > 1:
-            idx = idx[acc.process_index::world] if len(idx) >= world else idx[:1]
-        batch = {k: v.to(acc.device) for k, v in inputs.batch(idx).items()}
-        y = torch.as_tensor(labels[idx], device=acc.device)
+        share = idx[rank::world]
+        # a process left without an example of a tiny last batch still joins the gradient
+        # all-reduce, with one example at weight 0
+        weight = world / len(idx) if len(share) else 0.0
+        share = share if len(share) else idx[:1]
+        batch = {k: v.to(acc.device) for k, v in inputs.batch(share).items()}
+        y = torch.as_tensor(labels[share], device=acc.device)
         with acc.autocast():
             logits = model(**batch).logits
-        loss = torch.nn.functional.cross_entropy(logits.float(), y) / config.grad_accum
+        # sum over this share × N / global batch: the gradient average over processes is then the
+        # mean over the global batch, as in one process
+        loss = torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum") * weight / config.grad_accum
         acc.backward(loss)
         running += float(loss.detach())
         if (micro + 1) % config.grad_accum == 0 or micro + 1 == total_micro:

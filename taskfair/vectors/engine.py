@@ -6,7 +6,8 @@ Two ways, one result (bitwise for task arithmetic: the same float32 operations i
 
 - **stream** — tensor by tensor: each parameter is computed from θ0's tensor and the K vectors'
   tensors, read one at a time from their safetensors files (positioned reads), and written into
-  the model on its device. Peak memory: the model plus a few tensors, whatever K. Only vectors
+  the model on its device (task arithmetic is computed there, on a GPU when the model is on
+  one). Peak memory: the model plus a few tensors, whatever K. Only vectors
   with a non-zero coefficient are read for task arithmetic.
 - **flat** — the K vectors held in RAM as one ``[K, P]`` tensor (:class:`FlatMerger`): each new
   coefficient vector is one blocked pass; for λ grids and sliders, when ``(K + 2)`` float32 model
@@ -107,16 +108,17 @@ class MergeEngine:
         self.params = {n: p for n, p in model.named_parameters() if p.is_floating_point()}
         self.names = sorted(self.params)
         numel = sum(p.numel() for p in self.params.values())
+        device = next(iter(self.params.values())).device
         if mode == "auto":
+            # a model on a GPU is merged there, tensor by tensor (the flat buffer lives in host RAM)
             fits = (self.k + 2) * numel * 4 <= (memory_budget() if budget is None else budget)
-            mode = "flat" if reuse and fits else "stream"
+            mode = "flat" if reuse and fits and device.type == "cpu" else "stream"
         if mode not in ("flat", "stream"):
             raise ValueError(f"mode must be auto, flat or stream, got {mode!r}")
         self.mode = mode
         self._base, self._spent, self._flat, self._sources = base, False, None, []
         if mode == "flat":
             tvs = [v if isinstance(v, TaskVector) else _load(Path(v), Path(v).stem) for v in vectors]
-            device = next(iter(self.params.values())).device
             # the flat buffer lives on the CPU; a model elsewhere gets each merge copied in
             self._driven = model if device.type == "cpu" else copy.deepcopy(model).cpu().float()
             self._flat = FlatMerger(self._driven, tvs, base=base)
@@ -158,11 +160,14 @@ class MergeEngine:
             for i, name in enumerate(self.names):
                 p = self.params[name]
                 theta0 = self._base[name] if self._base is not None else p
-                acc = theta0.detach().to("cpu", torch.float32, copy=True).reshape(-1)  # one private copy
+                # task arithmetic is computed on the model's device (a GPU when there is one); the
+                # other methods on the CPU, where their random draws match the flat path's
+                dev = p.device if plain else torch.device("cpu")
+                acc = theta0.detach().to(dev, torch.float32, copy=True).reshape(-1)  # one private copy
                 if plain:
                     for ck, src in zip(coefs, self._sources):
                         if ck:  # a vector at 0 is never read
-                            acc.add_(src.get(name).to(torch.float32).reshape(-1), alpha=ck)
+                            acc.add_(src.get(name).to(dev, torch.float32).reshape(-1), alpha=ck)
                 else:
                     rows = torch.stack([src.get(name).to(torch.float32).reshape(-1) for src in self._sources])
                     acc += merge_tensor(method, rows, c, i, **params)
