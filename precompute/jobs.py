@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, TaskVector, finetune, finetune_lora,
+from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, finetune, finetune_lora,
                       model_weights, predict_margins)
 from taskfair.store import layout
 
@@ -45,6 +45,20 @@ class SeedContext:
     @property
     def max_length(self) -> int:
         return self.cfg.eval.max_length or self.cfg.train.max_length
+
+
+SHARD_ENV = "TASKFAIR_VECTOR_SHARD"
+
+
+def vector_shard_bytes() -> int:
+    """The largest shard of a stored task vector: ``TASKFAIR_VECTOR_SHARD`` (``2G``, ``512M``) or
+    the store's default of 2 GB."""
+    import os
+
+    from taskfair.store.files import SHARD_BYTES
+    from taskfair.vectors.engine import parse_bytes
+    raw = os.environ.get(SHARD_ENV)
+    return parse_bytes(raw, where=SHARD_ENV) if raw else SHARD_BYTES
 
 
 def train_jobs(ctx: SeedContext) -> None:
@@ -81,10 +95,9 @@ def _train(ctx: SeedContext, name: str, texts, labels, tcfg, kind: str = "full")
         del model
         ctx.sync.wait(run)
         return
-    weights = {k: v.detach().cpu() for k, v in model_weights(model).items()}
-    tv = TaskVector.from_weights(ctx.theta0, weights, base_sha256=ctx.base_sha256, base_model=cfg.model,
-                                 name=name)
-    outputs = [run.save_vector(seed, name, tv)]
+    # τ = θ_ft − θ0 computed and written tensor by tensor (a shard at a time), in the model's dtype
+    outputs = run.save_vector_between(seed, name, ctx.theta0, model_weights(model), base_sha256=ctx.base_sha256,
+                                      base_model=cfg.model, shard_bytes=vector_shard_bytes())
     if kind == "lora":  # LoRA is not one of the merge axes: evaluate it here
         margins = predict_splits(ctx, model, ctx.progress, f"seed {seed} · eval lora")
         outputs.append(_save_points(ctx, "lora", [Point("lora", "", float("nan"), ())], margins))
@@ -109,7 +122,7 @@ def evaluate_grid(ctx: SeedContext) -> None:
     if pending:
         known = _known_margins(ctx, jobs)
         paths = [run.task_vector_path(seed, n) for n in ("fft", *groups)]
-        eval_model = copy.deepcopy(ctx.base_model).float()
+        eval_model = copy.deepcopy(ctx.base_model)  # in the configured dtype
         # the engine keeps the vectors in RAM when (K + 2) model copies fit the memory budget,
         # else streams each point tensor by tensor from the vector files
         engine = MergeEngine(eval_model, paths, base=ctx.theta0, reuse=True)

@@ -83,7 +83,7 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
     data, splits = validated or validate_study(cfg)
     store = ArtifactStore(cfg.output_root)
     sync = _Sync()
-    run = store.create(cfg.run_id, cfg.to_dict()) if sync.main else None
+    run = store.create(cfg.run_id, cfg.to_dict(), defaults=StudyConfig().to_dict()) if sync.main else None
     sync.wait()
     run = run or store.open(cfg.run_id, verify=False)
     result = StudyResult(run, timings)
@@ -124,9 +124,12 @@ def _seed_context(cfg: StudyConfig, run: Run, data: Dataset, sp: Splits, seed: i
                   timings: dict, progress: bool) -> SeedContext:
     """θ0 of the seed (checked against the hash this run started with) and what its jobs share."""
     t = time.perf_counter()
-    base_model, tok = load_classifier(cfg.model, head_seed=seed, trust_remote_code=cfg.trust_remote_code)
+    base_model, tok = load_classifier(cfg.model, head_seed=seed, dtype=cfg.torch_dtype,
+                                      trust_remote_code=cfg.trust_remote_code)
+    # θ0 on the CPU without a copy: views of the loaded weights, which stay in host memory when
+    # the model moves to a GPU (and base_model, on the CPU, is never modified)
+    theta0 = model_weights(base_model)
     base_model.to(sync.device)
-    theta0 = {k: v.detach().cpu().clone() for k, v in model_weights(base_model).items()}
     base_sha = weights_sha256(theta0)
     if run.is_done(layout.base_job(seed)):
         stored = run.base_sha256(seed)

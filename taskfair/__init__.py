@@ -29,7 +29,7 @@ from .data import (CIVIL_COMMENTS_GROUPS, MHS_SUBGROUPS, REDDITBIAS_GROUPS, Data
 from .errors import StoreError
 from .metrics import (ALL, aggregate_seeds, bootstrap_ci, fairness_table, group_rates, pareto_mask,
                       rates_table, rates_with_ci, seed_mean, summary_metrics, worst_subgroup)
-from .models import (EMBEDDED_MODELS, ModelError, best_device, encode_inputs, finetune, finetune_lora,
+from .models import (EMBEDDED_MODELS, ModelError, best_device, same_device, encode_inputs, finetune, finetune_lora,
                      is_image_model, load_classifier, predict_margins, resolve_model, tiny_classifier)
 from .publishing import (ExportError, ProvenanceError, build_record, export_configuration, export_model,
                          html_report, read_record, recreate)
@@ -52,7 +52,7 @@ __all__ = [
     "load_image_folder", "synthetic_image_folder", "is_image_run",
     # models, training, inference
     "load_classifier", "resolve_model", "tiny_classifier", "EMBEDDED_MODELS", "ModelError",
-    "is_image_model", "finetune", "finetune_lora", "predict_margins", "encode_inputs", "best_device",
+    "is_image_model", "finetune", "finetune_lora", "predict_margins", "encode_inputs", "best_device", "same_device",
     # task vectors and merging
     "TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
     "MERGE_METHODS", "register_merge_method", "merge", "uniform_merge", "inject", "FlatMerger",

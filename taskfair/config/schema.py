@@ -123,6 +123,9 @@ class StudyConfig:
 
     name: str = "study"
     model: str = "minilm"
+    # the dtype θ0 is loaded in, trained in and its task vectors are stored in (bfloat16 halves
+    # memory and disk for the 0.5–7B models; float32 keeps quick's results exact)
+    model_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     seeds: tuple[int, ...] = (13,)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -135,6 +138,11 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def torch_dtype(self):
+        import torch
+        return getattr(torch, self.model_dtype)
 
     @property
     def run_id(self) -> str:

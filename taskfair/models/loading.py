@@ -101,7 +101,8 @@ def load_classifier(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if spec in ("tiny-bert", "tiny-llama", "tiny-vit"):  # random tiny models for tests and smoke runs
-        return tiny_classifier(spec.removeprefix("tiny-"), seed=head_seed)
+        model, tok = tiny_classifier(spec.removeprefix("tiny-"), seed=head_seed)
+        return model.to(dtype), tok
     src = resolve_model(spec)
     if not src.gguf_file and _is_image_model(src, trust_remote_code):
         return _load_image_classifier(src, num_labels=num_labels, head_seed=head_seed, dtype=dtype,

@@ -228,10 +228,11 @@ def export_configuration(results: RunResults, config: Config | str, target: str 
     say = progress or (lambda f, text: None)
     run = results.open_run()
     say(0.05, "Rebuilding θ0…")
+    rebuilt = base is None
     base = base or load_theta0(run, seed)
     how = recipe(config, results.groups, results.config, seed)
     say(0.15, "Merging…")
-    model = build_model(run, seed, how, base)
+    model = build_model(run, seed, how, base, in_place=rebuilt)  # a θ0 rebuilt here is merged into
     say(0.3, "Measuring on the validation and test splits…")
     margins = model_margins(run, seed, model, base[1], splits=("val", "test"))
     sr = results.seeds[seed]

@@ -153,7 +153,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
                                            images=is_image_run(cfg))))
         prov_rows.append((f"examples val / test (seed {seed})", f"{len(sr.labels['val'])} / {len(sr.labels['test'])}"))
         for g in groups:
-            prov_rows.append((f"τ_{g} sha256 (seed {seed})", run.file_sha256(run.task_vector_file(seed, g))))
+            prov_rows.append((f"τ_{g} sha256 (seed {seed})", run.vector_sha256(seed, g)))
     versions = package_versions()
     coef_rows = []
     for c in dict.fromkeys(m.spec):

@@ -85,7 +85,7 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
     for v, lam in coefficients.items():
         name = run.task_vector_file(seed, v)
         vectors.append({"vector": v, "subgroup": v if v in groups else None, "file": name,
-                        "sha256": run.file_sha256(name), "coefficient": float(lam)})
+                        "sha256": run.vector_sha256(seed, v), "coefficient": float(lam)})
     evaluation = {}
     for split, m in (margins or {}).items():
         rows = np.asarray(idx[split])
@@ -204,7 +204,8 @@ def recreate(record: Mapping | str | Path, *, artifact_root: str | Path | None =
         raise ProvenanceError(f"run {run.run_id!r} in {root} has a different config than the one recorded")
     seed = int(record["base_model"]["head_seed"])
     for v in record["task_vectors"]:
-        stored = run.manifest["files"].get(v["file"], {}).get("sha256")
+        vector = v.get("vector") or v["subgroup"]
+        stored = run.vector_sha256(seed, vector) if run.has_task_vector(seed, vector) else None
         if stored != v["sha256"]:
             raise ProvenanceError(f"task vector {v['file']} has sha256 {str(stored)[:12]}…, the record "
                                   f"says {v['sha256'][:12]}…")
@@ -216,6 +217,6 @@ def recreate(record: Mapping | str | Path, *, artifact_root: str | Path | None =
     if record["base_model"]["weights_sha256"] != run.base_sha256(seed):
         raise ProvenanceError("θ0 of the run differs from the recorded base weights")
     base = load_theta0(run, seed)
-    model = build_model(run, seed, how, base)
+    model = build_model(run, seed, how, base, in_place=True)
     sha = weights_sha256(model_weights(model))
     return model, base[1], sha, sha == record["merged_weights_sha256"]

@@ -32,7 +32,8 @@ def load_theta0(run: Run, seed: int):
     """θ0 of ``seed`` (the pretrained model with its head initialised under ``seed``) rebuilt
     from the run's config, checked against the hash stored at training."""
     cfg = load_config(run.config)
-    model, tok = load_classifier(cfg.model, head_seed=seed, trust_remote_code=cfg.trust_remote_code)
+    model, tok = load_classifier(cfg.model, head_seed=seed, dtype=cfg.torch_dtype,
+                                 trust_remote_code=cfg.trust_remote_code)
     stored = run.base_sha256(seed)
     actual = weights_sha256(model_weights(model))
     if actual != stored:
@@ -42,11 +43,14 @@ def load_theta0(run: Run, seed: int):
     return model, tok
 
 
-def build_model(run: Run, seed: int, how: Recipe, base) -> torch.nn.Module:
-    """A new model (a copy of ``base[0]``, which is never modified) with weights
-    ``θ0 + merge(τ_v; λ_v)`` over the stored vectors the recipe names, merged by the engine
-    tensor by tensor from the vector files (one model in memory plus a few tensors)."""
-    model = copy.deepcopy(base[0]).cpu().float()
+def build_model(run: Run, seed: int, how: Recipe, base, *, in_place: bool = False) -> torch.nn.Module:
+    """A model with weights ``θ0 + merge(τ_v; λ_v)`` over the stored vectors the recipe names,
+    merged by the engine tensor by tensor from the vector files, on the GPU when there is one.
+    By default a copy of ``base[0]`` (which is never modified); with ``in_place`` the merge goes
+    into ``base[0]`` itself (a caller that rebuilt θ0 for this merge alone): one model in memory
+    plus a few tensors."""
+    model = base[0] if in_place else copy.deepcopy(base[0])
+    model = model.to(best_device())
     if not how.vectors:
         return model
     paths = [run.task_vector_path(seed, v) for v in how.vectors]
@@ -109,8 +113,10 @@ def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *
     frames = []
     seeds = list(results.seeds)
     for i, seed in enumerate(seeds):
-        base = (bases or {}).get(seed) or load_theta0(run, seed)
-        model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base)
+        given = (bases or {}).get(seed)
+        base = given or load_theta0(run, seed)
+        model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base,
+                            in_place=given is None)
         margins = model_margins(run, seed, model, base[1], splits=splits)
         del model
         sr = results.seeds[seed]

@@ -17,7 +17,8 @@ from ..errors import StoreError
 from ..vectors.taskvector import TaskVector, TaskVectorMismatch
 
 __all__ = ["StoreError", "sha256_file", "atomic_path", "save_safetensors", "package_versions",
-           "save_task_vector", "load_task_vector", "task_vector_metadata"]
+           "save_task_vector", "load_task_vector", "task_vector_metadata", "task_vector_shards",
+           "TV_FORMAT", "SHARD_BYTES"]
 
 _PACKAGES = ("taskfair", "torch", "transformers", "peft", "accelerate", "safetensors", "numpy",
              "pandas", "fairlearn")
@@ -85,7 +86,9 @@ def _taskfair_version() -> str:
 
 # --------------------------------------------------------------------------- task vectors on disk
 
-_TV_FORMAT = "taskfair.task_vector/1"
+_TV_FORMAT = TV_FORMAT = "taskfair.task_vector/1"
+# the largest shard of a stored task vector (a vector larger than this is a folder of shards)
+SHARD_BYTES = 2 * 1024**3
 
 
 def save_task_vector(path: str | Path, tv: TaskVector) -> Path:
@@ -104,14 +107,32 @@ def task_vector_metadata(path: str | Path, *, expected_base_sha256: str | None =
 
 
 def load_task_vector(path: str | Path, *, expected_base_sha256: str | None = None) -> TaskVector:
-    """Read a task vector; a file that is not one, or one from another base, raises."""
+    """Read a task vector (a file, or a folder of shards); a file that is not one, or one from
+    another base, raises. The deltas come back as float32."""
     path = Path(path)
     meta, tensors = _open_task_vector(path, expected_base_sha256, tensors=True)
     return TaskVector(tensors, base_sha256=meta.get("base_sha256") or None,
                       base_model=meta.get("base_model", ""), name=meta.get("name", path.stem))
 
 
+def task_vector_shards(path: Path) -> list[Path]:
+    """The shard files of a sharded task vector folder, in order."""
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise StoreError(f"task vector folder {path} holds no shards")
+    return files
+
+
 def _open_task_vector(path: Path, expected_base_sha256: str | None, *, tensors: bool):
+    if path.is_dir():  # a sharded vector: every shard carries the same metadata
+        meta, data = {}, {}
+        for f in task_vector_shards(path):
+            m, d = _open_task_vector(f, expected_base_sha256, tensors=tensors)
+            if meta and m != meta:
+                raise StoreError(f"{f}: its metadata differs from the other shards of {path}")
+            meta = m
+            data.update(d)
+        return meta, data
     from safetensors import safe_open
 
     if not path.is_file():

@@ -6,7 +6,10 @@ vector, its predictions, its splits) into a name inside the run folder.
     data/report.json                  what loading dropped and why, and notes
     seed<s>/splits.json               row positions of the train/val/test splits
     seed<s>/base.json                 the sha256 of θ0 (pretrained model, head seeded with s)
-    seed<s>/tv/<vector>.safetensors   task vectors: fft, lora and one per subgroup
+    seed<s>/tv/<vector>.safetensors   task vectors: fft, lora and one per subgroup, in the model's
+                                      dtype; a vector larger than one shard (2 GB by default) is a
+                                      folder of shards instead:
+    seed<s>/tv/<vector>/<i>-of-<n>.safetensors
     seed<s>/preds/<job>.safetensors   val/test margins of every point of one evaluation job
     metrics.parquet  summary.json  headline.parquet  timings.json
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 __all__ = ["FORMAT", "MANIFEST", "DATASET", "DATA_REPORT", "METRICS", "SUMMARY", "HEADLINE", "TIMINGS",
            "DATA_COLUMNS", "seed_label", "splits", "base", "task_vector", "task_vector_prefix",
+           "task_vector_shard", "task_vector_shard_prefix",
            "predictions", "predictions_prefix", "vector_of", "job_of", "base_job", "train_job",
            "eval_job", "DATA_JOB", "METRICS_JOB"]
 
@@ -49,6 +53,16 @@ def base(seed: int) -> str:
     return f"{seed_label(seed)}/base.json"
 
 
+def task_vector_shard(seed: int, vector: str, index: int, count: int) -> str:
+    """Shard ``index`` (1-based) of ``count`` of a sharded task vector."""
+    return f"{task_vector_shard_prefix(seed, vector)}{index:05d}-of-{count:05d}{_SUFFIX}"
+
+
+def task_vector_shard_prefix(seed: int, vector: str) -> str:
+    """The folder of a sharded task vector."""
+    return f"{task_vector_prefix(seed)}{vector}/"
+
+
 def task_vector_prefix(seed: int) -> str:
     return f"{seed_label(seed)}/{_TV}/"
 
@@ -74,8 +88,10 @@ def _strip(name: str, prefix: str) -> str | None:
 
 
 def vector_of(name: str, seed: int) -> str | None:
-    """The vector a file name holds for ``seed`` (None when it is not one of its task vectors)."""
-    return _strip(name, task_vector_prefix(seed))
+    """The vector a file name holds (whole or a shard of it) for ``seed`` (None when it is not
+    one of its task vectors)."""
+    inner = _strip(name, task_vector_prefix(seed))
+    return inner.split("/", 1)[0] if inner else inner
 
 
 def job_of(name: str, seed: int) -> str | None:

@@ -28,9 +28,13 @@ class ArtifactStore:
             return []
         return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
 
-    def create(self, run_id: str, config: Mapping[str, Any], *, resume: bool = True) -> Run:
+    def create(self, run_id: str, config: Mapping[str, Any], *, resume: bool = True,
+               defaults: Mapping[str, Any] | None = None, ignore: tuple[str, ...] = ("output_root",)) -> Run:
         """A run folder for ``config``. With ``resume`` an existing run with the same config is
-        reopened (its finished jobs are kept); one with another config is an error."""
+        reopened (its finished jobs are kept); one with another config is an error naming the
+        fields that differ. Fields in ``ignore`` (where the run lives) are not compared, and a
+        field the stored config lacks (written before the field existed) matches its value in
+        ``defaults``."""
         check_name(run_id)
         path = self.root / run_id
         config = json.loads(json.dumps(dict(config), default=str))
@@ -38,9 +42,13 @@ class ArtifactStore:
             run = self.open(run_id, verify=False)
             if not resume:
                 raise StoreError(f"run {path} already exists; choose another run id or delete it")
-            if run.config != config:
-                raise StoreError(f"run {path} exists with a different config; delete it or choose "
-                                 "another output root/run id")
+            defaults = json.loads(json.dumps(dict(defaults or {}), default=str))
+            diff = config_differences(run.config, config, defaults, ignore)
+            if diff:
+                shown = "; ".join(f"{k}: stored {a!r}, now {b!r}" for k, a, b in diff[:6])
+                raise StoreError(f"run {path} exists with a different config ({shown}"
+                                 f"{' …' if len(diff) > 6 else ''}); give this config another name "
+                                 "(--set name=…) to start a new run, or drop the changed settings to resume it")
             return run
         manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
                     "versions": package_versions(),
@@ -77,3 +85,22 @@ class ArtifactStore:
         if verify:
             run.verify()
         return run
+
+
+def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any], defaults: Mapping[str, Any],
+                       ignore: tuple[str, ...] = (), prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted field, stored value, new value)`` for every field that differs; a field missing
+    from ``stored`` compares as its value in ``defaults``."""
+    out = []
+    for key in sorted(set(stored) | set(new)):
+        dotted = f"{prefix}{key}"
+        if dotted in ignore:
+            continue
+        d = defaults.get(key) if isinstance(defaults, Mapping) else None
+        a = stored.get(key, d) if key not in stored else stored[key]
+        b = new.get(key, d) if key not in new else new[key]
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += config_differences(a, b, d if isinstance(d, Mapping) else {}, ignore, f"{dotted}.")
+        elif a != b:
+            out.append((dotted, a, b))
+    return out

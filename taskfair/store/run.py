@@ -20,7 +20,7 @@ import torch
 
 from ..vectors.taskvector import TaskVector
 from . import layout
-from .files import (StoreError, atomic_path, load_task_vector, save_safetensors,
+from .files import (SHARD_BYTES, TV_FORMAT, StoreError, atomic_path, load_task_vector, save_safetensors,
                     save_task_vector, sha256_file, task_vector_metadata)
 
 __all__ = ["Run", "check_name"]
@@ -203,28 +203,102 @@ class Run:
         self.save_json(layout.base(seed), dict(record))
         return layout.base(seed)
 
+    def task_vector_files(self, seed: int, vector: str) -> list[str]:
+        """The recorded file names of a stored task vector: one file, or its shards in order
+        (empty when it is not stored)."""
+        single = layout.task_vector(seed, vector)
+        if single in self.manifest["files"]:
+            return [single]
+        prefix = layout.task_vector_shard_prefix(seed, vector)
+        return sorted(n for n in self.manifest["files"] if n.startswith(prefix))
+
     def task_vector_file(self, seed: int, vector: str) -> str:
-        """The name (inside the run) of a task vector file: ``vector`` is fft, lora or a subgroup."""
-        return layout.task_vector(seed, vector)
+        """The name (inside the run) of a task vector: its file, or for a sharded vector its
+        folder (``seed13/tv/fft/``); ``vector`` is fft, lora or a subgroup."""
+        files = self.task_vector_files(seed, vector)
+        if len(files) == 1 and files[0] == layout.task_vector(seed, vector):
+            return files[0]
+        return layout.task_vector_shard_prefix(seed, vector) if files else layout.task_vector(seed, vector)
+
+    def vector_sha256(self, seed: int, vector: str) -> str:
+        """The sha256 of a stored task vector: its file's, or for a sharded vector the sha256 of
+        the list of its shards' names and hashes."""
+        files = self.task_vector_files(seed, vector)
+        if not files:
+            raise StoreError(f"run {self.path}: no stored task vector {vector!r} for seed {seed}")
+        if files == [layout.task_vector(seed, vector)]:
+            return self.file_sha256(files[0])
+        import hashlib
+        lines = "".join(f"{Path(n).name} {self.file_sha256(n)}\n" for n in files)
+        return hashlib.sha256(lines.encode()).hexdigest()
 
     def has_task_vector(self, seed: int, vector: str) -> bool:
-        return self.has(layout.task_vector(seed, vector))
+        return bool(self.task_vector_files(seed, vector))
 
     def task_vector(self, seed: int, vector: str) -> TaskVector:
-        """A stored task vector, checked against the seed's θ0 hash."""
-        return self.load_task_vector(layout.task_vector(seed, vector),
-                                     expected_base_sha256=self.base_sha256(seed))
+        """A stored task vector (float32 in memory), checked against the seed's θ0 hash."""
+        return load_task_vector(self.task_vector_path(seed, vector), expected_base_sha256=self.base_sha256(seed))
 
     def task_vector_path(self, seed: int, vector: str) -> Path:
-        """The verified file of a stored task vector (hash as recorded, taken from the seed's θ0),
-        for the merge engine to stream from."""
-        path = self._verified(layout.task_vector(seed, vector))
-        task_vector_metadata(path, expected_base_sha256=self.base_sha256(seed))
+        """The verified file (or folder of shards) of a stored task vector (hashes as recorded,
+        taken from the seed's θ0), for the merge engine to stream from."""
+        files = self.task_vector_files(seed, vector)
+        if not files:
+            raise StoreError(f"run {self.path}: no stored task vector {vector!r} for seed {seed}")
+        bad = self.problems(files)
+        if bad:
+            raise StoreError(f"run {self.path}: {bad[0]}")
+        path = self.path / self.task_vector_file(seed, vector)
+        task_vector_metadata(self.path / files[0], expected_base_sha256=self.base_sha256(seed))
         return path
 
     def save_vector(self, seed: int, vector: str, tv: TaskVector) -> str:
         self.save_task_vector(layout.task_vector(seed, vector), tv)
         return layout.task_vector(seed, vector)
+
+    def save_vector_between(self, seed: int, vector: str, theta0: Mapping[str, torch.Tensor],
+                            finetuned: Mapping[str, torch.Tensor], *, base_sha256: str, base_model: str,
+                            dtype: torch.dtype | None = None, shard_bytes: int = SHARD_BYTES) -> list[str]:
+        """Store ``τ = finetuned − θ0`` tensor by tensor, without a copy of the model: each delta
+        is computed in float32 and stored in ``dtype`` (default: the fine-tuned weight's dtype),
+        one file when it fits ``shard_bytes``, else a folder of shards of at most that size
+        (each written atomically and hashed in the manifest). Returns the names written."""
+        names = sorted(theta0)
+        if set(names) != set(finetuned):
+            only = sorted(set(names) ^ set(finetuned))[:5]
+            raise ValueError(f"θ0 and the fine-tuned model have different parameters (e.g. {only})")
+        def out_dtype(n: str) -> torch.dtype:
+            return dtype or finetuned[n].dtype
+        # plan the shards from the shapes alone, so every shard's name (i-of-n) is known up front
+        plan: list[list[str]] = [[]]
+        size = 0
+        for n in names:
+            nbytes = finetuned[n].numel() * torch.empty((), dtype=out_dtype(n)).element_size()
+            if plan[-1] and size + nbytes > shard_bytes:
+                plan.append([])
+                size = 0
+            plan[-1].append(n)
+            size += nbytes
+        meta = {"format": TV_FORMAT, "base_sha256": base_sha256, "base_model": base_model, "name": vector}
+        folder = self.path / layout.task_vector_shard_prefix(seed, vector)
+        if folder.is_dir():  # shards of an interrupted earlier attempt
+            for f in folder.glob("*.safetensors"):
+                f.unlink()
+        for n in list(self.manifest["files"]):
+            if layout.vector_of(n, seed) == vector and n.startswith(layout.task_vector_prefix(seed)):
+                del self.manifest["files"][n]
+        written = []
+        for i, part in enumerate(plan, start=1):
+            tensors = {}
+            for n in part:
+                a, b = finetuned[n].detach(), theta0[n].detach()
+                tensors[n] = (a.to("cpu", torch.float32) - b.to("cpu", torch.float32)).to(out_dtype(n))
+            name = layout.task_vector(seed, vector) if len(plan) == 1 else \
+                layout.task_vector_shard(seed, vector, i, len(plan))
+            self.save_tensors(name, tensors, meta)
+            written.append(name)
+            del tensors
+        return written
 
     def save_predictions(self, seed: int, job: str, tensors: Mapping[str, torch.Tensor],
                          metadata: Mapping[str, str] | None = None) -> str:

@@ -79,8 +79,12 @@ class _InRam:
 
 
 def _load(path: Path, name: str) -> TaskVector:
-    from safetensors.torch import load_file
-    return TaskVector(load_file(str(path)), name=name)
+    """A stored vector (one file or a folder of shards) in RAM, as float32."""
+    src = TensorSource(path)
+    try:
+        return TaskVector({n: src.get(n) for n in src.names() if src.meta[n][1] in FLOATS}, name=name)
+    finally:
+        src.close()
 
 
 class MergeEngine:

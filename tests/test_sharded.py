@@ -1,0 +1,127 @@
+"""Task vectors stored as the model is: in its dtype, and as a folder of shards when larger than
+one shard; runs written before (one float32 file per vector) still load. Resuming compares
+configs field by field."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from taskfair import ArtifactStore, TaskVector, model_weights, tiny_classifier, weights_sha256
+from taskfair.store import StoreError, layout
+from taskfair.vectors.engine import MergeEngine
+
+
+def _pair(dtype=torch.float32):
+    base, _ = tiny_classifier("bert", seed=0)
+    base = base.to(dtype)
+    ft = copy.deepcopy(base)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for p in ft.parameters():
+            p.add_((torch.randn(p.shape, generator=g) * 0.01).to(dtype))
+    return base, ft
+
+
+def _run(tmp_path):
+    return ArtifactStore(tmp_path).create("r", {"seeds": [13]})
+
+
+def test_a_large_vector_is_written_in_shards_and_reads_back_whole(tmp_path):
+    base, ft = _pair()
+    run = _run(tmp_path)
+    theta0, weights = model_weights(base), model_weights(ft)
+    sha = weights_sha256(theta0)
+    names = run.save_vector_between(13, "fft", theta0, weights, base_sha256=sha, base_model="tiny",
+                                    shard_bytes=200_000)
+    assert len(names) > 2 and all(n.startswith("seed13/tv/fft/") for n in names)
+    assert names[0].endswith(f"00001-of-{len(names):05d}.safetensors")
+    assert run.task_vector_files(13, "fft") == names and run.has_task_vector(13, "fft")
+    run.save_base(13, {"sha256": sha})
+    tv = run.task_vector(13, "fft")
+    want = TaskVector.from_weights(theta0, weights)
+    assert tv.deltas.keys() == want.deltas.keys()
+    assert all(torch.equal(tv.deltas[k], want.deltas[k]) for k in want.deltas)
+    # the same vector in one file: the merge engine gives the same weights from both
+    single = run.save_vector_between(13, "one", theta0, weights, base_sha256=sha, base_model="tiny")
+    assert single == ["seed13/tv/one.safetensors"]
+    merged = {}
+    for v in ("fft", "one"):
+        m = copy.deepcopy(base)
+        with MergeEngine(m, [run.task_vector_path(13, v)]) as eng:
+            eng.set([0.7])
+        merged[v] = model_weights(m)
+    assert all(torch.equal(merged["fft"][k], merged["one"][k]) for k in merged["one"])
+    flat = copy.deepcopy(base)
+    MergeEngine(flat, [run.task_vector_path(13, "fft")], base=theta0, reuse=True, mode="flat").set([0.7])
+    assert all(torch.allclose(model_weights(flat)[k], merged["one"][k], atol=1e-6) for k in merged["one"])
+    # a damaged shard is named
+    bad = tmp_path / "r" / names[1]
+    raw = bytearray(bad.read_bytes())
+    raw[-3] ^= 0xFF
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match=names[1].replace("/", ".")):
+        run.task_vector_path(13, "fft")
+
+
+def test_vectors_keep_the_models_dtype(tmp_path):
+    base, ft = _pair(torch.bfloat16)
+    run = _run(tmp_path)
+    theta0, weights = model_weights(base), model_weights(ft)
+    (name,) = run.save_vector_between(13, "g", theta0, weights, base_sha256=weights_sha256(theta0),
+                                      base_model="tiny")
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "r" / name), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}
+    # half the bytes of a float32 vector
+    (f32,) = run.save_vector_between(13, "h", theta0, weights, base_sha256="x", base_model="tiny",
+                                     dtype=torch.float32)
+    ratio = (tmp_path / "r" / name).stat().st_size / (tmp_path / "r" / f32).stat().st_size
+    assert 0.45 < ratio < 0.55
+
+
+def test_resume_compares_configs_field_by_field(tmp_path):
+    from precompute.profiles import load_profile
+    from taskfair.config import StudyConfig
+    store = ArtifactStore(tmp_path)
+    cfg = load_profile("quick", {"output_root": str(tmp_path)})
+    old = cfg.to_dict()
+    del old["model_dtype"]  # a run written before the field existed
+    store.create("quick", old)
+    defaults = StudyConfig().to_dict()
+    store.create("quick", cfg.to_dict(), defaults=defaults)  # the default value matches
+    moved = load_profile("quick", {"output_root": str(tmp_path) + "/"}).to_dict()
+    store.create("quick", moved, defaults=defaults)  # where the run lives is not its identity
+    changed = load_profile("quick", {"train.epochs": 2, "model_dtype": "bfloat16"}).to_dict()
+    with pytest.raises(StoreError, match=r"model_dtype: stored 'float32', now 'bfloat16'.*train\.epochs"):
+        store.create("quick", changed, defaults=defaults)
+
+
+def test_a_bf16_pipeline_run_with_sharded_vectors(tmp_path, monkeypatch):
+    """The pipeline end to end with θ0 in bfloat16 and vectors in shards: every vector is a
+    folder of bf16 shards, the grid is evaluated from them, an export reproduces through
+    recreate."""
+    from conftest import PICO_OVERRIDES
+    from precompute.pipeline import run_study
+    from precompute.profiles import load_profile
+    from taskfair import load_results
+    from taskfair.publishing.export import export_configuration
+    from taskfair.publishing.provenance import recreate
+    monkeypatch.setenv("TASKFAIR_VECTOR_SHARD", "150K")
+    cfg = load_profile("quick", {**PICO_OVERRIDES, "name": "bf", "output_root": str(tmp_path),
+                                 "model_dtype": "bfloat16", "grids.methods": [],
+                                 "dataset.subgroups": ["female", "muslims"], "grids.probes": 2})
+    run_study(cfg, progress=False)
+    run = ArtifactStore(tmp_path).open("bf")
+    for v in ("fft", "lora", "female", "muslims"):
+        files = run.task_vector_files(13, v)
+        assert len(files) > 1, v
+        assert run.task_vector(13, v).norm() > 0
+    res = load_results(tmp_path, "bf")
+    out = export_configuration(res, "remix:0.5,1.0", tmp_path / "exp", n_boot=0)
+    assert out.record["task_vectors"][0]["file"].endswith("/")
+    model, _, sha, same = recreate(out.path / "provenance.json", artifact_root=tmp_path)
+    assert same, "the export does not reproduce from the sharded run"
+    assert next(model.parameters()).dtype == torch.bfloat16
