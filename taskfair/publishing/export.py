@@ -24,6 +24,7 @@ from ..metrics.tables import rates_table
 from ..models.inference import is_image_processor, predict_margins
 from ..steering.configurations import Config, parse_config, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
+from ..vectors.engine import memory_budget
 from ..store import layout
 from ..store.files import package_versions, sha256_file
 from ..store.results import RunResults
@@ -126,11 +127,35 @@ SHARD_SIZE = "2GB"   # weight shards of an export, as Hugging Face checkpoints a
 
 def _check_free_space(model: torch.nn.Module, folder: Path) -> None:
     """Refuse before writing when the folder's disk cannot hold the weights (plus a margin)."""
-    need = sum(t.numel() * t.element_size() for t in model.state_dict().values()) + (64 << 20)
+    need = _weights_bytes(model) + (64 << 20)
     free = shutil.disk_usage(folder).free
     if free < need:
         raise ExportError(f"not enough free disk space in {folder}: the export needs about {need / 2**30:.2f} GB, "
                           f"{free / 2**30:.2f} GB are free; free some space or export elsewhere (-o DIR)")
+
+
+def _weights_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _check_written(folder: Path, model: torch.nn.Module) -> None:
+    """Every tensor written to ``folder`` equals the model's, byte for byte, read back one tensor
+    at a time; every weight of the model is written (or shares its storage with one that is)."""
+    from safetensors import safe_open
+    state = model.state_dict()
+    written: set[str] = set()
+    for f in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as h:
+            for name in h.keys():
+                want = state.get(name)
+                got = h.get_tensor(name)
+                if want is None or want.shape != got.shape or not torch.equal(want.detach().cpu(), got):
+                    raise ExportError(f"{f.name}: tensor {name!r} does not match the merged model; nothing was written")
+                written.add(name)
+    ptrs = {state[n].data_ptr() for n in written}
+    missing = [n for n, t in state.items() if n not in written and t.data_ptr() not in ptrs and t.numel()]
+    if missing:
+        raise ExportError(f"the export lacks {len(missing)} weight(s), e.g. {missing[:3]}; nothing was written")
 
 
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping | None = None,
@@ -170,10 +195,14 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
         if not any((tmp / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
             raise ExportError("the model was not written as safetensors")
-        if check_texts:
+        _check_written(tmp, model)
+        # reloading with transformers holds a second model: done when two copies fit the memory
+        # budget; above that the bitwise check of every written tensor stands for it
+        if check_texts and 2 * _weights_bytes(model) <= memory_budget():
             reloaded = auto.from_pretrained(tmp, use_safetensors=True)
             a = predict_margins(model, tokenizer, list(check_texts), max_length=max_length)
             b = predict_margins(reloaded, tokenizer, list(check_texts), max_length=max_length)
+            del reloaded
             if not np.allclose(a, b, atol=1e-4):
                 raise ExportError(f"the reloaded export predicts differently (max margin gap "
                                   f"{np.abs(a - b).max():.2e}); nothing was written")
