@@ -15,6 +15,7 @@ import torch
 from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, finetune, finetune_lora,
                       model_weights, predict_margins)
 from taskfair.store import layout
+from taskfair.vectors import TensorSource, choose_mode
 
 from .plan import Point, plan_points
 
@@ -32,9 +33,10 @@ class SeedContext:
     data: Dataset
     splits: Splits
     seed: int
-    base_model: torch.nn.Module       # θ0, on ``device``; never modified
+    base_model: torch.nn.Module       # θ0, on ``device``; not modified until a streamed λ grid
+                                      # (the seed's last step) merges into it
     tokenizer: object
-    theta0: dict[str, torch.Tensor]   # θ0 on the CPU
+    theta0: dict[str, torch.Tensor]   # θ0 on the CPU (views of base_model's weights on a CPU host)
     base_sha256: str
     device: torch.device
     sync: object                      # pipeline._Sync
@@ -122,10 +124,21 @@ def evaluate_grid(ctx: SeedContext) -> None:
     if pending:
         known = _known_margins(ctx, jobs)
         paths = [run.task_vector_path(seed, n) for n in ("fft", *groups)]
-        eval_model = copy.deepcopy(ctx.base_model)  # in the configured dtype
+        numel = sum(t.numel() for t in ctx.theta0.values())
         # the engine keeps the vectors in RAM when (K + 2) model copies fit the memory budget,
         # else streams each point tensor by tensor from the vector files
-        engine = MergeEngine(eval_model, paths, base=ctx.theta0, reuse=True)
+        mode = choose_mode(numel, len(paths), ctx.device, reuse=True)
+        if mode == "flat":
+            eval_model, base = copy.deepcopy(ctx.base_model), ctx.theta0
+        else:
+            # θ0 is streamed from a stored copy too, and the points go into the seed's θ0 model
+            # itself (its training jobs are done): one model in memory, whatever its size
+            if sync.main and run.theta0_path(seed) is None:
+                run.save_theta0(seed, ctx.theta0, base_sha256=ctx.base_sha256, shard_bytes=vector_shard_bytes())
+            sync.wait(run)
+            eval_model, base = ctx.base_model, TensorSource(run.theta0_path(seed))
+            ctx.theta0 = {}
+        engine = MergeEngine(eval_model, paths, base=base, reuse=True, mode=mode)
         total = len({p.key for n in pending for p in jobs[n]} - set(known))
         from tqdm.auto import tqdm
         where = f", {sync.world} processes" if sync.world > 1 else ""
@@ -153,7 +166,9 @@ def evaluate_grid(ctx: SeedContext) -> None:
                 run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
         bar.close()
         engine.close()
-        del engine, eval_model
+        if isinstance(base, TensorSource):
+            base.close()
+        del engine, eval_model, base
     sync.wait(run)
     ctx.timings["evaluate"] += time.perf_counter() - t
 

@@ -134,3 +134,7 @@ def test_the_pipeline_stores_the_same_margins_when_it_must_stream(pico_store, tm
     b = ArtifactStore(tmp_path).open("pico").manifest["files"]
     preds = [n for n in a if "/preds/" in n]
     assert preds and {n: a[n]["sha256"] for n in preds} == {n: b[n]["sha256"] for n in preds}
+    # streaming, the grid read θ0 from a stored copy (taken from the run's θ0) instead of holding one
+    run = ArtifactStore(tmp_path).open("pico")
+    assert "seed13/theta0.safetensors" in b and run.theta0_path(13) is not None
+    assert "seed13/theta0.safetensors" not in a

@@ -91,6 +91,11 @@ def finetune(
                          "labels) and at least one example")
     acc = make_accelerator(config.precision)
     world, rank = acc.num_processes, acc.process_index
+    if config.batch_size < world:
+        raise ValueError(f"train.batch_size ({config.batch_size}) is the global batch and {world} processes share "
+                         f"it: make it at least {world} (a multiple of {world}), e.g. "
+                         f"--set train.batch_size={config.batch_size * config.grad_accum} --set train.grad_accum=1 "
+                         "keeps the same batch per optimiser step")
     rng = np.random.default_rng(config.seed)  # the same on every process, so batches agree
     torch.manual_seed(config.seed + 7919 * rank)  # dropout masks differ between processes
     inputs = encode_inputs(tokenizer, texts, max_length=config.max_length)

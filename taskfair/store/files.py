@@ -32,6 +32,12 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto
@@ -45,6 +51,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; a run is shared like any file
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

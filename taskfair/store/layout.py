@@ -6,6 +6,8 @@ vector, its predictions, its splits) into a name inside the run folder.
     data/report.json                  what loading dropped and why, and notes
     seed<s>/splits.json               row positions of the train/val/test splits
     seed<s>/base.json                 the sha256 of θ0 (pretrained model, head seeded with s)
+    seed<s>/theta0.safetensors        θ0's weights, written only when the λ grid streams (a model
+                                      too large for the in-RAM path); sharded like a vector
     seed<s>/tv/<vector>.safetensors   task vectors: fft, lora and one per subgroup, in the model's
                                       dtype; a vector larger than one shard (2 GB by default) is a
                                       folder of shards instead:
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 __all__ = ["FORMAT", "MANIFEST", "DATASET", "DATA_REPORT", "METRICS", "SUMMARY", "HEADLINE", "TIMINGS",
            "DATA_COLUMNS", "seed_label", "splits", "base", "task_vector", "task_vector_prefix",
-           "task_vector_shard", "task_vector_shard_prefix",
+           "task_vector_shard", "task_vector_shard_prefix", "theta0", "theta0_shard", "theta0_shard_prefix",
            "predictions", "predictions_prefix", "vector_of", "job_of", "base_job", "train_job",
            "eval_job", "DATA_JOB", "METRICS_JOB"]
 
@@ -61,6 +63,18 @@ def task_vector_shard(seed: int, vector: str, index: int, count: int) -> str:
 def task_vector_shard_prefix(seed: int, vector: str) -> str:
     """The folder of a sharded task vector."""
     return f"{task_vector_prefix(seed)}{vector}/"
+
+
+def theta0(seed: int) -> str:
+    return f"{seed_label(seed)}/theta0{_SUFFIX}"
+
+
+def theta0_shard_prefix(seed: int) -> str:
+    return f"{seed_label(seed)}/theta0/"
+
+
+def theta0_shard(seed: int, index: int, count: int) -> str:
+    return f"{theta0_shard_prefix(seed)}{index:05d}-of-{count:05d}{_SUFFIX}"
 
 
 def task_vector_prefix(seed: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -263,38 +264,70 @@ class Run:
         is computed in float32 and stored in ``dtype`` (default: the fine-tuned weight's dtype),
         one file when it fits ``shard_bytes``, else a folder of shards of at most that size
         (each written atomically and hashed in the manifest). Returns the names written."""
-        names = sorted(theta0)
-        if set(names) != set(finetuned):
-            only = sorted(set(names) ^ set(finetuned))[:5]
+        if set(theta0) != set(finetuned):
+            only = sorted(set(theta0) ^ set(finetuned))[:5]
             raise ValueError(f"θ0 and the fine-tuned model have different parameters (e.g. {only})")
-        def out_dtype(n: str) -> torch.dtype:
-            return dtype or finetuned[n].dtype
-        # plan the shards from the shapes alone, so every shard's name (i-of-n) is known up front
-        plan: list[list[str]] = [[]]
+
+        def delta(n: str) -> torch.Tensor:
+            a, b = finetuned[n].detach(), theta0[n].detach()
+            return (a.to("cpu", torch.float32) - b.to("cpu", torch.float32)).to(dtype or a.dtype)
+
+        shapes = {n: (finetuned[n].shape, dtype or finetuned[n].dtype) for n in theta0}
+        meta = {"format": TV_FORMAT, "base_sha256": base_sha256, "base_model": base_model, "name": vector}
+        return self._save_sharded(layout.task_vector(seed, vector), layout.task_vector_shard_prefix(seed, vector),
+                                  lambda i, n: layout.task_vector_shard(seed, vector, i, n), shapes, delta,
+                                  meta, shard_bytes)
+
+    def save_theta0(self, seed: int, weights: Mapping[str, torch.Tensor], *, base_sha256: str,
+                    shard_bytes: int = SHARD_BYTES) -> list[str]:
+        """Store θ0's weights (for a λ grid that streams θ0 instead of holding a copy of it)."""
+        shapes = {n: (t.shape, t.dtype) for n, t in weights.items()}
+        meta = {"format": "taskfair.theta0/1", "base_sha256": base_sha256}
+        return self._save_sharded(layout.theta0(seed), layout.theta0_shard_prefix(seed),
+                                  lambda i, n: layout.theta0_shard(seed, i, n), shapes,
+                                  lambda n: weights[n].detach().cpu(), meta, shard_bytes)
+
+    def theta0_path(self, seed: int) -> Path | None:
+        """The verified stored θ0 of ``seed`` (a file or a folder of shards) when it is stored
+        and was taken from the seed's θ0 hash, else None."""
+        single = layout.theta0(seed)
+        prefix = layout.theta0_shard_prefix(seed)
+        files = [single] if single in self.manifest["files"] else \
+            sorted(n for n in self.manifest["files"] if n.startswith(prefix))
+        if not files or self.problems(files) or not self.has(layout.base(seed)):
+            return None
+        from safetensors import safe_open
+        with safe_open(str(self.path / files[0]), "pt") as f:
+            if (f.metadata() or {}).get("base_sha256") != self.base_sha256(seed):
+                return None
+        return self.path / (single if files == [single] else prefix)
+
+    def _save_sharded(self, single: str, prefix: str, shard_name, shapes: Mapping[str, tuple],
+                      tensor, meta: Mapping[str, str], shard_bytes: int) -> list[str]:
+        """Write named tensors (computed one at a time by ``tensor(name)``) as ``single``, or as
+        shards ``shard_name(i, n)`` under ``prefix`` of at most ``shard_bytes``; any earlier
+        copy (file, shards, manifest entries) is replaced."""
+        plan: list[list[str]] = [[]]  # planned from shapes alone, so every name (i-of-n) is known first
         size = 0
-        for n in names:
-            nbytes = finetuned[n].numel() * torch.empty((), dtype=out_dtype(n)).element_size()
+        for n in sorted(shapes):
+            shape, dt = shapes[n]
+            nbytes = math.prod(shape) * torch.empty((), dtype=dt).element_size()
             if plan[-1] and size + nbytes > shard_bytes:
                 plan.append([])
                 size = 0
             plan[-1].append(n)
             size += nbytes
-        meta = {"format": TV_FORMAT, "base_sha256": base_sha256, "base_model": base_model, "name": vector}
-        folder = self.path / layout.task_vector_shard_prefix(seed, vector)
+        folder = self.path / prefix
         if folder.is_dir():  # shards of an interrupted earlier attempt
             for f in folder.glob("*.safetensors"):
                 f.unlink()
         for n in list(self.manifest["files"]):
-            if layout.vector_of(n, seed) == vector and n.startswith(layout.task_vector_prefix(seed)):
+            if n == single or n.startswith(prefix):
                 del self.manifest["files"][n]
         written = []
         for i, part in enumerate(plan, start=1):
-            tensors = {}
-            for n in part:
-                a, b = finetuned[n].detach(), theta0[n].detach()
-                tensors[n] = (a.to("cpu", torch.float32) - b.to("cpu", torch.float32)).to(out_dtype(n))
-            name = layout.task_vector(seed, vector) if len(plan) == 1 else \
-                layout.task_vector_shard(seed, vector, i, len(plan))
+            tensors = {n: tensor(n) for n in part}
+            name = single if len(plan) == 1 else shard_name(i, len(plan))
             self.save_tensors(name, tensors, meta)
             written.append(name)
             del tensors

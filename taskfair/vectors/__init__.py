@@ -7,7 +7,7 @@ streamed merge of sharded checkpoints larger than memory.
 - :mod:`.streaming`  — :func:`stream_merge`, tensor by tensor from safetensors shards to shards
 - :mod:`.engine`     — :class:`MergeEngine`, the one way a model is set to a merge (streamed or flat)
 """
-from .engine import BUDGET_ENV, MergeEngine, memory_budget
+from .engine import BUDGET_ENV, MergeEngine, choose_mode, memory_budget
 from .merge import (MERGE_METHODS, FlatMerger, MergeMethod, ParamLayout, inject, load_weights_into,
                     merge, merge_tensor, register_merge_method, uniform_merge)
 from .streaming import TensorSource, stream_merge
@@ -16,4 +16,4 @@ from .taskvector import TaskVector, TaskVectorMismatch, cosine_matrix, model_wei
 __all__ = ["TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
            "MERGE_METHODS", "MergeMethod", "register_merge_method", "ParamLayout", "FlatMerger", "merge",
            "uniform_merge", "inject", "load_weights_into", "TensorSource", "stream_merge", "merge_tensor",
-           "MergeEngine", "memory_budget", "BUDGET_ENV"]
+           "MergeEngine", "memory_budget", "choose_mode", "BUDGET_ENV"]

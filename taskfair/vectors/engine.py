@@ -9,6 +9,8 @@ Two ways, one result (bitwise for task arithmetic: the same float32 operations i
   the model on its device (task arithmetic is computed there, on a GPU when the model is on
   one). Peak memory: the model plus a few tensors, whatever K. Only vectors
   with a non-zero coefficient are read for task arithmetic.
+- **device** — on a GPU, θ0 and the K vectors read once onto the GPU in their stored dtype when
+  they fit in 80% of its free memory; each point is computed there (for λ grids and sliders).
 - **flat** — the K vectors held in RAM as one ``[K, P]`` tensor (:class:`FlatMerger`): each new
   coefficient vector is one blocked pass; for λ grids and sliders, when ``(K + 2)`` float32 model
   copies fit the memory budget.
@@ -30,7 +32,7 @@ from .merge import FlatMerger, _method, check_coefficients, merge_tensor
 from .streaming import FLOATS, TensorSource
 from .taskvector import TaskVector, TaskVectorMismatch
 
-__all__ = ["MergeEngine", "memory_budget", "parse_bytes", "BUDGET_ENV"]
+__all__ = ["MergeEngine", "memory_budget", "parse_bytes", "choose_mode", "BUDGET_ENV"]
 
 BUDGET_ENV = "TASKFAIR_MEMORY_BUDGET"
 Mode = Literal["auto", "flat", "stream"]
@@ -63,6 +65,48 @@ def memory_budget() -> int:
     return available // 2
 
 
+def _to(t: torch.Tensor, device: torch.device, *, copy: bool = False) -> torch.Tensor:
+    """``t`` as float32 on ``device``; moved in its own dtype first (bf16 crosses to a GPU at
+    half the bytes) and converted there."""
+    if t.device != device:
+        return t.to(device).to(torch.float32)  # already a new tensor
+    return t.to(torch.float32, copy=copy)
+
+
+def choose_mode(numel: int, k: int, device: torch.device | str = "cpu", *, reuse: bool = False,
+                budget: int | None = None, stored_bytes: int | None = None) -> str:
+    """The engine's automatic choice for repeated merges (``reuse``): on the CPU ``flat`` while
+    (K + 2) float32 copies of the model fit the budget; on a GPU ``device`` while θ0 and the K
+    vectors in their stored dtype (``stored_bytes`` for all K + 1) fit in 80% of the GPU's free
+    memory; else (and for one-shot merges) ``stream``, tensor by tensor."""
+    device = torch.device(device)
+    if not reuse:
+        return "stream"
+    if device.type == "cpu":
+        fits = (k + 2) * numel * 4 <= (memory_budget() if budget is None else budget)
+        return "flat" if fits else "stream"
+    if device.type == "cuda" and stored_bytes is not None:
+        free, _ = torch.cuda.mem_get_info(device)
+        if stored_bytes <= 0.8 * free:
+            return "device"
+    return "stream"
+
+
+class _Resident:
+    """A task vector read once onto a device, in its stored dtype."""
+
+    def __init__(self, src, names: Sequence[str], device: torch.device) -> None:
+        self.meta, self.path = src.meta, src.path
+        self.tensors = {n: src.get(n).to(device) for n in names}
+        src.close()
+
+    def get(self, name: str) -> torch.Tensor:
+        return self.tensors[name]
+
+    def close(self) -> None:
+        self.tensors = {}
+
+
 class _InRam:
     """A task vector already in memory, read like a file."""
 
@@ -73,6 +117,10 @@ class _InRam:
 
     def get(self, name: str) -> torch.Tensor:
         return self.tv.deltas[name]
+
+    def nbytes(self, name: str) -> int:
+        t = self.tv.deltas[name]
+        return t.numel() * t.element_size()
 
     def close(self) -> None:
         pass
@@ -95,7 +143,8 @@ class MergeEngine:
             is given; without ``base`` the engine can set the weights once (one-shot merges).
         vectors: task vectors in memory, or paths of stored task-vector safetensors files (already
             checked by their owner: hash and base).
-        base: θ0's weights, for setting the model several times.
+        base: θ0's weights, for setting the model several times: a mapping in memory, or a
+            :class:`TensorSource` over θ0's stored files (read tensor by tensor, never held whole).
         reuse: whether :meth:`set` will be called many times (a λ grid, a slider): then the flat
             in-RAM path is taken when it fits the budget.
         mode: ``auto`` (the default), or force ``flat`` / ``stream``.
@@ -114,21 +163,37 @@ class MergeEngine:
         numel = sum(p.numel() for p in self.params.values())
         device = next(iter(self.params.values())).device
         if mode == "auto":
-            # a model on a GPU is merged there, tensor by tensor (the flat buffer lives in host RAM)
-            fits = (self.k + 2) * numel * 4 <= (memory_budget() if budget is None else budget)
-            mode = "flat" if reuse and fits and device.type == "cpu" else "stream"
-        if mode not in ("flat", "stream"):
-            raise ValueError(f"mode must be auto, flat or stream, got {mode!r}")
+            stored = None
+            if device.type == "cuda":
+                sources = [_InRam(v) if isinstance(v, TaskVector) else TensorSource(v) for v in vectors]
+                stored = sum(src.nbytes(n) for src in sources for n in self.names if n in src.meta) + \
+                    sum(p.numel() * p.element_size() for p in self.params.values())
+                for src in sources:
+                    src.close()
+            mode = choose_mode(numel, self.k, device, reuse=reuse, budget=budget, stored_bytes=stored)
+        if mode not in ("flat", "stream", "device"):
+            raise ValueError(f"mode must be auto, flat, stream or device, got {mode!r}")
+        if mode == "device" and device.type == "cpu":
+            mode = "flat"
         self.mode = mode
         self._base, self._spent, self._flat, self._sources = base, False, None, []
         if mode == "flat":
             tvs = [v if isinstance(v, TaskVector) else _load(Path(v), Path(v).stem) for v in vectors]
             # the flat buffer lives on the CPU; a model elsewhere gets each merge copied in
             self._driven = model if device.type == "cpu" else copy.deepcopy(model).cpu().float()
+            if isinstance(base, TensorSource):
+                base = {n: base.get(n) for n in self.names}
             self._flat = FlatMerger(self._driven, tvs, base=base)
         else:
             self._sources = [_InRam(v) if isinstance(v, TaskVector) else TensorSource(v) for v in vectors]
             self._check_sources()
+            if mode == "device":
+                # θ0 and every vector held on the model's device in their stored dtype, read once;
+                # each point is then computed there at device-memory speed
+                self._sources = [_Resident(src, self.names, device) for src in self._sources]
+                if base is not None:
+                    self._base = {n: (base.get(n) if isinstance(base, TensorSource) else base[n]).to(device)
+                                  for n in self.names}
 
     def _check_sources(self) -> None:
         for src in self._sources:
@@ -163,17 +228,19 @@ class MergeEngine:
         with torch.no_grad():
             for i, name in enumerate(self.names):
                 p = self.params[name]
-                theta0 = self._base[name] if self._base is not None else p
+                theta0 = p if self._base is None else \
+                    self._base.get(name) if isinstance(self._base, TensorSource) else self._base[name]
                 # task arithmetic is computed on the model's device (a GPU when there is one); the
                 # other methods on the CPU, where their random draws match the flat path's
                 dev = p.device if plain else torch.device("cpu")
-                acc = theta0.detach().to(dev, torch.float32, copy=True).reshape(-1)  # one private copy
+                acc = _to(theta0.detach(), dev, copy=True).reshape(-1)  # one private float32 copy
                 if plain:
                     for ck, src in zip(coefs, self._sources):
                         if ck:  # a vector at 0 is never read
-                            acc.add_(src.get(name).to(dev, torch.float32).reshape(-1), alpha=ck)
+                            acc.add_(_to(src.get(name), dev).reshape(-1), alpha=ck)
                 else:
-                    rows = torch.stack([src.get(name).to(torch.float32).reshape(-1) for src in self._sources])
+                    cpu = torch.device("cpu")
+                    rows = torch.stack([_to(src.get(name), cpu).reshape(-1) for src in self._sources])
                     acc += merge_tensor(method, rows, c, i, **params)
                 p.copy_(acc.view(p.shape), non_blocking=True)
         self._spent = True
