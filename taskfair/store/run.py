@@ -215,7 +215,7 @@ class Run:
 
     def task_vector_file(self, seed: int, vector: str) -> str:
         """The name (inside the run) of a task vector: its file, or for a sharded vector its
-        folder (``seed13/tv/fft/``); ``vector`` is fft, lora or a subgroup."""
+        folder (see :mod:`.layout`); ``vector`` is fft, lora or a subgroup."""
         files = self.task_vector_files(seed, vector)
         if len(files) == 1 and files[0] == layout.task_vector(seed, vector):
             return files[0]
