@@ -21,7 +21,7 @@ PICO = {
     "model": "tiny-bert", "dataset.subgroups": "[female,muslims,black]", "dataset.max_rows": 360,
     "train.epochs": 6, "train.learning_rate": 3.0e-3, "train.max_length": 32, "lora.learning_rate": 3.0e-3,
     "grids.uniform": "[0.0,0.5,1.0]", "grids.inject": "[0.0,0.5,1.0]", "grids.axis": "[0.0,0.5,1.0]",
-    "grids.probes": 6,
+    "grids.probes": 6, "train.min_steps": 0,
 }
 
 

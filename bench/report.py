@@ -13,6 +13,12 @@ def load(name):
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def load_gpu(name):
+    """GPU results live in bench/gpu-results/ (tracked: they cannot be remade without a GPU)."""
+    p = HERE / "gpu-results" / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
 def ok(flag: bool) -> str:
     return "met" if flag else "**not met**"
 
@@ -111,6 +117,75 @@ def main() -> None:
                      ", ".join(f"{k} {v:.0f} s" for k, v in st.items()) +
                      (f"; wall {p['wall_s'] / 60:.1f} min" if p.get("wall_s") else ""),
                      "measured"))
+    ll = load("llama")
+    if ll:
+        gb = 1e9
+        size = ll["model"]
+        ex, xa, gr = ll["export"], ll["exact"], ll["grid"]
+        fl = ll.get("grid_flat_small") or {}
+        rows.append((f"Export of a remix, {size['params'] / 1e9:.2f}B-param Llama (bf16, {ll['k']} bf16 vectors)",
+                     "peak RSS ≤ model + 1.5 GB; ≥ 80% of the disk bound",
+                     f"{ex['seconds']:.0f} s = **{100 * ex['share_of_disk_bound']:.0f}%** of the disk bound "
+                     f"({ex['disk_bound_s']:.0f} s: read θ0 and the vectors, write + fsync one model, same run); "
+                     f"peak RSS {ex['peak_rss_bytes'] / gb:.2f} GB = model {size['bf16_bytes'] / gb:.2f} GB + "
+                     f"{(ex['peak_rss_bytes'] - size['bf16_bytes']) / gb:.2f} GB, of which "
+                     f"{ex['peak_file_backed_bytes'] / gb:.2f} GB file-backed (the checkpoint mapped while transformers "
+                     f"loads θ0) and {ex['peak_anon_bytes'] / gb:.2f} GB allocated",
+                     ok(ex["peak_rss_bytes"] <= size["bf16_bytes"] + 1.5 * 2**30 and ex["share_of_disk_bound"] >= 0.8)))
+        rows.append((f"Exact evaluation of a remix on 256 texts, {size['params'] / 1e9:.2f}B params (θ0 float32)",
+                     "peak RSS ≤ model + 1.5 GB",
+                     f"{xa['seconds']:.0f} s; peak RSS {xa['peak_rss_bytes'] / gb:.2f} GB = model "
+                     f"{size['fp32_bytes'] / gb:.2f} GB + {(xa['peak_rss_bytes'] - size['fp32_bytes']) / gb:.2f} GB "
+                     f"({xa['peak_file_backed_bytes'] / gb:.2f} GB file-backed, {xa['peak_anon_bytes'] / gb:.2f} GB allocated)",
+                     ok(xa["peak_rss_bytes"] <= size["fp32_bytes"] + 1.5 * 2**30)))
+        flat = (f"; the in-RAM flat path (load every vector as float32, stack) on a "
+                f"{fl['model']['params'] / 1e6:.0f}M-param model of the same shape: peak "
+                f"{fl['peak_rss_bytes'] / fl['model']['fp32_bytes']:.1f} float32 models "
+                f"(≈{fl['peak_rss_bytes'] / fl['model']['fp32_bytes'] * size['fp32_bytes'] / gb:.0f} GB at full size)"
+                if fl.get("peak_rss_bytes") else "")
+        rows.append((f"Pipeline λ grid, 10 points × 32 texts, {size['params'] / 1e9:.2f}B params, K={ll['k']}",
+                     "peak RSS ≤ model + 1.5 GB",
+                     f"{gr['mode']} mode: {gr['seconds']:.0f} s ({gr['seconds'] / 10:.0f} s a point, θ0 stored once in "
+                     f"{gr.get('save_theta0_s', float('nan')):.0f} s); peak RSS {gr['peak_rss_bytes'] / gb:.2f} GB = model "
+                     f"{size['fp32_bytes'] / gb:.2f} GB + {(gr['peak_rss_bytes'] - size['fp32_bytes']) / gb:.2f} GB "
+                     f"({gr['peak_file_backed_bytes'] / gb:.2f} GB file-backed, {gr['peak_anon_bytes'] / gb:.2f} GB allocated)"
+                     + flat,
+                     ok(gr["peak_rss_bytes"] <= size["fp32_bytes"] + 1.5 * 2**30)))
+    dist = load("distributed")
+    if dist:
+        one, two, ag = dist["one_process"], dist["two_processes"], dist["agreement"]
+        rows.append((f"`quick` ({dist['max_rows']} rows) with 2 CPU processes (torchrun, gloo) vs 1",
+                     "same artifacts; wall time per stage (2 cores: overhead, not speed-up)",
+                     "1 process: " + ", ".join(f"{k} {v:.0f} s" for k, v in one["stages_s"].items())
+                     + f" (wall {one['wall_s']:.0f} s); 2 processes: "
+                     + ", ".join(f"{k} {v:.0f} s" for k, v in two["stages_s"].items())
+                     + f" (wall {two['wall_s']:.0f} s); splits identical: {ag['splits_identical']}; one summary: "
+                     f"{two['summaries_printed'] == 1}; vectors differ by dropout noise (max "
+                     f"{max(ag['vectors_max_abs_diff'].values()):.1e}); metrics rows identical: {ag['metrics_same_rows']}, "
+                     f"largest metric difference {ag['metrics_max_abs_diff']:.3f}",
+                     ok(ag["splits_identical"] and two["summaries_printed"] == 1 and ag["metrics_same_rows"])))
+    gc = load_gpu("gpu_check_h100")
+    if gc:
+        q, qs = gc.get("quick_precompute", {}), gc.get("quick_steer", {})
+        rows.append((f"GPU end to end ({gc['gpu']}): precompute, exact evaluation, export, recreate",
+                     "runs; timings (no goal set)",
+                     f"`quick` precompute {q.get('wall_s', float('nan')):.0f} s ("
+                     + ", ".join(f"{k} {v:.0f} s" for k, v in q.get("stages_s", {}).items())
+                     + f"); exact evaluation of a remix {qs.get('exact_eval_s', float('nan')):.1f} s, export "
+                     f"{qs.get('export_s', float('nan')):.1f} s, recreate {qs.get('recreate_s', float('nan')):.1f} s "
+                     f"(identical: {qs.get('recreate_identical')}); pico precompute "
+                     f"{gc.get('pico_precompute', {}).get('wall_s', float('nan')):.0f} s",
+                     "measured" if q.get("ok") and qs.get("recreate_identical") else "**failed**"))
+    gs = load_gpu("gpu_scale_h100")
+    if gs:
+        rows.append((f"Merge per λ point on a GPU ({gs['gpu']}), {gs['params'] / 1e9:.2f}B params bf16, K={gs['k']}",
+                     "the merge no slower than the point's forward pass",
+                     f"resident on the GPU (`device` mode, chosen automatically): **{gs['auto_merge_s_per_point'] * 1e3:.0f} ms**; "
+                     f"streamed from the page cache per point: {gs['stream_merge_s_per_point']:.2f} s; forward pass over 256 × 64 "
+                     f"tokens {gs['forward_s_256x64']:.2f} s ({gs['forward_tflops']:.0f} TFLOP/s); both modes give the same "
+                     f"weights: {gs['modes_agree']}; GPU memory {gs['auto_gpu_peak_gb']:.1f} GB resident vs "
+                     f"{gs['stream_gpu_peak_gb']:.1f} GB streamed",
+                     ok(gs["auto_merge_s_per_point"] <= gs["forward_s_256x64"] and gs["modes_agree"])))
     lines = ["# Benchmarks", "",
              "Produced by `make bench` (scripts in `bench/`, raw results in `bench/results/`); every fast",
              "path is measured against its baseline in the same run. Medians of several runs unless noted.", ""]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from taskfair import TRIVIAL
 from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Overview")
@@ -12,6 +13,12 @@ cfg, summary = res.config, res.summary
 st.title("Fairness of task arithmetic")
 st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['dataset']['name']}` · "
            f"{len(res.seeds)} seed(s) · subgroups: {', '.join(res.groups)}")
+
+for w in loaders.health_warnings(root, run_id, mtime):
+    seeds = ", ".join(map(str, w["seeds"]))
+    st.error(f"**{w['method']} learned nothing** (seed {seeds}): {w['reason']}. Its DPD and EOD below are "
+             f"those of a constant predictor ({TRIVIAL}), not evidence of fairness. Train longer: "
+             "`--set train.min_steps=200` (or `subgroup_train.min_steps`), or raise the learning rate.")
 
 c = st.columns(4)
 head = res.metrics

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from taskfair import TRIVIAL
 from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Remix")
@@ -49,9 +50,16 @@ est = loaders.remix_estimate(root, run_id, mtime, split, lams, n_boot=100 if wit
 overall = est[est.group == "(all)"].set_index("metric")["mean"]
 m = res.metrics
 fft = m[(m.family == "fft") & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean()
+trivial = loaders.remix_health(root, run_id, mtime, split, lams)
+if trivial:
+    st.error(f"**This remix is a constant predictor** ({trivial}): its DPD and EOD are trivially low and say "
+             "nothing about fairness.")
 c = st.columns(4)
 for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
                                ["normal", "normal", "inverse", "inverse"]):
+    if trivial and metric in ("worst_dpd", "worst_eod"):
+        col.metric(charts.NAMES[metric], "trivial", help=TRIVIAL)
+        continue
     col.metric(charts.NAMES[metric], f"{overall[metric]:.3f}",
                delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better)
 

@@ -16,6 +16,10 @@ unf = st.radio("Unfairness", ["worst_dpd", "worst_eod"], horizontal=True, key="f
 pts = loaders.frontier_points(root, run_id, mtime, split, unf)
 remixes = pd.DataFrame(st.session_state.get("remixes", []))
 st.plotly_chart(charts.frontier(pts, unf, remixes if len(remixes) else None), width="stretch")
+if pts["degenerate"].any():
+    st.warning(f"{int(pts['degenerate'].sum())} point(s) predict one class for nearly every example (or do not "
+               "beat the majority class): drawn as grey crosses and kept off the Pareto front — their zero "
+               "unfairness is that of a constant predictor.")
 st.caption("Circled: the Pareto front (no other configuration has both higher accuracy and lower "
            "unfairness). Stars: remixes you added (estimates). Whiskers: 95% bootstrap intervals over "
            "the evaluation examples, where the run has them — points whose whiskers overlap may not "

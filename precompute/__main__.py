@@ -13,7 +13,8 @@ def _parse_set(items: list[str]) -> dict:
     out = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            from taskfair.config import ConfigError
+            raise ConfigError(f"--set expects key=value (e.g. --set train.epochs=2), got {item!r}")
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw)
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; it means a number
@@ -64,18 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    overrides = _parse_set(args.set)
-    if args.output_root:
-        overrides["output_root"] = args.output_root
     from taskfair.data import DataError
     from taskfair.models import ModelError
+    from taskfair.store import StoreError
     try:
+        overrides = _parse_set(args.set)
+        if args.output_root:
+            overrides["output_root"] = args.output_root
         cfg = load_profile(args.config, overrides)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
 
-    from .pipeline import run_study, validate_study
+    from .pipeline import run_study, training_plan, validate_study
     print(f"taskfair precompute · profile {cfg.name} · model {cfg.model} · data {cfg.dataset.name} "
           f"· seeds {list(cfg.seeds)} → {cfg.output_root}/{cfg.run_id}")
     try:
@@ -91,13 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             points = len({p.key for job in plan_points(cfg, data.groups, seed).values() for p in job})
             print(f"seed {seed}: train {len(sp.train)}, val {len(sp.val)}, test {len(sp.test)}; "
                   f"{2 + k} fine-tunes (FFT, LoRA, {k} subgroups), {points} distinct evaluation points")
+            for job in training_plan(cfg, data.groups, sp):
+                print(f"  {job['fine_tune']:<22} {job['rows']:>6} rows  {job['steps']:>5} steps "
+                      f"({job['epochs']:.1f} epochs)" + (f"  WARNING: {job['warning']}" if job["warning"] else ""))
         print("config is valid")
         return 0
 
     start = time.perf_counter()
     try:
         result = run_study(cfg, progress=not args.no_progress, log=print, validated=(data, splits))
-    except (DataError, ModelError, ConfigError) as exc:
+    except (DataError, ModelError, ConfigError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if result.summary is None:  # another process of a multi-process launch: the main one reports
@@ -113,10 +118,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen λ (highest validation accuracy): {s['chosen_lambda']}; "
           f"worst subgroup under FFT: {s['worst_subgroup_fft']}; "
           f"majority-class test accuracy: {s['majority_baseline_test']:.3f}")
+    for note in s.get("notes", []):
+        print(f"note: {note}")
     print("headline (test; mean over seeds):")
-    cols = ["method", "accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
-    print(result.headline[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(headline_text(result.headline))
+    for d in s.get("degenerate_models", []):
+        print(f"warning: the {d['model']} fine-tune of seed {d['seed']} learned nothing ({d['reason']}); its "
+              "fairness numbers are those of a constant predictor. Train it longer: --set train.min_steps=200 "
+              "(subgroup_train.min_steps for the subgroups), or raise the learning rate", file=sys.stderr)
     return 0
+
+
+def headline_text(headline) -> str:
+    """The headline table as text; a row whose model predicts one class in every seed shows
+    "trivial" instead of fairness numbers (a constant predictor is trivially fair)."""
+    from taskfair import TRIVIAL
+    cols = ["method", "accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
+    out = headline[cols].copy()
+    for c in cols[1:]:
+        out[c] = [f"{v:.3f}" for v in headline[c]]
+    if "degenerate" in headline:
+        for i, share in enumerate(headline["degenerate"]):
+            if share >= 1:
+                out.loc[i, ["worst_dpd", "worst_eod"]] = "trivial"
+                out.loc[i, "method"] = f"{out.loc[i, 'method']} *"
+            elif share > 0:
+                out.loc[i, "method"] = f"{out.loc[i, 'method']} (*{share:.0%} of seeds)"
+    text = out.to_string(index=False)
+    if "degenerate" in headline and (headline["degenerate"] > 0).any():
+        text += f"\n* degenerate ({TRIVIAL}: one class for ≥97% of examples, or no better than the majority class)"
+    return text
 
 
 if __name__ == "__main__":

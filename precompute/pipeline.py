@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from taskfair import (ArtifactStore, ConfigError, DataError, Dataset, Run, Splits, StudyConfig, best_device,
-                      is_image_model, load_classifier, load_dataset, model_weights, split_dataset,
+                      check_model_spec, is_image_model, load_classifier, load_dataset, model_weights, split_dataset,
                       weights_sha256)
 from taskfair.store import layout
 
@@ -24,7 +24,11 @@ from .jobs import SeedContext, evaluate_grid, train_jobs
 from .plan import plan_points
 from .summary import build_metrics, summarise
 
-__all__ = ["validate_study", "run_study", "planned_jobs", "StudyResult", "STAGES"]
+__all__ = ["validate_study", "run_study", "planned_jobs", "training_plan", "StudyResult", "STAGES",
+           "FEW_STEPS"]
+
+# fewer optimiser steps than this for one fine-tune is flagged by --validate
+FEW_STEPS = 50
 
 STAGES = ("data", "train", "evaluate", "metrics")
 Log = Callable[[str], None]
@@ -34,6 +38,7 @@ Validated = tuple[Dataset, dict[int, Splits]]
 def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
     """Everything that can fail before training: the model spec, the data, every seed's splits
     (each subgroup present in each split, with both labels in its training rows)."""
+    check_model_spec(cfg.model, trust_remote_code=cfg.trust_remote_code)
     images = is_image_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
     if images is not None and images != (cfg.dataset.name == "image_folder"):
         raise ConfigError(
@@ -41,6 +46,7 @@ def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
             f"{cfg.dataset.name!r} holds {'texts' if images else 'images'}; pair an image model "
             "(tiny-vit, a ViT folder or hub id) with dataset.name image_folder, and a text model with the others")
     data = load_dataset(cfg.dataset)
+    _check_groups(data)
     splits = {}
     for seed in cfg.seeds:
         sp = split_dataset(data, seed=seed, test_size=cfg.dataset.test_size,
@@ -52,6 +58,45 @@ def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
                                 f"seed {seed}; its fine-tune cannot learn. Drop the subgroup or add data.")
         splits[seed] = sp
     return data, splits
+
+
+def _check_groups(data: Dataset) -> None:
+    """Subgroup names become artifact names and dataset columns; each must be a safe name, not a
+    column the store uses, and leave some rows outside it (metrics compare it with the rest)."""
+    from taskfair.store import StoreError, check_name
+    for g in data.groups:
+        if g in layout.DATA_COLUMNS:
+            raise DataError(f"a subgroup is named {g!r}, a column taskfair stores beside the subgroups "
+                            f"({', '.join(layout.DATA_COLUMNS)}); rename it in the data (e.g. {g}_group)")
+        try:
+            check_name(g)
+        except StoreError:
+            safe = "".join(c if c.isalnum() or c in "_.=+-" else "_" for c in g).strip("_") or "group"
+            raise DataError(f"subgroup {g!r} cannot name an artifact (letters, digits and _ . = + - only, "
+                            f"starting with a letter or digit); rename it in the data, e.g. {safe!r}") from None
+    n = len(data)
+    whole = [g for j, g in enumerate(data.groups) if data.membership[:, j].sum() == n]
+    if whole:
+        raise DataError(f"every row is in subgroup {whole[0]!r}: its metrics compare it with the rest of the data, "
+                        "and there is no rest. Add rows outside it, or use a group column that splits the data")
+
+
+def training_plan(cfg: StudyConfig, groups: tuple[str, ...], sp: Splits) -> list[dict]:
+    """Each fine-tune of a seed: its training rows, optimiser steps and epochs (raised to reach
+    ``min_steps``), and a warning when it has fewer than :data:`FEW_STEPS` steps."""
+    sub = cfg.subgroup_train or cfg.train
+    jobs = [("FFT", cfg.train, len(sp.train)), ("LoRA", cfg.train, len(sp.train))]
+    jobs += [(f"subgroup {g}", sub, len(sp.train.group(g))) for g in groups]
+    out = []
+    for name, tcfg, rows in jobs:
+        steps, epochs = tcfg.optimizer_steps(rows)
+        warn = ""
+        if steps < FEW_STEPS:
+            key = "train.min_steps" if tcfg is cfg.train else "subgroup_train.min_steps"
+            warn = (f"only {steps} optimiser steps: likely too few to learn anything (a constant predictor "
+                    f"is trivially fair); set {key}={FEW_STEPS * 3} or more")
+        out.append({"fine_tune": name, "rows": rows, "steps": steps, "epochs": epochs, "warning": warn})
+    return out
 
 
 def planned_jobs(cfg: StudyConfig, groups: tuple[str, ...]) -> list[str]:
@@ -114,6 +159,8 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
     summary["majority_baseline_test"] = float(np.mean(
         [max(p, 1 - p) for p in (splits[s].test.labels.mean() for s in cfg.seeds)]))
     run.mark_done(layout.METRICS_JOB, run.save_results(table, summary, headline))
+    for d in summary["degenerate_models"]:
+        log(f"warning: the {d['model']} fine-tune (seed {d['seed']}) learned nothing: {d['reason']}")
     timings["metrics"] += time.perf_counter() - t
     result.headline, result.summary = headline, summary
     run.save_timings(timings)

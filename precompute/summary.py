@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from taskfair import Dataset, Run, StudyConfig, bootstrap_ci, fairness_table, worst_subgroup
+from taskfair import (Dataset, Run, StudyConfig, bootstrap_ci, degenerate_points, fairness_table, health_rows,
+                      mark_degenerate, worst_subgroup)
 from taskfair.store import load_predictions
 
 __all__ = ["build_metrics", "summarise"]
@@ -33,18 +34,27 @@ def build_metrics(run: Run, cfg: StudyConfig, data: Dataset) -> pd.DataFrame:
                                     for t in range(len(pts))], ignore_index=True)
                     table = table.merge(ci, on=["_t", "group", "metric"], how="left")
                 frames.append(table.drop(columns="_t"))
-    return pd.concat(frames, ignore_index=True)
+                frames.append(health_rows(pred, part.labels, pts[["seed", "split", "family", "target", "lam"]]))
+    # a point that predicts one class (or does not beat the majority class) is marked degenerate
+    return mark_degenerate(pd.concat(frames, ignore_index=True))
 
 
 def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame]:
     """The λ the paper would choose (highest validation accuracy, per seed), the worst subgroup
     under FFT (on validation), and the headline table on test."""
     overall = table[(table.group == "(all)")]
-    chosen = {}
+    bad = degenerate_points(table)
+    bad_keys = set(zip(bad.seed, bad.family, bad.target, bad.lam.fillna(-1.0)))
+    chosen, notes = {}, []
     for seed in cfg.seeds:
         acc = overall[(overall.seed == seed) & (overall.split == "val") & (overall.family == "uniform")
                       & (overall.metric == "accuracy")].sort_values("lam")
-        chosen[int(seed)] = float(acc.loc[acc.value.idxmax(), "lam"])
+        ok = acc[[(seed, "uniform", t, lam) not in bad_keys for t, lam in zip(acc.target, acc.lam)]]
+        if ok.empty:  # every λ is a constant predictor: say so, and fall back to the plain choice
+            notes.append(f"seed {seed}: every task-addition point is degenerate (a constant predictor); "
+                         "the chosen λ is the most accurate of them and means nothing")
+            ok = acc
+        chosen[int(seed)] = float(ok.loc[ok.value.idxmax(), "lam"])
     fft_val = table[(table.family == "fft") & (table.split == "val")]
     worst = worst_subgroup(fft_val)
     rows = []
@@ -57,8 +67,17 @@ def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame
                     for s, lam in chosen.items()])
     rows += _headline_rows(ta, "task addition (chosen λ)", metrics)
     headline = pd.DataFrame(rows)
+    flags = {"base": bad.family == "base", "FFT": bad.family == "fft", "LoRA": bad.family == "lora"}
+    chosen_bad = sum(any(k[0] == s and k[1] == "uniform" and np.isclose(k[3], lam) for k in bad_keys)
+                     for s, lam in chosen.items())
+    # the share of seeds whose model (or chosen point) is a constant predictor
+    headline["degenerate"] = [float(flags[m].sum()) / len(cfg.seeds) if m in flags else chosen_bad / len(cfg.seeds)
+                              for m in headline["method"]]
+    collapsed = [{"seed": int(r.seed), "model": r.family if r.family != "subgroup" else f"subgroup {r.target}",
+                  "reason": r.reason} for r in bad.itertuples() if r.family in ("fft", "lora", "subgroup")]
     summary = {"chosen_lambda": chosen, "worst_subgroup_fft": worst, "selection_split": "val",
-               "report_split": "test", "seeds": list(cfg.seeds)}
+               "report_split": "test", "seeds": list(cfg.seeds), "degenerate_models": collapsed,
+               "degenerate_points": int(len(bad)), "notes": notes}
     return summary, headline
 
 

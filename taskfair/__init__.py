@@ -27,9 +27,10 @@ from .data import (CIVIL_COMMENTS_GROUPS, MHS_SUBGROUPS, REDDITBIAS_GROUPS, Data
                    load_image_folder, load_measuring_hate_speech, load_redditbias, load_table, split_dataset,
                    synthetic_image_folder)
 from .errors import StoreError
-from .metrics import (ALL, aggregate_seeds, bootstrap_ci, fairness_table, group_rates, pareto_mask,
-                      rates_table, rates_with_ci, seed_mean, summary_metrics, worst_subgroup)
-from .models import (EMBEDDED_MODELS, ModelError, best_device, same_device, encode_inputs, finetune, finetune_lora,
+from .metrics import (ALL, TRIVIAL, aggregate_seeds, bootstrap_ci, degenerate_points, fairness_table, group_rates,
+                      health_rows, is_degenerate, mark_degenerate, pareto_mask, rates_table, rates_with_ci,
+                      seed_mean, summary_metrics, worst_subgroup)
+from .models import (EMBEDDED_MODELS, ModelError, best_device, check_model_spec, same_device, encode_inputs, finetune, finetune_lora,
                      is_image_model, load_classifier, predict_margins, resolve_model, tiny_classifier)
 from .publishing import (ExportError, ProvenanceError, build_record, export_configuration, export_model,
                          html_report, read_record, recreate)
@@ -52,14 +53,15 @@ __all__ = [
     "load_image_folder", "synthetic_image_folder", "is_image_run",
     # models, training, inference
     "load_classifier", "resolve_model", "tiny_classifier", "EMBEDDED_MODELS", "ModelError",
-    "is_image_model", "finetune", "finetune_lora", "predict_margins", "encode_inputs", "best_device", "same_device",
+    "is_image_model", "finetune", "finetune_lora", "predict_margins", "encode_inputs", "best_device", "same_device", "check_model_spec",
     # task vectors and merging
     "TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
     "MERGE_METHODS", "register_merge_method", "merge", "uniform_merge", "inject", "FlatMerger",
     "ParamLayout", "load_weights_into", "stream_merge", "MergeEngine",
     # fairness metrics
     "ALL", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci", "aggregate_seeds",
-    "worst_subgroup", "pareto_mask", "rates_table", "rates_with_ci", "seed_mean",
+    "worst_subgroup", "pareto_mask", "TRIVIAL", "degenerate_points", "health_rows", "is_degenerate",
+    "mark_degenerate", "rates_table", "rates_with_ci", "seed_mean",
     # store
     "ArtifactStore", "Run", "RunResults", "StoreError", "layout", "load_results", "save_task_vector",
     "load_task_vector",

@@ -54,6 +54,7 @@ PICO_OVERRIDES = {
     "grids.axis": [0.0, 0.5, 1.0],
     "grids.probes": 6,
     "eval.precision": "fp32",
+    "train.min_steps": 0,
 }
 
 

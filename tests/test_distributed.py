@@ -39,7 +39,7 @@ def _args(csv: Path, root: Path) -> list[str]:
         "dataset.name": "table", "dataset.path": str(csv), "dataset.group_column": "group",
         "dataset.subgroups": "null", "seeds": "[13]",
         "train.epochs": 6, "train.learning_rate": 3.0e-3, "train.max_length": 16, "train.batch_size": 16,
-        "train.warmup_ratio": 0.0, "lora.learning_rate": 3.0e-3,
+        "train.warmup_ratio": 0.0, "train.min_steps": 0, "lora.learning_rate": 3.0e-3,
         "grids.uniform": "[0.0, 0.5, 1.0]", "grids.inject": "[0.0, 1.0]", "grids.axis": "[0.0, 1.0]",
         "grids.pairs": "[]", "grids.probes": 2, "grids.methods": "[ties]", "grids.methods_grid": "[1.0]",
         "eval.precision": "fp32",

@@ -154,9 +154,16 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
         yp, ym = _arms(df["accuracy"], df["accuracy_low"], df["accuracy_high"])
         df = df.assign(_xp=xp, _xm=xm, _yp=yp, _ym=ym)
         extra = dict(error_x="_xp", error_x_minus="_xm", error_y="_yp", error_y_minus="_ym")
+    bad = df[df["degenerate"]] if "degenerate" in df else df.iloc[:0]
+    df = df[~df["degenerate"]] if "degenerate" in df else df
     fig = px.scatter(df, x=unfairness, y="accuracy", color="family", hover_name="label",
                      template=TEMPLATE, height=480, **extra,
                      labels={unfairness: NAMES[unfairness], "accuracy": "Accuracy"})
+    if len(bad):  # constant predictors: trivially "fair", never on the front
+        fig.add_trace(go.Scatter(x=bad[unfairness], y=bad["accuracy"], mode="markers",
+                                 name="degenerate (constant predictor)", text=bad["label"],
+                                 hovertext=[f"{l}: {r}" for l, r in zip(bad["label"], bad["degenerate_reason"])],
+                                 hoverinfo="text", marker=dict(symbol="x", size=9, color="#999999")))
     if extra:
         fig.update_traces(error_x=dict(thickness=0.8, width=0), error_y=dict(thickness=0.8, width=0))
     front = df[df.pareto].sort_values(unfairness)

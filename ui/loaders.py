@@ -13,7 +13,7 @@ import streamlit as st
 
 from taskfair.metrics.tables import seed_mean
 from taskfair.steering import views
-from taskfair.steering.estimate import RemixEstimator, remix_metrics
+from taskfair.steering.estimate import RemixEstimator, remix_health as _remix_health, remix_metrics
 from taskfair.steering.exact import exact_metrics, load_theta0
 from taskfair.store import ArtifactStore, StoreError
 from taskfair.store.results import RunResults, load_results
@@ -69,6 +69,11 @@ def compare_methods(root: str, run_id: str, mtime: float, split: str) -> pd.Data
 
 
 @st.cache_data(show_spinner=False)
+def health_warnings(root: str, run_id: str, mtime: float) -> list[dict]:
+    return views.health_warnings(results(root, run_id, mtime))
+
+
+@st.cache_data(show_spinner=False)
 def uniform_sweep(root: str, run_id: str, mtime: float, split: str, per_group: bool) -> pd.DataFrame:
     return views.uniform_sweep(results(root, run_id, mtime), split=split, per_group=per_group)
 
@@ -81,6 +86,11 @@ def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, 
 @st.cache_data(show_spinner=False)
 def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> pd.DataFrame:
     return views.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def remix_health(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> str:
+    return _remix_health(estimators(root, run_id, mtime, split), lams)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)

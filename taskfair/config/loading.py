@@ -157,9 +157,15 @@ def load_config(source: str | Path | Mapping[str, Any],
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if data is None:
+            raise ConfigError(f"{path} is empty; write at least `name:` and `model:` (or start from a profile: "
+                              "precompute/profiles/quick.yaml)")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path} must hold a mapping of fields (name: …, model: …), not a "
+                              f"{type(data).__name__}")
     data = _deep_copy(data)
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)

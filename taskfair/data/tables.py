@@ -113,6 +113,12 @@ def dataset_from_frame(
         cells = df[group_column].fillna("").astype(str)
         lists = [[g.strip() for g in c.split(group_separator) if g.strip()] for c in cells]
         found = tuple(sorted({g for lst in lists for g in lst}))
+        glued = [g for g in found if any(sep in g for sep in "|;,/" if sep != group_separator)]
+        if glued:
+            seps = sorted({sep for g in glued for sep in "|;,/" if sep in g and sep != group_separator})
+            raise DataError(f"{name}: group cells such as {glued[0]!r} look like several groups joined by "
+                            f"{seps[0]!r}, but dataset.group_separator is {group_separator!r}. Set "
+                            f"--set dataset.group_separator='{seps[0]}' (or rename the group if it is one).")
         member = np.zeros((len(df), len(found)), dtype=bool)
         index = {g: j for j, g in enumerate(found)}
         for i, lst in enumerate(lists):
@@ -142,7 +148,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding_errors="replace")
+        if path.stat().st_size == 0:
+            raise DataError(f"data file {path} is empty (0 bytes); it needs a header row and data rows")
+        try:
+            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding_errors="replace")
+        except pd.errors.EmptyDataError:
+            raise DataError(f"data file {path} holds no columns; it needs a header row and data rows") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"data file {path} is not valid {'TSV' if suffix == '.tsv' else 'CSV'}: {exc}") from None
+        if df.empty:
+            raise DataError(f"data file {path} has a header ({', '.join(map(str, df.columns))}) but no data rows")
+        return df
     if suffix in (".jsonl", ".json"):
         return pd.read_json(path, lines=suffix == ".jsonl")
     raise DataError(f"{path}: unsupported file type '{suffix}'; use .csv, .tsv, .parquet or .jsonl")

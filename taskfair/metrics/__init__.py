@@ -4,16 +4,20 @@ fronts, and the tidy per-point tables built from them.
 
 - :mod:`.fairness` — :func:`group_rates`, :func:`fairness_table`, :func:`bootstrap_ci`
 - :mod:`.frontier` — :func:`pareto_mask`
+- :mod:`.health`   — :func:`mark_degenerate`, :func:`degenerate_points`: constant predictors flagged
 - :mod:`.tables`   — :func:`rates_table`, :func:`rates_with_ci`, :func:`seed_mean`, :func:`with_intervals`
 """
 from .fairness import (ALL, PER_GROUP_METRICS, SUMMARY_METRICS, GroupRates, aggregate_seeds,
                        bootstrap_ci, bootstrap_counts, fairness_table, group_rates, summary_metrics,
                        worst_subgroup)
 from .frontier import pareto_mask
+from .health import (CONSTANT_SHARE, HEALTH_METRICS, TRIVIAL, degenerate_points, health_rows, is_degenerate,
+                     mark_degenerate)
 from .tables import (GROUP_METRICS, HEADLINE_METRICS, rates_table, rates_with_ci, seed_mean, undefined,
                      with_intervals)
 
 __all__ = ["ALL", "GroupRates", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci",
            "bootstrap_counts", "aggregate_seeds", "worst_subgroup", "PER_GROUP_METRICS", "SUMMARY_METRICS",
            "pareto_mask", "GROUP_METRICS", "HEADLINE_METRICS", "rates_table", "rates_with_ci", "seed_mean",
-           "undefined", "with_intervals"]
+           "undefined", "with_intervals", "CONSTANT_SHARE", "HEALTH_METRICS", "TRIVIAL", "health_rows",
+           "mark_degenerate", "degenerate_points", "is_degenerate"]

@@ -7,11 +7,11 @@ run it (margins), and fine-tune it in full or with LoRA through ``accelerate``.
 """
 from ..config import TrainConfig
 from .inference import best_device, encode_inputs, is_image_processor, pad_batch, predict_margins, same_device
-from .loading import (EMBEDDED_MODELS, ModelError, ModelSource, is_image_model, load_classifier,
+from .loading import (EMBEDDED_MODELS, ModelError, ModelSource, check_model_spec, is_image_model, load_classifier,
                       resolve_model, tiny_classifier)
 from .training import finetune, finetune_lora, length_grouped_batches, make_accelerator
 
 __all__ = ["ModelError", "ModelSource", "EMBEDDED_MODELS", "resolve_model", "load_classifier",
-           "tiny_classifier", "is_image_model", "predict_margins", "encode_inputs", "best_device", "same_device",
+           "tiny_classifier", "is_image_model", "check_model_spec", "predict_margins", "encode_inputs", "best_device", "same_device",
            "is_image_processor", "pad_batch", "TrainConfig", "finetune", "finetune_lora",
            "make_accelerator", "length_grouped_batches"]

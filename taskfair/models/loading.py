@@ -9,6 +9,7 @@ A folder or hub id whose config is an image architecture (ViT, DeiT, …) loads 
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from typing import Literal
 import torch
 
 __all__ = [
+    "check_model_spec",
     "ModelError",
     "ModelSource",
     "EMBEDDED_MODELS",
@@ -152,6 +154,32 @@ def is_image_model(spec: str, *, trust_remote_code: bool = False) -> bool | None
         return spec == "tiny-vit"
     src = resolve_model(spec)
     return not src.gguf_file and _is_image_model(src, trust_remote_code)
+
+
+def check_model_spec(spec: str, *, trust_remote_code: bool = False) -> None:
+    """Raise :class:`ModelError` before any work when ``spec`` cannot be loaded: not an embedded
+    name, not a tiny test model, not a folder or GGUF file, and a hub id whose config cannot be
+    read (offline and not in the local cache, or unknown). Names a close embedded match."""
+    import difflib
+    if spec.startswith("tiny-"):
+        if spec not in ("tiny-bert", "tiny-llama", "tiny-vit"):
+            raise ModelError(f"model: {spec!r} is not one of the tiny test models tiny-bert, tiny-llama, tiny-vit")
+        return
+    src = resolve_model(spec)
+    if src.kind != "hub" or src.gguf_file:
+        return
+    from transformers import AutoConfig
+    try:
+        AutoConfig.from_pretrained(src.location, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        known = list(EMBEDDED_MODELS) + ["tiny-bert", "tiny-llama", "tiny-vit"]
+        close = difflib.get_close_matches(spec, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        raise ModelError(
+            f"model: {spec!r} is not an embedded model ({', '.join(EMBEDDED_MODELS)}), not a local folder or "
+            f".gguf file, and its config could not be read from the hub{' (offline: HF_HUB_OFFLINE is set)' if offline else ''}"
+            f": {str(exc).splitlines()[0][:200]}.{hint}") from None
 
 
 def _is_image_model(src: ModelSource, trust_remote_code: bool) -> bool | None:

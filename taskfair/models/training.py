@@ -104,6 +104,9 @@ def finetune(
     total_micro = config.max_steps * config.grad_accum if config.max_steps else \
         max(1, int(round(per_epoch * config.epochs)))
     total_steps = math.ceil(total_micro / config.grad_accum)
+    if not config.max_steps and total_steps < config.min_steps:  # more epochs for a small subgroup
+        total_steps = config.min_steps
+        total_micro = total_steps * config.grad_accum
 
     params = list(trainable) if trainable is not None else [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]

@@ -99,6 +99,13 @@ def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
              "`θ = θ0 + Σ λ_v τ_v` over task vectors of demographic subgroups (and of full fine-tuning or LoRA).", "",
              "## Coefficients", "", "| task vector | λ |", "|---|---|"]
     lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance.get("coefficients", {}).items()]
+    bad = {split: e.get("degenerate") for split, e in ((record or {}).get("evaluation") or {}).items()
+           if e.get("degenerate")}
+    if bad:
+        lines += ["", "## Warning: a constant predictor", "",
+                  "This model " + "; ".join(f"{why} ({split})" for split, why in bad.items()) + ". Its fairness "
+                  "metrics below are those of a model that learned nothing (trivially fair), not evidence "
+                  "of fairness."]
     lines += ["", "## Source", ""]
     for key in ("run", "seed", "configuration", "base_model", "base_sha256", "dataset", "merge_method"):
         if provenance.get(key) is not None:

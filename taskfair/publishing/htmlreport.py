@@ -47,7 +47,10 @@ def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boo
 
 
 def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
-    out = []
+    from ..steering.views import health_warnings
+    out = [f"{w['method']} learned nothing (seed {', '.join(map(str, w['seeds']))}): {w['reason']}. Its DPD "
+           "and EOD are those of a constant predictor, trivially fair, and say nothing about fairness."
+           for w in health_warnings(results)]
     for seed, sr in results.seeds.items():
         for j, g in enumerate(results.groups):
             n = int(sr.masks["test"][j].sum())

@@ -28,6 +28,7 @@ from ..steering.exact import build_model, load_theta0
 from ..store.files import package_versions, sha256_file
 from ..store.root import ArtifactStore
 from ..store.run import Run
+from ..metrics.health import is_degenerate
 from ..vectors.taskvector import model_weights, weights_sha256
 
 __all__ = ["FORMAT", "RECORD_FILE", "check_export_files", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
@@ -101,6 +102,8 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
             "metrics": json.loads(merged.rename(columns={"low": "ci_low", "high": "ci_high"})
                                   .to_json(orient="records")),
             "bootstrap": {"n": n_boot, "interval": 0.95, "seed": seed},
+            # a constant predictor is trivially fair: say so wherever this record is shown
+            "degenerate": is_degenerate(pred, labels),
         }
     return {
         "format": FORMAT,

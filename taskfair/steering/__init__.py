@@ -15,15 +15,15 @@ vectors; plus the views of a run that the dashboard and the report show.
 from .configurations import (Config, ConfigSpecError, Recipe, config_margins, parse_config, recipe,
                              stored_configs)
 from .diff import DIRECTIONS, ExampleDiff, example_diff
-from .estimate import RemixEstimator, remix_metrics
+from .estimate import RemixEstimator, remix_health, remix_metrics
 from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
 from .sensitivity import sensitivity, vector_tables
-from .views import compare_methods, family_grid, frontier_points, min_size_effect, uniform_sweep
+from .views import compare_methods, family_grid, frontier_points, health_warnings, min_size_effect, uniform_sweep
 
 __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
-           "stored_configs", "RemixEstimator", "remix_metrics", "load_theta0", "build_model",
+           "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "load_theta0", "build_model",
            "merged_model", "model_margins", "exact_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
-           "frontier_points", "min_size_effect"]
+           "frontier_points", "min_size_effect", "health_warnings"]

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.fairness import GroupRates, bootstrap_counts, group_rates
+from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_with_ci, seed_mean
 from ..store.results import SeedResults
 
-__all__ = ["interp_rows", "RemixEstimator", "remix_metrics"]
+__all__ = ["interp_rows", "RemixEstimator", "remix_metrics", "remix_health"]
 
 
 def interp_rows(grid: np.ndarray, rows: np.ndarray, x: float) -> np.ndarray:
@@ -172,3 +173,13 @@ def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *
                             counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
               for e in estimators]
     return seed_mean(pd.concat(frames), ["group", "metric"])
+
+
+def remix_health(estimators: Sequence[RemixEstimator], lams: Sequence[float]) -> str:
+    """Why the estimated ``θ0 + Σ λ_g τ_g`` is a constant predictor (or no better than the majority
+    class) in some seed, or "" when it is not: its fairness numbers would then mean nothing."""
+    for e in estimators:
+        why = is_degenerate(e.margins(lams) > 0, e.labels)
+        if why:
+            return f"seed {e.results.seed}: {why}"
+    return ""

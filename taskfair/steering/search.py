@@ -1,5 +1,7 @@
 """Automatic coefficient search: per-subgroup λ vectors that maximise validation accuracy under
 bounds on worst-case DPD and EOD (or, with no bounds, the whole accuracy–fairness Pareto front).
+A candidate that predicts one class for ≥97% of validation examples, or does not beat the majority
+class, is never returned (a constant predictor is trivially fair).
 
 The search runs on the instant estimate (thousands of candidates per second: random points in
 [0, 1]^K, the uniform diagonal, then local refinement around the best), on the validation split
@@ -15,6 +17,7 @@ import pandas as pd
 
 from ..metrics.fairness import ALL, group_rates, summary_metrics
 from ..metrics.frontier import pareto_mask
+from ..metrics.health import CONSTANT_SHARE
 from ..store.results import RunResults
 from .estimate import RemixEstimator
 
@@ -32,14 +35,20 @@ class SearchResult:
 
 def _estimate(estimators, L: np.ndarray) -> dict[str, np.ndarray]:
     """Validation metrics of every row of ``L`` [T, K], mean over seeds."""
-    out = {}
+    out, degenerate = {}, np.zeros(len(L), dtype=bool)
     for est in estimators:
         M = np.stack([est.margins(l) for l in L])
         r = group_rates(M > 0, est.labels, est.masks)
         s = summary_metrics(r)
         for k in ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod"):
             out.setdefault(k, []).append(s[k])
-    return {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items()}
+        # a constant predictor (or one no better than the majority class) is trivially fair
+        share = (M > 0).mean(axis=1)
+        p = float(np.mean(est.labels))
+        degenerate |= (np.maximum(share, 1 - share) >= CONSTANT_SHARE) | (s["accuracy"] <= max(p, 1 - p) + 1e-12)
+    res = {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items()}
+    res["degenerate"] = degenerate.astype(float)
+    return res
 
 
 def search_coefficients(results: RunResults, *, max_dpd: float | None = None, max_eod: float | None = None,
@@ -57,7 +66,7 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
     scores = _estimate(ests, L)
 
     def feasible(s):
-        ok = np.ones(len(s["accuracy"]), dtype=bool)
+        ok = s["degenerate"] == 0  # never a constant predictor, however fair it looks
         if max_dpd is not None:
             ok &= s["worst_dpd"] <= max_dpd
         if max_eod is not None:

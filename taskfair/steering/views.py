@@ -11,10 +11,12 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..metrics.frontier import pareto_mask
+from ..metrics.health import degenerate_points
 from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
 
-__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect"]
+__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect",
+           "health_warnings"]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -95,8 +97,43 @@ def frontier_points(results: RunResults, *, split: str = "test",
                               on=["family", "target", "lam"], how="left")
     wide = wide.dropna(subset=["accuracy"]).drop_duplicates(["family", "target", "lam"])
     wide["label"] = [_label(f, t, l) for f, t, l in zip(wide.family, wide.target, wide.lam)]
-    wide["pareto"] = pareto_mask(wide["accuracy"].to_numpy(), wide[unfairness].to_numpy())
+    # a constant predictor sits at zero unfairness and would look best: drawn apart, never on the front
+    bad = degenerate_points(results.metrics)
+    reasons = {(f, t, -1.0 if pd.isna(l) else round(float(l), 9)): r
+               for f, t, l, r in zip(bad.family, bad.target, bad.lam, bad.reason)}
+    wide["degenerate"] = [(f, t, -1.0 if pd.isna(l) else round(float(l), 9)) in reasons
+                          for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    wide["degenerate_reason"] = [reasons.get((f, t, -1.0 if pd.isna(l) else round(float(l), 9)), "")
+                                 for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    ok = ~wide["degenerate"].to_numpy()
+    front = np.zeros(len(wide), dtype=bool)
+    if ok.any():
+        front[ok] = pareto_mask(wide["accuracy"].to_numpy()[ok], wide[unfairness].to_numpy()[ok])
+    wide["pareto"] = front
     return wide.reset_index(drop=True)
+
+
+def health_warnings(results: RunResults) -> list[dict]:
+    """The headline's models that learned nothing, for banners: FFT, LoRA, each subgroup model and
+    task addition at the chosen λ, with the seeds and the reason (empty for a healthy run, and for
+    runs stored before the check)."""
+    bad = degenerate_points(results.metrics)
+    out = []
+    for family, name in (("base", None), ("fft", "FFT"), ("lora", "LoRA"), ("subgroup", None)):
+        part = bad[bad.family == family]
+        if name is None and family == "base":
+            continue
+        for target, rows in part.groupby("target", sort=False):
+            label = name or f"the {target} model"
+            out.append({"method": label, "seeds": sorted(int(s) for s in rows.seed),
+                        "reason": rows.reason.iloc[0]})
+    chosen = results.summary.get("chosen_lambda", {})
+    ta = [r for r in bad[bad.family == "uniform"].itertuples()
+          if any(int(s) == int(r.seed) and np.isclose(lam, r.lam) for s, lam in chosen.items())]
+    if ta:
+        out.append({"method": "task addition (chosen λ)", "seeds": sorted(int(r.seed) for r in ta),
+                    "reason": ta[0].reason})
+    return out
 
 
 def _label(family: str, target: str, lam: float) -> str:

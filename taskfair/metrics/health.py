@@ -1,0 +1,92 @@
+"""Whether a model learned anything: a constant predictor is trivially "fair" (DPD = EOD = 0), so
+every point is checked against the majority class before its fairness is believed.
+
+A point is **degenerate** when it predicts one class for at least ``CONSTANT_SHARE`` (97%) of the
+examples of the validation or the test split, or when its validation accuracy does not beat the
+majority-class rate of validation. Its rows stay in the metrics table (with ``positive_share``,
+``majority_rate`` and ``degenerate`` rows beside them, group ``(all)``), and every consumer (the
+chosen λ, the headline, the frontier, the search, the dashboard, reports) asks
+:func:`degenerate_points` before it presents or picks one.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .fairness import ALL
+
+__all__ = ["CONSTANT_SHARE", "HEALTH_METRICS", "health_rows", "mark_degenerate", "degenerate_points",
+           "is_degenerate", "TRIVIAL"]
+
+CONSTANT_SHARE = 0.97
+HEALTH_METRICS = ("positive_share", "majority_rate", "degenerate")
+TRIVIAL = "trivial: constant predictor"
+
+
+def health_rows(pred: np.ndarray, labels: np.ndarray, points: pd.DataFrame) -> pd.DataFrame:
+    """``positive_share`` and ``majority_rate`` rows (group ``(all)``) for T points of one split:
+    ``pred`` ``[T, N]`` booleans, ``labels`` ``[N]``, ``points`` T rows of point columns."""
+    pred = np.atleast_2d(np.asarray(pred, dtype=bool))
+    share = pred.mean(axis=1) if pred.shape[1] else np.full(len(pred), np.nan)
+    p = float(np.mean(labels)) if len(labels) else float("nan")
+    majority = max(p, 1 - p)
+    base = points.reset_index(drop=True)
+    out = [base.assign(group=ALL, metric="positive_share", value=share, note=""),
+           base.assign(group=ALL, metric="majority_rate", value=majority, note="")]
+    return pd.concat(out, ignore_index=True)
+
+
+def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family", "target", "lam"),
+                    *, constant_share: float = CONSTANT_SHARE) -> pd.DataFrame:
+    """``table`` (with ``positive_share``/``majority_rate`` rows) plus one ``degenerate`` row per
+    point and split: 1.0 with the reason in ``note``, else 0.0. The decision is per point (from
+    validation accuracy and both splits' shares), so both splits carry the same flag."""
+    keys = list(keys)
+    summary = table[table.group == ALL]
+    wide = summary[summary.metric.isin(["accuracy", "positive_share", "majority_rate"])].pivot_table(
+        index=keys, columns=["split", "metric"], values="value", aggfunc="first", dropna=False)
+    rows = []
+    for key, r in wide.iterrows():
+        reasons = []
+        for split in ("val", "test"):
+            share = r.get((split, "positive_share"), np.nan)
+            if np.isfinite(share) and max(share, 1 - share) >= constant_share:
+                label = "positive" if share >= 0.5 else "negative"
+                reasons.append(f"predicts {label} for {max(share, 1 - share):.0%} of {split}")
+        acc, maj = r.get(("val", "accuracy"), np.nan), r.get(("val", "majority_rate"), np.nan)
+        if np.isfinite(acc) and np.isfinite(maj) and acc <= maj + 1e-12:
+            reasons.append(f"validation accuracy {acc:.3f} does not beat the majority class ({maj:.3f})")
+        key = key if isinstance(key, tuple) else (key,)
+        for split in ("val", "test"):
+            rows.append({**dict(zip(keys, key)), "split": split, "group": ALL, "metric": "degenerate",
+                         "value": 1.0 if reasons else 0.0, "note": "; ".join(reasons)})
+    return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+
+
+def degenerate_points(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family", "target", "lam")
+                      ) -> pd.DataFrame:
+    """The degenerate points of a metrics table: ``keys`` + ``reason`` (one row per point; empty
+    for tables written before the check existed)."""
+    keys = list(keys)
+    d = table[(table.metric == "degenerate") & (table.value > 0)]
+    if "split" in d:
+        d = d[d.split == "val"] if (d.split == "val").any() else d
+    return d[keys + ["note"]].rename(columns={"note": "reason"}).drop_duplicates(keys).reset_index(drop=True)
+
+
+def is_degenerate(pred: np.ndarray, labels: np.ndarray, *, constant_share: float = CONSTANT_SHARE) -> str:
+    """The reason one prediction vector is degenerate on its own split ("" when it is not): for
+    a single configuration evaluated exactly (no validation accuracy to compare)."""
+    pred = np.asarray(pred, dtype=bool)
+    if not len(pred):
+        return ""
+    share = float(pred.mean())
+    if max(share, 1 - share) >= constant_share:
+        return f"predicts {'positive' if share >= 0.5 else 'negative'} for {max(share, 1 - share):.0%} of the examples"
+    acc = float(np.mean(pred == np.asarray(labels, dtype=bool)))
+    p = float(np.mean(labels))
+    if acc <= max(p, 1 - p) + 1e-12:
+        return f"accuracy {acc:.3f} does not beat the majority class ({max(p, 1 - p):.3f})"
+    return ""

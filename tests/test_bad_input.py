@@ -1,0 +1,70 @@
+"""Inputs that used to pass ``--validate`` and crash after training (or give a traceback) are
+refused up front with one line that says what and how to fix it, exit status 2, nothing written."""
+from __future__ import annotations
+
+import pytest
+
+from precompute.__main__ import main
+
+
+def _csv(path, rows, header="text,label,group"):
+    path.write_text(header + "\n" + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def _table_args(tmp_path, csv, *extra):
+    return ["--validate", "--set", "model=tiny-bert", "--set", "dataset.name=table", "--set", f"dataset.path={csv}",
+            "--set", "dataset.group_column=group", "--set", "dataset.subgroups=null",
+            "--set", f"output_root={tmp_path / 'art'}", *extra]
+
+
+def _rows(groups, n=40):
+    return [f"comment number {i} about things,{i % 2},{groups[i % len(groups)]}" for i in range(n)]
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("zero_bytes", "0 bytes"),
+    ("header_only", "no data rows"),
+    ("label_group", "column taskfair stores"),
+    ("spaced_group", "cannot name an artifact"),
+    ("one_group", "there is no rest"),
+    ("wrong_separator", "dataset.group_separator"),
+])
+def test_bad_tables_fail_before_anything_is_written(tmp_path, capsys, case, expect):
+    csv = tmp_path / "data.csv"
+    if case == "zero_bytes":
+        csv.write_bytes(b"")
+    elif case == "header_only":
+        _csv(csv, [])
+    elif case == "label_group":
+        _csv(csv, _rows(["label", "b"]))
+    elif case == "spaced_group":
+        _csv(csv, _rows(["black women", "b"]))
+    elif case == "one_group":
+        _csv(csv, _rows(["a"]))
+    elif case == "wrong_separator":
+        _csv(csv, _rows(["a;b", "a", "b"]))
+    assert main(_table_args(tmp_path, csv)) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "art").exists()
+
+
+def test_an_empty_yaml_file_is_refused(tmp_path, capsys):
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text("")
+    assert main(["--validate", "--config", str(cfg)]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_a_model_spec_that_does_not_resolve_offline(monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["--validate", "--set", "model=minlm"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'minilm'" in err and "Traceback" not in err
+
+
+def test_set_without_equals_exits_2(capsys):
+    assert main(["--validate", "--set", "train.epochs"]) == 2
+    assert "--set expects key=value" in capsys.readouterr().err
