@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(cmd: list[str], root: Path, rows: int) -> dict:
     args = ["-m", "precompute", "--config", "quick", "--no-progress", "--set", f"output_root={root}",
-            "--set", f"dataset.max_rows={rows}", "--set", "eval.precision=fp32"]
+            "--set", f"dataset.max_rows={rows}", "--set", "eval.precision=fp32", "--set", "train.min_steps=0"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(ROOT)}
     t = time.perf_counter()

@@ -23,6 +23,51 @@ def ok(flag: bool) -> str:
     return "met" if flag else "**not met**"
 
 
+MODELS = {"LLaMA2-7B": 6.74e9, "Qwen2.5-0.5B": 0.494e9}
+TOKENS = 1000 * 64   # per λ point: 1,000 evaluation texts of 64 tokens
+
+
+def projection(ll, gs) -> list[str]:
+    """Memory and time per λ point for the paper's models, from the per-byte and per-FLOP figures
+    measured above (bf16 model_dtype: vectors and θ0 stored in bf16)."""
+    if not (ll and gs):
+        return []
+    dev_bw = gs["stream_read_bytes_per_point"] / gs["auto_merge_s_per_point"]   # bytes of θ0 + K vectors / s
+    pcie_bw = gs["stream_read_bytes_per_point"] / gs["stream_merge_s_per_point"]  # page cache → GPU
+    gpu_flops = gs["forward_tflops"] * 1e12
+    k6 = ll["k"]
+    cpu_point = ll["grid"]["seconds"] / 10
+    cpu_bytes = (k6 + 1) * ll["model"]["bf16_bytes"] + ll["model"]["fp32_bytes"]
+    cpu_bw = cpu_bytes / cpu_point   # upper bound on the CPU merge cost: the whole point counted as merge
+    gpu_mem = 80e9
+    out = ["", "**Projection per λ point** (bf16 weights and vectors; 1,000 texts × 64 tokens per point; from "
+           f"the H100 figures above: resident merge {dev_bw / 1e9:.0f} GB/s, streamed {pcie_bw / 1e9:.1f} GB/s, forward "
+           f"{gpu_flops / 1e12:.0f} TFLOP/s; and this host's streamed grid, {cpu_point:.0f} s a point for "
+           f"{cpu_bytes / 1e9:.1f} GB plus 32 texts on 1.09B params):", "",
+           "| model | K | host: 24 GB, CPU only | one 80 GB GPU | 8 GPUs (grid dealt out) |", "|---|---|---|---|---|"]
+    for name, p in MODELS.items():
+        b = 2 * p
+        for k in (2, 6):
+            resident = (k + 1) * b + b
+            fwd_gpu = 2 * p * TOKENS / gpu_flops
+            if resident <= 0.8 * gpu_mem:
+                merge, mode, mem = (k + 1) * b / dev_bw, "resident", resident
+            else:
+                merge, mode, mem = (k + 1) * b / pcie_bw, "streamed", b
+            gpu = f"{merge + fwd_gpu:.1f} s ({mode} merge {merge:.2f} s + forward {fwd_gpu:.1f} s); GPU {mem / 1e9:.0f} GB"
+            if mode == "streamed":
+                gpu += f", host page cache {(k + 1) * b / 1e9:.0f} GB"
+            eight = f"{(merge + fwd_gpu) / 8:.2f} s per point of the grid"
+            fp32 = 4 * p
+            if fp32 + 1.5e9 > 24e9:
+                cpu = f"does not fit in float32 ({fp32 / 1e9:.0f} GB); bf16 fits ({b / 1e9:.1f} GB) but its forward is emulated on AVX2"
+            else:
+                cpu_merge = ((k + 1) * b + fp32) / cpu_bw
+                cpu = f"merge ≤ {cpu_merge:.0f} s; RAM {fp32 / 1e9:.1f} GB + a few tensors; forward at this host's float32 rate"
+            out.append(f"| {name} | {k} | {cpu} | {gpu} | {eight} |")
+    return out
+
+
 def main() -> None:
     rows = []
     machine = None
@@ -194,6 +239,7 @@ def main() -> None:
                   f"({machine['torch_threads']} threads), Python {machine['python']}, GPU: {machine['gpu'] or 'none'}.", ""]
     lines += ["| what | goal | measured (baseline) | status |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += projection(ll, gs)
     notes = HERE / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]

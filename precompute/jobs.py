@@ -127,7 +127,9 @@ def evaluate_grid(ctx: SeedContext) -> None:
         numel = sum(t.numel() for t in ctx.theta0.values())
         # the engine keeps the vectors in RAM when (K + 2) model copies fit the memory budget,
         # else streams each point tensor by tensor from the vector files
-        mode = choose_mode(numel, len(paths), ctx.device, reuse=True)
+        # on the CPU: flat or stream by the memory budget; on a GPU the engine picks resident
+        # (θ0 and the vectors on the GPU) or stream by the GPU's free memory
+        mode = choose_mode(numel, len(paths), "cpu", reuse=True) if ctx.device.type == "cpu" else "auto"
         if mode == "flat":
             eval_model, base = copy.deepcopy(ctx.base_model), ctx.theta0
         else:
