@@ -16,8 +16,8 @@ st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['datase
 
 for w in loaders.health_warnings(root, run_id, mtime):
     seeds = ", ".join(map(str, w["seeds"]))
-    st.error(f"**{w['method']} learned nothing** (seed {seeds}): {w['reason']}. Its DPD and EOD below are "
-             f"those of a constant predictor ({TRIVIAL}), not evidence of fairness. Train longer: "
+    st.error(f"**{w['method']} is degenerate** (seed {seeds}): {w['reason']}. Its DPD and EOD below are "
+             f"those of a model that learned (next to) nothing ({TRIVIAL}), not evidence of fairness. Train longer: "
              "`--set train.min_steps=200` (or `subgroup_train.min_steps`), or raise the learning rate.")
 
 c = st.columns(4)

@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     print("headline (test; mean over seeds):")
     print(headline_text(result.headline))
     for d in s.get("degenerate_models", []):
-        print(f"warning: the {d['model']} fine-tune of seed {d['seed']} learned nothing ({d['reason']}); its "
-              "fairness numbers are those of a constant predictor. Train it longer: --set train.min_steps=200 "
+        print(f"warning: the {d['model']} fine-tune of seed {d['seed']} is degenerate ({d['reason']}); its "
+              "fairness numbers say nothing. Train it longer: --set train.min_steps=200 "
               "(subgroup_train.min_steps for the subgroups), or raise the learning rate", file=sys.stderr)
     return 0
 

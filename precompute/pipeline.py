@@ -160,7 +160,7 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
         [max(p, 1 - p) for p in (splits[s].test.labels.mean() for s in cfg.seeds)]))
     run.mark_done(layout.METRICS_JOB, run.save_results(table, summary, headline))
     for d in summary["degenerate_models"]:
-        log(f"warning: the {d['model']} fine-tune (seed {d['seed']}) learned nothing: {d['reason']}")
+        log(f"warning: the {d['model']} fine-tune (seed {d['seed']}) is degenerate: {d['reason']}")
     timings["metrics"] += time.perf_counter() - t
     result.headline, result.summary = headline, summary
     run.save_timings(timings)

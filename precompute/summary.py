@@ -34,7 +34,8 @@ def build_metrics(run: Run, cfg: StudyConfig, data: Dataset) -> pd.DataFrame:
                                     for t in range(len(pts))], ignore_index=True)
                     table = table.merge(ci, on=["_t", "group", "metric"], how="left")
                 frames.append(table.drop(columns="_t"))
-                frames.append(health_rows(pred, part.labels, pts[["seed", "split", "family", "target", "lam"]]))
+                frames.append(health_rows(pred, part.labels, pts[["seed", "split", "family", "target", "lam"]],
+                                          part.masks, part.groups))
     # a point that predicts one class (or does not beat the majority class) is marked degenerate
     return mark_degenerate(pd.concat(frames, ignore_index=True))
 

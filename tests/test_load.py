@@ -57,7 +57,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
                 shown = tuple(float(x) for x in raw.split(","))
                 if not np.allclose(shown, lams):
                     errors.append(f"session {i} set {lams} but its URL shows {shown}")
-                acc = {m.label: float(m.value) for m in at.metric}["Accuracy"]
+                acc = float({m.label: m.value for m in at.metric}["Accuracy"])
                 want = group_rates(ref.margins(lams) > 0, sr.labels["test"], sr.masks["test"]).overall_accuracy[0]
                 if abs(acc - round(float(want), 3)) > 1e-9:
                     errors.append(f"session {i} at {lams} shows accuracy {acc}, its own λ give {want:.3f}")

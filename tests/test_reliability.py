@@ -233,7 +233,7 @@ def no_positive_store(tmp_path_factory, redditbias):
     df.to_csv(path, index=False)
     cfg = load_profile("quick", {**PICO_OVERRIDES, "name": "nopos", "output_root": str(root / "artifacts"),
                                 "dataset.name": "table", "dataset.path": str(path),
-                                "dataset.group_columns": ["female", "muslims", "black"],
+                                "dataset.group_columns": ["female", "muslims", "black"], "dataset.group_column": None,
                                 "dataset.subgroups": None, "dataset.max_rows": None,
                                 "train.epochs": 1, "grids.probes": 0, "grids.pairs": []})
     run_study(cfg, progress=False)
@@ -284,7 +284,8 @@ def test_subgroup_with_one_label_in_training_fails_before_training(tmp_path, red
     df.loc[df.muslims == 1, "label"] = 0
     df.to_csv(tmp_path / "d.csv", index=False)
     cfg = load_profile("quick", {**PICO_OVERRIDES, "dataset.name": "table", "dataset.path": str(tmp_path / "d.csv"),
-                                "dataset.group_columns": ["female", "muslims"], "dataset.subgroups": None,
+                                "dataset.group_columns": ["female", "muslims"], "dataset.group_column": None,
+                                "dataset.subgroups": None,
                                 "output_root": str(tmp_path / "a")})
     with pytest.raises(DataError, match="'muslims' has only label 0 in the training split"):
         validate_study(cfg)

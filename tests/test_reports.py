@@ -114,7 +114,7 @@ def test_export_records_everything_needed(exported, pico_store):
     assert [v["coefficient"] for v in rec["task_vectors"]] == [0.3, 0.8, 0.55]
     assert all(v["sha256"] == run.manifest["files"][v["file"]]["sha256"] for v in rec["task_vectors"])
     assert rec["merge"] == {"method": "task_arithmetic", "params": {}, "arithmetic": "float32"}
-    assert rec["data"]["dataset"] == "redditbias" and rec["data"]["subgroups"] == list(GROUPS)
+    assert rec["data"]["dataset"] == "table" and rec["data"]["subgroups"] == list(GROUPS)
     assert rec["seeds"] == {"run": [13], "this_model": 13}
     assert {"torch", "transformers"} <= set(rec["versions"])
     for split in ("val", "test"):

@@ -25,16 +25,24 @@ HEALTH_METRICS = ("positive_share", "majority_rate", "degenerate")
 TRIVIAL = "trivial: constant predictor"
 
 
-def health_rows(pred: np.ndarray, labels: np.ndarray, points: pd.DataFrame) -> pd.DataFrame:
+def _majority(labels: np.ndarray) -> float:
+    p = float(np.mean(labels)) if len(labels) else float("nan")
+    return max(p, 1 - p)
+
+
+def health_rows(pred: np.ndarray, labels: np.ndarray, points: pd.DataFrame, masks: np.ndarray | None = None,
+                groups: Sequence[str] = ()) -> pd.DataFrame:
     """``positive_share`` and ``majority_rate`` rows (group ``(all)``) for T points of one split:
-    ``pred`` ``[T, N]`` booleans, ``labels`` ``[N]``, ``points`` T rows of point columns."""
+    ``pred`` ``[T, N]`` booleans, ``labels`` ``[N]``, ``points`` T rows of point columns; with
+    ``masks`` ``[G, N]`` and ``groups``, each subgroup's majority rate too (a subgroup's own model
+    is judged on its own rows)."""
     pred = np.atleast_2d(np.asarray(pred, dtype=bool))
     share = pred.mean(axis=1) if pred.shape[1] else np.full(len(pred), np.nan)
-    p = float(np.mean(labels)) if len(labels) else float("nan")
-    majority = max(p, 1 - p)
     base = points.reset_index(drop=True)
     out = [base.assign(group=ALL, metric="positive_share", value=share, note=""),
-           base.assign(group=ALL, metric="majority_rate", value=majority, note="")]
+           base.assign(group=ALL, metric="majority_rate", value=_majority(labels), note="")]
+    for j, g in enumerate(groups):
+        out.append(base.assign(group=g, metric="majority_rate", value=_majority(np.asarray(labels)[masks[j]]), note=""))
     return pd.concat(out, ignore_index=True)
 
 
@@ -47,6 +55,14 @@ def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family"
     summary = table[table.group == ALL]
     wide = summary[summary.metric.isin(["accuracy", "positive_share", "majority_rate"])].pivot_table(
         index=keys, columns=["split", "metric"], values="value", aggfunc="first", dropna=False)
+    own = {}
+    if "family" in keys and "target" in keys:
+        sub = table[(table.family == "subgroup") & (table.split == "val") & (table.group == table.target)
+                    & table.metric.isin(["accuracy", "majority_rate"])]
+        for (seed, target), part in sub.groupby(["seed", "target"], sort=False):
+            m = part.set_index("metric")["value"]
+            if {"accuracy", "majority_rate"} <= set(m.index):
+                own[(seed, target)] = (float(m["accuracy"]), float(m["majority_rate"]))
     rows = []
     for key, r in wide.iterrows():
         reasons = []
@@ -55,12 +71,18 @@ def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family"
             if np.isfinite(share) and max(share, 1 - share) >= constant_share:
                 label = "positive" if share >= 0.5 else "negative"
                 reasons.append(f"predicts {label} for {max(share, 1 - share):.0%} of {split}")
-        acc, maj = r.get(("val", "accuracy"), np.nan), r.get(("val", "majority_rate"), np.nan)
-        if np.isfinite(acc) and np.isfinite(maj) and acc <= maj + 1e-12:
-            reasons.append(f"validation accuracy {acc:.3f} does not beat the majority class ({maj:.3f})")
         key = key if isinstance(key, tuple) else (key,)
+        point = dict(zip(keys, key))
+        acc, maj = r.get(("val", "accuracy"), np.nan), r.get(("val", "majority_rate"), np.nan)
+        where = "validation"
+        if point.get("family") == "subgroup" and (point.get("seed"), point.get("target")) in own:
+            # a subgroup's own model is a specialist: judged on that subgroup's validation rows
+            acc, maj = own[(point.get("seed"), point.get("target"))]
+            where = f"{point.get('target')}'s validation rows"
+        if np.isfinite(acc) and np.isfinite(maj) and acc <= maj + 1e-12:
+            reasons.append(f"accuracy {acc:.3f} on {where} does not beat the majority class ({maj:.3f})")
         for split in ("val", "test"):
-            rows.append({**dict(zip(keys, key)), "split": split, "group": ALL, "metric": "degenerate",
+            rows.append({**point, "split": split, "group": ALL, "metric": "degenerate",
                          "value": 1.0 if reasons else 0.0, "note": "; ".join(reasons)})
     return pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
 

@@ -48,8 +48,8 @@ def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boo
 
 def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
     from ..steering.views import health_warnings
-    out = [f"{w['method']} learned nothing (seed {', '.join(map(str, w['seeds']))}): {w['reason']}. Its DPD "
-           "and EOD are those of a constant predictor, trivially fair, and say nothing about fairness."
+    out = [f"{w['method']} is degenerate (seed {', '.join(map(str, w['seeds']))}): {w['reason']}. A constant "
+           "predictor, or one no better than the majority class, is trivially fair: its DPD and EOD say nothing."
            for w in health_warnings(results)]
     for seed, sr in results.seeds.items():
         for j, g in enumerate(results.groups):

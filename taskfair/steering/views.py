@@ -114,7 +114,7 @@ def frontier_points(results: RunResults, *, split: str = "test",
 
 
 def health_warnings(results: RunResults) -> list[dict]:
-    """The headline's models that learned nothing, for banners: FFT, LoRA, each subgroup model and
+    """The headline's degenerate models (constant, or no better than the majority class), for banners: FFT, LoRA, each subgroup model and
     task addition at the chosen λ, with the seeds and the reason (empty for a healthy run, and for
     runs stored before the check)."""
     bad = degenerate_points(results.metrics)
