@@ -55,7 +55,11 @@ def compare(a: Path, b: Path) -> dict:
     ma = pd.read_parquet(a / "metrics.parquet").sort_values(key).reset_index(drop=True)
     mb = pd.read_parquet(b / "metrics.parquet").sort_values(key).reset_index(drop=True)
     both = ma[key].equals(mb[key])
-    diff = np.abs(ma["value"].to_numpy(float) - mb["value"].to_numpy(float)) if both else np.array([np.nan])
+    rates = ~ma.metric.isin(["n", "positives", "degenerate"]).to_numpy()  # counts and 0/1 flags apart
+    diff = np.abs(ma["value"].to_numpy(float) - mb["value"].to_numpy(float))[rates] if both else np.array([np.nan])
+    if both:
+        flags = (ma.metric == "degenerate").to_numpy()
+        out["degenerate_flags_differing"] = int((ma["value"].to_numpy()[flags] != mb["value"].to_numpy()[flags]).sum())
     out["metrics_same_rows"] = bool(both)
     out["metrics_max_abs_diff"] = float(np.nanmax(diff))
     out["splits_identical"] = (a / "seed13" / "splits.json").read_text() == (b / "seed13" / "splits.json").read_text()

@@ -89,6 +89,7 @@ def test_a_collapsed_run_is_flagged_and_min_steps_fixes_it(tmp_path, capsys):
     assert ta["degenerate"] == 1.0, head
     from precompute.__main__ import headline_text
     assert "trivial" in headline_text(head)
+    _dashboard_says_so(tmp_path, "short")
 
     result, _ = _run(tmp_path, "long", 300)
     s = result.summary
@@ -118,3 +119,37 @@ def test_validate_prints_the_steps_and_warns_when_few(tmp_path, capsys):
     assert main(argv + ["--set", "train.min_steps=120"]) == 0
     out = capsys.readouterr().out
     assert "WARNING" not in out and "120 steps" in out
+
+
+def _dashboard_says_so(root, run_id):
+    """The Overview opens with a banner per collapsed model; the Frontier keeps degenerate points
+    off the Pareto front; the HTML report lists them under its caveats."""
+    import os
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from taskfair import load_results
+    from taskfair.publishing.htmlreport import html_report
+    app = Path(__file__).resolve().parent.parent
+    old = os.environ.get("TASKFAIR_ARTIFACTS")
+    os.environ["TASKFAIR_ARTIFACTS"] = str(root)
+    try:
+        at = AppTest.from_file(str(app / "app.py"), default_timeout=120)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("is degenerate" in e.value for e in at.error), [e.value for e in at.error]
+        at = AppTest.from_file(str(app / "pages/4_Frontier.py"), default_timeout=120)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        pts = at.dataframe[0].value
+        assert pts.degenerate.any() and not (pts.degenerate & pts.on_front).any()
+    finally:
+        if old is None:
+            os.environ.pop("TASKFAIR_ARTIFACTS", None)
+        else:
+            os.environ["TASKFAIR_ARTIFACTS"] = old
+    html = html_report(load_results(root, run_id), ["fft"], n_boot=0)
+    assert "is degenerate" in html
