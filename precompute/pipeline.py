@@ -8,6 +8,7 @@ the main process alone writes artifacts.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -18,7 +19,7 @@ import pandas as pd
 from taskfair import (ArtifactStore, ConfigError, DataError, Dataset, Run, Splits, StudyConfig, best_device,
                       check_model_spec, is_image_model, load_classifier, load_dataset, model_weights, split_dataset,
                       weights_sha256)
-from taskfair.store import layout
+from taskfair.store import layout, run_lock
 
 from .jobs import SeedContext, evaluate_grid, train_jobs
 from .plan import plan_points
@@ -123,11 +124,18 @@ def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: N
     """Run (or resume) the whole study for ``cfg``; returns where it is and the headline.
     ``validated`` is what :func:`validate_study` returned for ``cfg``, when the caller already
     ran it (the data is then not loaded and split a second time)."""
-    timings = {s: 0.0 for s in STAGES}
-    t0 = time.perf_counter()
     data, splits = validated or validate_study(cfg)
     store = ArtifactStore(cfg.output_root)
     sync = _Sync()
+    # one writer per run: a second precompute of the same run is refused, naming the first
+    with run_lock(store.root / cfg.run_id, log=log) if sync.main else contextlib.nullcontext():
+        return _run_study(cfg, store, sync, data, splits, progress, log)
+
+
+def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Dataset, splits: dict[int, Splits],
+               progress: bool, log: Log) -> StudyResult:
+    timings = {s: 0.0 for s in STAGES}
+    t0 = time.perf_counter()
     run = store.create(cfg.run_id, cfg.to_dict(), defaults=StudyConfig().to_dict()) if sync.main else None
     sync.wait()
     run = run or store.open(cfg.run_id, verify=False)

@@ -24,12 +24,26 @@ def _results(args):
     return load_results(args.artifacts, args.run)
 
 
+def _warn_extrapolation(res, configs, exact: bool) -> None:
+    """An estimated remix outside the stored λ region is marked as an extrapolation."""
+    from .steering.configurations import extrapolation
+    if exact:
+        return
+    for c in configs:
+        why = extrapolation(res, c)
+        if why:
+            print(f"warning: {c} is estimated, and {why}; its figures may be far off: add --exact", file=sys.stderr)
+
+
 def cmd_report(args) -> int:
     from .publishing.htmlreport import html_report
     res = _results(args)
     configs = args.config or ["fft", "lora", f"uniform:{next(iter(res.summary['chosen_lambda'].values())):g}"]
+    _warn_extrapolation(res, configs, args.exact)
     text = html_report(res, configs, n_boot=args.bootstrap, exact=args.exact)
     out = Path(args.output or f"{args.run}-report.html")
+    if out.is_dir():
+        out = out / f"{args.run}-report.html"
     from .store.files import atomic_path
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -40,6 +54,7 @@ def cmd_report(args) -> int:
 def cmd_diff(args) -> int:
     from .steering.diff import DIRECTIONS, example_diff
     res = _results(args)
+    _warn_extrapolation(res, [args.a, args.b], args.exact)
     d = example_diff(res, args.a, args.b, seed=args.seed, split=args.split, exact=args.exact)
     print(d.summary())
     print()

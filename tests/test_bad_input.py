@@ -68,3 +68,35 @@ def test_a_model_spec_that_does_not_resolve_offline(monkeypatch, capsys):
 def test_set_without_equals_exits_2(capsys):
     assert main(["--validate", "--set", "train.epochs"]) == 2
     assert "--set expects key=value" in capsys.readouterr().err
+
+
+def test_a_second_precompute_of_a_running_run_is_refused(tmp_path, capsys):
+    """A lock held by a live process (this one) refuses a second precompute before any work; a
+    lock left by a process that is gone is taken over."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import PICO_OVERRIDES
+    from taskfair.store import run_lock
+    folder = tmp_path / "art" / "pico"
+    folder.mkdir(parents=True)
+    (folder / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                              "started": "2026-01-01T00:00:00+00:00"}))
+    argv = ["--no-progress", "--set", "name=pico", "--set", f"output_root={tmp_path / 'art'}"]
+    for k, v in PICO_OVERRIDES.items():
+        argv += ["--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"being computed by process {os.getpid()}" in err and "wait for it to finish" in err
+    assert not (folder / "manifest.json").exists()
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (folder / ".lock").write_text(json.dumps({"pid": int(gone), "host": socket.gethostname()}))
+    said = []
+    with run_lock(folder, log=said.append) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert said and "is gone" in said[0] and not (folder / ".lock").exists()

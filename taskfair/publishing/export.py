@@ -236,6 +236,9 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
             if f.is_file():
                 with open(f, "rb") as h:
                     os.fsync(h.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; an export is meant to be shared
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

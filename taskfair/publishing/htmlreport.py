@@ -51,6 +51,11 @@ def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
     out = [f"{w['method']} is degenerate (seed {', '.join(map(str, w['seeds']))}): {w['reason']}. A constant "
            "predictor, or one no better than the majority class, is trivially fair: its DPD and EOD say nothing."
            for w in health_warnings(results)]
+    from ..steering.configurations import extrapolation
+    for spec in dict.fromkeys(m.loc[m.estimated.astype(bool), "spec"]) if "estimated" in m else ():
+        why = extrapolation(results, spec)
+        if why:
+            out.append(f"{spec} is estimated, and {why}: its figures may be far off; evaluate it exactly (--exact).")
     for seed, sr in results.seeds.items():
         for j, g in enumerate(results.groups):
             n = int(sr.masks["test"][j].sum())

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..store.results import RunResults
 
-__all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError"]
+__all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError",
+           "extrapolation", "LAM_MAX"]
 
 
 class ConfigSpecError(ValueError):
@@ -108,14 +109,37 @@ def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict
     raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
 
 
+# the largest λ a configuration string accepts
+LAM_MAX = 10.0
+
+
 def _num(text: str, spec: str) -> float:
     try:
         v = float(text)
     except ValueError:
         raise ConfigSpecError(f"{spec!r}: {text!r} is not a number") from None
-    if not math.isfinite(v) or v < 0:
-        raise ConfigSpecError(f"{spec!r}: λ must be a finite number ≥ 0, got {text}")
+    if not math.isfinite(v) or v < 0 or v > LAM_MAX:
+        raise ConfigSpecError(f"{spec!r}: λ must be a finite number from 0 to {LAM_MAX:g}, got {text} "
+                              "(beyond that the vectors swamp θ0 and the margins overflow)")
     return v
+
+
+def extrapolation(results: RunResults, config: Config | str) -> str:
+    """Why a remix's estimate lies outside the λ region the stored points cover ("" when it does
+    not, or when the configuration is not estimated): the estimate interpolates between stored
+    points and is unreliable beyond them; evaluate it exactly instead."""
+    if isinstance(config, str):
+        config = parse_config(config, results.groups)
+    if config.kind != "remix":
+        return ""
+    sr = next(iter(results.seeds.values()))
+    lams, _ = sr.subgroup_space("test")
+    if not len(lams):
+        return ""
+    lo, hi = np.asarray(lams).min(axis=0), np.asarray(lams).max(axis=0)
+    out = [f"λ_{g}={v:g} (stored {a:g}–{b:g})" for g, v, a, b in zip(results.groups, config.lams, lo, hi)
+           if v < a - 1e-9 or v > b + 1e-9]
+    return ("an extrapolation beyond the stored points: " + ", ".join(out)) if out else ""
 
 
 def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
@@ -197,4 +221,7 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
         base = base or load_theta0(run, seed)
         return exact_margins(run, seed, config.lams, base, splits=(split,))[split].astype(np.float64), False
     from .estimate import RemixEstimator
-    return RemixEstimator(sr, split).margins(config.lams), True
+    m = RemixEstimator(sr, split).margins(config.lams)
+    if not np.isfinite(m).all():
+        raise ConfigSpecError(f"{config.spec!r}: the estimate is not finite; evaluate it exactly (--exact)")
+    return m, True

@@ -12,8 +12,9 @@ from .files import (StoreError, atomic_path, load_task_vector, package_versions,
                     sha256_file)
 from .results import RunResults, SeedResults, load_predictions, load_results
 from .root import DEFAULT_ROOT, ArtifactStore
+from .lock import run_lock
 from .run import Run, check_name
 
 __all__ = ["layout", "StoreError", "atomic_path", "sha256_file", "package_versions", "save_task_vector",
            "load_task_vector", "ArtifactStore", "Run", "DEFAULT_ROOT", "RunResults", "SeedResults",
-           "load_results", "load_predictions", "check_name"]
+           "load_results", "load_predictions", "check_name", "run_lock"]

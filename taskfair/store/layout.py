@@ -20,7 +20,7 @@ in this layout carry the format ``taskfair.run/1``.
 """
 from __future__ import annotations
 
-__all__ = ["FORMAT", "MANIFEST", "DATASET", "DATA_REPORT", "METRICS", "SUMMARY", "HEADLINE", "TIMINGS",
+__all__ = ["FORMAT", "MANIFEST", "LOCK", "DATASET", "DATA_REPORT", "METRICS", "SUMMARY", "HEADLINE", "TIMINGS",
            "DATA_COLUMNS", "seed_label", "splits", "base", "task_vector", "task_vector_prefix",
            "task_vector_shard", "task_vector_shard_prefix", "theta0", "theta0_shard", "theta0_shard_prefix",
            "predictions", "predictions_prefix", "vector_of", "job_of", "base_job", "train_job",
@@ -34,6 +34,7 @@ METRICS = "metrics.parquet"
 SUMMARY = "summary.json"
 HEADLINE = "headline.parquet"
 TIMINGS = "timings.json"
+LOCK = ".lock"   # held by the process computing the run (pid, host, start)
 # columns of the stored dataset that are not subgroups
 DATA_COLUMNS = ("text", "label")
 

@@ -72,8 +72,16 @@ class Run(WeightFiles):
     def save_tensors(self, name: str, tensors: Mapping[str, torch.Tensor],
                      metadata: Mapping[str, str] | None = None) -> Path:
         path = self.file(name)
-        with atomic_path(path) as tmp:
-            save_safetensors(tensors, tmp, metadata)
+        try:
+            with atomic_path(path) as tmp:
+                save_safetensors(tensors, tmp, metadata)
+        except Exception as exc:  # a full disk surfaces as safetensors' own error type, or OSError
+            import shutil
+            need = sum(t.numel() * t.element_size() for t in tensors.values())
+            free = shutil.disk_usage(path.parent).free
+            raise StoreError(f"could not write {path} ({type(exc).__name__}: {exc}); it needs "
+                             f"{need / 2**20:.1f} MB and {free / 2**20:.1f} MB are free there. Free some space "
+                             "and rerun: finished jobs are kept") from exc
         return self._record(name, path)
 
     def save_task_vector(self, name: str, tv: TaskVector) -> Path:
