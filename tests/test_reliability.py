@@ -21,7 +21,7 @@ from test_study import assert_same_artifacts
 from taskfair import TaskVector, save_task_vector
 from taskfair.publishing.export import export_model
 from taskfair.models import ModelError, load_classifier, tiny_classifier
-from taskfair.store import ArtifactStore, atomic_path
+from taskfair.store import ArtifactStore, StoreError, atomic_path
 from taskfair.vectors.streaming import stream_merge
 from taskfair.vectors.taskvector import TaskVectorMismatch, model_weights
 
@@ -43,9 +43,9 @@ def test_full_disk_while_storing_leaves_no_file_and_no_manifest_entry(tmp_path, 
     def full(fd):
         raise ENOSPC
     monkeypatch.setattr("taskfair.store.files.os.fsync", full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match="No space left.*it needs .* MB are free"):
         run.save_tensors("b.safetensors", {"t": torch.ones(3)})
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match="No space left.*it needs .* MB are free"):
         run.save_tensors("a.safetensors", {"t": torch.zeros(3)})  # overwrite attempt
     monkeypatch.undo()
     assert not (run.path / "b.safetensors").exists()
@@ -62,7 +62,7 @@ def test_full_disk_while_exporting_leaves_no_export(tmp_path, monkeypatch):
         (Path(a[0]) / "tokenizer.json").write_text("{half")
         raise ENOSPC
     monkeypatch.setattr(type(tok), "save_pretrained", broken_save)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match="No space left.*it needs .* MB are free"):
         export_model(model, tok, target, provenance={"base": "tiny"})
     assert not target.exists() and _leftovers(target.parent, "merged") == []
 
@@ -75,7 +75,7 @@ def test_write_error_while_streaming_a_merge_leaves_nothing(tmp_path, monkeypatc
     def full(fd):
         raise ENOSPC
     monkeypatch.setattr("taskfair.vectors.streaming.os.fsync", full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match="No space left.*it needs .* MB are free"):
         stream_merge(tmp_path / "base.safetensors", [vec], [1.0], tmp_path / "out")
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path, "out") == []
 

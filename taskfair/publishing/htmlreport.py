@@ -43,7 +43,11 @@ def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boo
                 t = rates_with_ci(m > 0, sr.labels[split], sr.masks[split], results.groups,
                                   n_boot=n_boot, seed=seed)
                 rows.append(t.assign(config=c.label, spec=c.spec, seed=seed, split=split, estimated=est))
-    return pd.concat(rows, ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)
+    for bound in ("low", "high"):  # no intervals without resamples (n_boot=0)
+        if bound not in out:
+            out[bound] = np.nan
+    return out
 
 
 def _caveats(results: RunResults, m: pd.DataFrame) -> list[str]:
