@@ -279,3 +279,15 @@ def test_export_refuses_a_disk_without_room_before_writing(res, tmp_path, monkey
     with pytest.raises(ex.ExportError, match="not enough free disk space.*export elsewhere"):
         ex.export_configuration(res, "fft", tmp_path / "out", n_boot=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_estimate_beyond_the_stored_points_is_marked(pico_store, capsys):
+    from taskfair import load_results
+    from taskfair.__main__ import main as cli
+    from taskfair.steering.configurations import extrapolation
+    res = load_results(pico_store, "pico")
+    assert extrapolation(res, "remix:0.5,0.5,0.5") == ""
+    why = extrapolation(res, "remix:2.5,0,0")
+    assert "extrapolation" in why and "λ_female=2.5" in why
+    assert cli(["diff", "--artifacts", str(pico_store), "--run", "pico", "fft", "remix:2.5,0,0"]) == 0
+    assert "is estimated, and an extrapolation" in capsys.readouterr().err
