@@ -213,6 +213,16 @@ def main() -> None:
                      "measured (identical up to dropout noise; identical without dropout: tests/test_distributed.py)"
                      if ag["splits_identical"] and two["summaries_printed"] == 1 and ag["metrics_same_rows"]
                      else "**not met**"))
+    ms = load("min_steps")
+    if ms:
+        a, b = ms["one_epoch"], ms["min_steps"]
+        rows.append((f"`quick`'s `train.min_steps` on a {ms['train_rows']}-row subgroup ({ms['group']}, MiniLM)",
+                     "the fine-tune beats the majority class on held-out rows of its subgroup",
+                     f"one epoch ({a['steps']} steps): accuracy {a['val_accuracy']:.3f}, positive share "
+                     f"{a['positive_share']:.2f} ({a['degenerate'] or 'healthy'}); raised to {b['steps']} steps "
+                     f"({b['seconds']:.0f} s): accuracy **{b['val_accuracy']:.3f}**, positive share {b['positive_share']:.2f}; "
+                     f"majority class {ms['majority_rate']:.3f} ({ms['val_rows']} held-out rows)",
+                     ok(not b["degenerate"] and b["val_accuracy"] > ms["majority_rate"])))
     gc = load_gpu("gpu_check_h100")
     if gc:
         q, qs = gc.get("quick_precompute", {}), gc.get("quick_steer", {})
