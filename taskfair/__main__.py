@@ -167,6 +167,23 @@ def cmd_images(args) -> int:
     return 0
 
 
+def _check_options(args) -> str:
+    """Options that are wrong whatever the run: named, with what to give instead."""
+    if getattr(args, "bootstrap", 0) is not None and getattr(args, "bootstrap", 0) < 0:
+        return f"--bootstrap must be a number of resamples ≥ 0 (0: no intervals), got {args.bootstrap}"
+    if args.cmd == "images" and Path(args.folder).exists() and not Path(args.folder).is_dir():
+        return f"images writes a folder, but {args.folder} is a file; give a folder path (e.g. data/synthetic-images)"
+    if getattr(args, "seed", None) is not None and hasattr(args, "run") and args.cmd in ("vectors", "diff", "export"):
+        from .store.root import ArtifactStore
+        try:
+            seeds = ArtifactStore(args.artifacts).open(args.run, verify=False).seeds
+        except Exception:  # an unknown run is reported by the command itself
+            return ""
+        if args.seed not in seeds:
+            return f"--seed {args.seed} is not a seed of run {args.run!r} (its seeds: {', '.join(map(str, seeds))})"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m taskfair", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -236,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     from .publishing.export import ExportError
     from .publishing.provenance import ProvenanceError
     from .steering.configurations import ConfigSpecError
+    problem = _check_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except (ConfigSpecError, ExportError, ProvenanceError, StoreError, ValueError) as exc:

@@ -100,3 +100,15 @@ def test_a_second_precompute_of_a_running_run_is_refused(tmp_path, capsys):
     with run_lock(folder, log=said.append) as lock:
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert said and "is gone" in said[0] and not (folder / ".lock").exists()
+
+
+def test_cli_options_that_are_wrong_are_named(pico_store, tmp_path, capsys):
+    from taskfair.__main__ import main as cli
+    assert cli(["report", "--artifacts", str(pico_store), "--run", "pico", "--bootstrap", "-1"]) == 2
+    assert "--bootstrap must be" in capsys.readouterr().err
+    assert cli(["vectors", "--artifacts", str(pico_store), "--run", "pico", "--seed", "99"]) == 2
+    assert "--seed 99 is not a seed of run 'pico' (its seeds: 13)" in capsys.readouterr().err
+    afile = tmp_path / "f.txt"
+    afile.write_text("x")
+    assert cli(["images", str(afile)]) == 2
+    assert "is a file" in capsys.readouterr().err
