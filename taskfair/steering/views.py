@@ -98,13 +98,13 @@ def frontier_points(results: RunResults, *, split: str = "test",
     wide = wide.dropna(subset=["accuracy"]).drop_duplicates(["family", "target", "lam"])
     wide["label"] = [_label(f, t, l) for f, t, l in zip(wide.family, wide.target, wide.lam)]
     # a constant predictor sits at zero unfairness and would look best: drawn apart, never on the front
+    def key(f, t, lam):
+        return f, t, -1.0 if pd.isna(lam) else round(float(lam), 9)
+
     bad = degenerate_points(results.metrics)
-    reasons = {(f, t, -1.0 if pd.isna(l) else round(float(l), 9)): r
-               for f, t, l, r in zip(bad.family, bad.target, bad.lam, bad.reason)}
-    wide["degenerate"] = [(f, t, -1.0 if pd.isna(l) else round(float(l), 9)) in reasons
-                          for f, t, l in zip(wide.family, wide.target, wide.lam)]
-    wide["degenerate_reason"] = [reasons.get((f, t, -1.0 if pd.isna(l) else round(float(l), 9)), "")
-                                 for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    reasons = {key(f, t, l): r for f, t, l, r in zip(bad.family, bad.target, bad.lam, bad.reason)}
+    wide["degenerate_reason"] = [reasons.get(key(f, t, l), "") for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    wide["degenerate"] = wide["degenerate_reason"] != ""
     ok = ~wide["degenerate"].to_numpy()
     front = np.zeros(len(wide), dtype=bool)
     if ok.any():
@@ -119,10 +119,8 @@ def health_warnings(results: RunResults) -> list[dict]:
     runs stored before the check)."""
     bad = degenerate_points(results.metrics)
     out = []
-    for family, name in (("base", None), ("fft", "FFT"), ("lora", "LoRA"), ("subgroup", None)):
+    for family, name in (("fft", "FFT"), ("lora", "LoRA"), ("subgroup", None)):
         part = bad[bad.family == family]
-        if name is None and family == "base":
-            continue
         for target, rows in part.groupby("target", sort=False):
             label = name or f"the {target} model"
             out.append({"method": label, "seeds": sorted(int(s) for s in rows.seed),
