@@ -70,20 +70,15 @@ def make(work: Path, layers: int) -> dict:
     AutoTokenizer.from_pretrained(resolve_model("minilm").location).save_pretrained(folder)
     theta0 = model_weights(model)
     params = sum(t.numel() for t in theta0.values())
-    run = ArtifactStore(work / "artifacts").create("llama", {"seeds": [13], "model": str(folder)})
+    run = ArtifactStore(work / "artifacts").create("llama", {"seeds": [13], "model": str(folder),
+                                                            "model_dtype": "bfloat16"})
     sha = weights_sha256(theta0)
     run.save_base(13, {"sha256": sha, "model": str(folder), "head_seed": 13})
+    run.save_theta0(13, theta0, base_sha256=sha)  # as a run whose λ grid streamed stores it
     for j in range(K):
         run.save_vector_between(13, f"g{j}", theta0, _Finetuned(theta0, j), base_sha256=sha,
                                 base_model=str(folder))
     return {"params": params, "bf16_bytes": params * 2, "fp32_bytes": params * 4}
-
-
-def _load(work: Path, dtype):
-    from taskfair import load_classifier
-    # random θ0: the head is part of the saved weights, so head_seed does not change them
-    model, tok = load_classifier(str(work / "llama"), dtype=dtype)
-    return model.eval(), tok
 
 
 class _Sampler:
@@ -112,6 +107,13 @@ class _Sampler:
             for k, v in self._read().items():
                 self.peak[k] = max(self.peak[k], v)
 
+    def phase(self) -> dict:
+        """The peaks so far, and start measuring afresh."""
+        out = {"sampled_peak_rss_bytes": self.peak["VmRSS"], "peak_anon_bytes": self.peak["RssAnon"],
+               "peak_file_backed_bytes": self.peak["RssFile"]}
+        self.peak = dict.fromkeys(self.peak, 0)
+        return out
+
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
@@ -121,7 +123,8 @@ class _Sampler:
 
 def child(task: str, work: Path) -> dict:
     sampler = _Sampler()
-    from taskfair import ArtifactStore, MergeEngine, model_weights, predict_margins
+    from taskfair import ArtifactStore, MergeEngine, model_weights, predict_margins, weights_sha256
+    from taskfair.steering.exact import load_theta0
     run = ArtifactStore(work / "artifacts").open("llama", verify=False)
     paths = [run.task_vector_path(13, f"g{j}") for j in range(K)]
     coefs = [0.1 * (j + 1) for j in range(K)]
@@ -130,17 +133,21 @@ def child(task: str, work: Path) -> dict:
     out: dict = {}
     if task == "export":
         from taskfair.publishing.export import export_model
-        model, tok = _load(work, torch.bfloat16)
+        model, tok = load_theta0(run, 13)  # θ0 as every consumer rebuilds it (here: the run's stored copy)
+        out["load"] = sampler.phase()
         with MergeEngine(model, paths) as eng:
             eng.set(coefs)
+        out["merge"] = sampler.phase()
         target = work / "export"
         shutil.rmtree(target, ignore_errors=True)
         export_model(model, tok, target, check_texts=texts[:4], max_length=16)
         out["written_bytes"] = sum(f.stat().st_size for f in target.glob("*.safetensors"))
     elif task == "exact":
-        model, tok = _load(work, torch.float32)
+        model, tok = load_theta0(run, 13, dtype=torch.float32)
+        out["load"] = sampler.phase()
         with MergeEngine(model, paths) as eng:
             eng.set(coefs)
+        out["merge"] = sampler.phase()
         m = predict_margins(model, tok, texts, batch_size=32, max_length=16)
         out["positive_share"] = float((m > 0).mean())
     elif task in ("grid", "grid-flat"):
@@ -149,7 +156,8 @@ def child(task: str, work: Path) -> dict:
         import copy
 
         from taskfair.vectors import TensorSource, choose_mode
-        loaded, tok = _load(work, torch.float32)
+        loaded, tok = load_theta0(run, 13, dtype=torch.float32)  # θ0 in memory, as after training
+        out["load"] = {"seconds": time.perf_counter() - t, **sampler.phase()}
         theta0 = model_weights(loaded)
         mode = choose_mode(sum(t.numel() for t in theta0.values()), K, "cpu", reuse=True)
         mode = mode if task == "grid" else "flat"
@@ -157,9 +165,11 @@ def child(task: str, work: Path) -> dict:
             model, base = copy.deepcopy(loaded), theta0
         else:
             s = time.perf_counter()
-            run.save_theta0(13, theta0, base_sha256=run.base_sha256(13))  # (the same θ0, upcast)
+            # (the same θ0, upcast, stored under a seed of its own: seed 13's copy stays bf16)
+            run.save_base(14, {"sha256": weights_sha256(theta0)})
+            run.save_theta0(14, theta0, base_sha256=run.base_sha256(14))
             out["save_theta0_s"] = time.perf_counter() - s
-            model, base = loaded, TensorSource(run.theta0_path(13) or "")
+            model, base = loaded, TensorSource(run.theta0_path(14) or "")
             theta0 = None
         eng = MergeEngine(model, paths, base=base, reuse=True, mode=mode)
         out["mode"] = eng.mode
@@ -168,6 +178,7 @@ def child(task: str, work: Path) -> dict:
             eng.set([lam] * K)
             predict_margins(model, tok, texts[:32], batch_size=32, max_length=16)
         eng.close()
+        out["grid_phase"] = sampler.phase()
     out["seconds"] = time.perf_counter() - t
     out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out.update(sampler.stop())
@@ -175,6 +186,7 @@ def child(task: str, work: Path) -> dict:
 
 
 def run_child(task: str, work: Path, env: dict | None = None) -> dict:
+    evict(work)
     proc = subprocess.run([sys.executable, __file__, "--child", task, str(work)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
     if proc.returncode:
@@ -182,11 +194,26 @@ def run_child(task: str, work: Path, env: dict | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def evict(work: Path) -> None:
+    """Drop the work folder's files from the page cache (written back first), so the disk bound
+    and every measurement read them cold, the same way."""
+    for f in work.rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def disk_bound(work: Path) -> dict:
     """Sequential read of θ0's shards and the K vectors, and a write of one bf16 model with
     fsync, timed in this run: what any export must at least do."""
-    files = sorted((work / "llama").glob("*.safetensors")) + \
-        sorted((work / "artifacts" / "llama" / "seed13" / "tv").rglob("*.safetensors"))
+    run = work / "artifacts" / "llama" / "seed13"
+    files = sorted(run.glob("theta0*")) + sorted(run.glob("theta0*/*.safetensors")) + \
+        sorted((run / "tv").rglob("*.safetensors"))
+    files = [f for f in files if f.is_file()]
     t = time.perf_counter()
     read = 0
     buf = bytearray(64 << 20)
@@ -215,6 +242,8 @@ def main() -> None:
                     help="layers of the small model the in-RAM flat path runs on (it holds ~16 float32 copies)")
     ap.add_argument("--reuse", action="store_true", help="reuse the model and run made by an earlier call")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (for --reuse)")
+    ap.add_argument("--tasks", default="export,exact,grid,flat",
+                    help="which measurements to run (default all: export,exact,grid,flat)")
     args = ap.parse_args()
     work = Path(args.work)
     if args.reuse and (work / "size.json").is_file():
@@ -228,28 +257,37 @@ def main() -> None:
         size = make(work, args.layers)
         (work / "size.json").write_text(json.dumps(size))
         print(f"made a {size['params'] / 1e9:.2f}B-parameter model and {K} vectors in {time.perf_counter() - t:.0f} s")
+    tasks = set(args.tasks.split(","))
     res = {"model": size, "k": K}
+    previous = Path(__file__).parent / "results" / "llama.json"
+    if tasks != {"export", "exact", "grid", "flat"} and previous.is_file():  # a partial rerun updates the rest
+        res = {**json.loads(previous.read_text()), **res, "rerun": sorted(tasks)}
+    evict(work)
     res["disk"] = disk_bound(work)
     print("disk", res["disk"])
-    # the export's reload through transformers needs two models; on a host where only one fits
-    # the budget it checks every tensor byte for byte instead (the setting measured here)
-    res["export"] = run_child("export", work, {"TASKFAIR_MEMORY_BUDGET": "4G"})
-    print("export", res["export"])
-    d = res["disk"]
-    bound = d["read_s"] + d["write_s"]
-    res["export"]["disk_bound_s"] = bound
-    res["export"]["share_of_disk_bound"] = bound / res["export"]["seconds"]
-    res["exact"] = run_child("exact", work)
-    print("exact", res["exact"])
-    res["grid"] = run_child("grid", work)
-    print("grid", res["grid"])
-    # the in-RAM flat path on a small model of the same shape: it loads each vector as float32 and
-    # stacks them, about 2K + 4 float32 copies at its peak (it does not fit at full size here)
-    small = work / "quarter"
-    small.mkdir()
-    qsize = make(small, args.baseline_layers)
-    res["grid_flat_small"] = {**run_child("grid-flat", small), "model": qsize}
-    print("grid flat (small model)", res["grid_flat_small"])
+    if "export" in tasks:
+        # the export's reload through transformers needs two models; on a host where only one fits
+        # the budget it checks every tensor byte for byte instead (the setting measured here)
+        res["export"] = run_child("export", work, {"TASKFAIR_MEMORY_BUDGET": "4G"})
+        d = res["disk"]
+        bound = d["read_s"] + d["write_s"]
+        res["export"]["disk_bound_s"] = bound
+        res["export"]["share_of_disk_bound"] = bound / res["export"]["seconds"]
+        print("export", res["export"])
+    if "exact" in tasks:
+        res["exact"] = run_child("exact", work)
+        print("exact", res["exact"])
+    if "grid" in tasks:
+        res["grid"] = run_child("grid", work)
+        print("grid", res["grid"])
+    if "flat" in tasks:
+        # the in-RAM flat path on a small model of the same shape: it loads each vector as float32
+        # and stacks them, about 2K + 4 float32 copies at its peak (it does not fit at full size here)
+        small = work / "quarter"
+        small.mkdir()
+        qsize = make(small, args.baseline_layers)
+        res["grid_flat_small"] = {**run_child("grid-flat", small), "model": qsize}
+        print("grid flat (small model)", res["grid_flat_small"])
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     save("llama", res)

@@ -138,3 +138,30 @@ def test_the_pipeline_stores_the_same_margins_when_it_must_stream(pico_store, tm
     run = ArtifactStore(tmp_path).open("pico")
     assert "seed13/theta0.safetensors" in b and run.theta0_path(13) is not None
     assert "seed13/theta0.safetensors" not in a
+
+
+def test_large_tensors_are_merged_a_slice_at_a_time(setup, tmp_path, monkeypatch):
+    """The streamed task-arithmetic merge works through slices of at most ``CHUNK`` elements
+    (θ0 read from a stored file, vectors in bf16 and float32): the same weights as whole tensors,
+    for slices that cut rows anywhere."""
+    from taskfair.store.files import write_safetensors_streamed
+    from taskfair.vectors import engine as engine_module
+    from taskfair.vectors.streaming import TensorSource
+    model, theta0, vectors, paths = setup
+    from taskfair.store.files import TV_FORMAT
+    half = tmp_path / "bf.safetensors"  # a vector stored in bf16, as a bf16 model's are
+    write_safetensors_streamed(half, {n: (t.shape, torch.bfloat16) for n, t in vectors[0].deltas.items()},
+                               lambda n: vectors[0].deltas[n].to(torch.bfloat16),
+                               {"format": TV_FORMAT, "base_sha256": "", "base_model": "", "name": "g0"})
+    stored = tmp_path / "theta0.safetensors"
+    write_safetensors_streamed(stored, {n: (t.shape, t.dtype) for n, t in theta0.items()}, theta0.__getitem__)
+    lams = [0.3, -0.2, 0.7]
+    whole = copy.deepcopy(model)
+    MergeEngine(whole, [half, *paths[1:]], base=theta0, reuse=True, mode="stream").set(lams)
+    for chunk in (7, 1000):
+        monkeypatch.setattr(engine_module, "CHUNK", chunk)
+        sliced = copy.deepcopy(model)
+        MergeEngine(sliced, [half, *paths[1:]], base=TensorSource(stored), reuse=True, mode="stream").set(lams)
+        a, b = _weights(whole), _weights(sliced)
+        assert all(torch.equal(a[k], b[k]) for k in a), chunk
+    assert any(not torch.equal(v, theta0[k]) for k, v in a.items())

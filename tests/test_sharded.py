@@ -125,3 +125,43 @@ def test_a_bf16_pipeline_run_with_sharded_vectors(tmp_path, monkeypatch):
     model, _, sha, same = recreate(out.path / "provenance.json", artifact_root=tmp_path)
     assert same, "the export does not reproduce from the sharded run"
     assert next(model.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("arch,dtype", [("bert", torch.float32), ("llama", torch.bfloat16)])
+def test_theta0_is_read_back_from_the_stored_copy(tmp_path, monkeypatch, arch, dtype):
+    """A run that stored θ0 rebuilds it from that copy (positioned reads into a model built
+    without weights), not from the checkpoint: the same weights, buffers and margins as
+    ``from_pretrained``, checked against θ0's hash; a copy that does not match is refused."""
+    from taskfair import load_classifier, predict_margins
+    from taskfair.steering import exact
+    from taskfair.vectors.streaming import TensorSource
+
+    base, tok = tiny_classifier(arch, seed=0)
+    folder = tmp_path / "model"
+    base.to(dtype).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    want, _ = load_classifier(str(folder), dtype=dtype)
+    theta0 = model_weights(want)
+    run = ArtifactStore(tmp_path / "a").create(
+        "r", {"seeds": [13], "model": str(folder), "model_dtype": str(dtype).removeprefix("torch.")})
+    run.save_base(13, {"sha256": weights_sha256(theta0), "model": str(folder), "head_seed": 13})
+    run.save_theta0(13, theta0, base_sha256=weights_sha256(theta0))
+
+    def no_checkpoint(*a, **k):
+        raise AssertionError("θ0 was loaded from the checkpoint, not from the stored copy")
+    monkeypatch.setattr(exact, "load_classifier", no_checkpoint)
+    got, got_tok = exact.load_theta0(run, 13)
+    a, b = want.state_dict(), got.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert {n: p.dtype for n, p in got.named_parameters()} == {n: p.dtype for n, p in want.named_parameters()}
+    texts = ["a short text", "and another one that is longer than the first"]
+    assert (predict_margins(got, got_tok, texts) == predict_margins(want.eval(), tok, texts)).all()
+    up, _ = exact.load_theta0(run, 13, dtype=torch.float32)  # converted while reading, hash still checked
+    assert all(p.dtype == torch.float32 for p in up.parameters())
+
+    wrong = {k: v + 1 if k == sorted(theta0)[0] else v for k, v in theta0.items()}
+    run.save_theta0(13, wrong, base_sha256=weights_sha256(theta0))  # says it is θ0, is not
+    with pytest.raises(StoreError, match="stored copy does not match"):
+        exact.load_theta0(run, 13)
+    names = TensorSource(run.theta0_path(13)).names()
+    assert set(names) == set(theta0)

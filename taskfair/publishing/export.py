@@ -148,8 +148,10 @@ def _weights_bytes(model: torch.nn.Module) -> int:
 def _digest(t: torch.Tensor) -> tuple:
     import hashlib
     t = t.detach().contiguous().cpu()
-    data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-    return tuple(t.shape), str(t.dtype), hashlib.sha1(data).hexdigest()
+    h = hashlib.sha1()
+    if t.numel():
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))  # no bytes copy of the tensor
+    return tuple(t.shape), str(t.dtype), h.hexdigest()
 
 
 def _check_written(folder: Path, model: torch.nn.Module) -> str:
@@ -157,7 +159,7 @@ def _check_written(folder: Path, model: torch.nn.Module) -> str:
     tensor at a time. Names are not compared (transformers may write a model's weights under its
     checkpoint names): every written tensor must equal one of the model's, and every parameter
     must be written. Returns what is wrong ("" when nothing is)."""
-    from safetensors import safe_open
+    from ..vectors.streaming import TensorSource
     seen, model_digests = set(), set()
     for t in model.state_dict().values():
         if t.data_ptr() in seen:  # a tied weight is written once
@@ -167,12 +169,17 @@ def _check_written(folder: Path, model: torch.nn.Module) -> str:
     params = {_digest(p) for p in model.parameters()}
     written = set()
     for f in sorted(folder.glob("*.safetensors")):
-        with safe_open(str(f), framework="pt") as h:
-            for name in h.keys():
-                d = _digest(h.get_tensor(name))
+        # positioned reads, one tensor at a time (a memory map would keep every page read in
+        # this process's resident memory until the end)
+        source = TensorSource(f)
+        try:
+            for name in source.names():
+                d = _digest(source.get(name))
                 if d not in model_digests:
                     return f"{f.name}: tensor {name!r} is not one of the merged model's"
                 written.add(d)
+        finally:
+            source.close()
     missing = params - written
     if missing:
         return f"{len(missing)} of the merged model's weights are not in the files written"

@@ -15,7 +15,7 @@ from ..config import load_config
 from ..errors import StoreError
 from ..metrics.tables import rates_with_ci
 from ..models.inference import best_device, predict_margins
-from ..models.loading import load_classifier
+from ..models.loading import load_classifier, load_classifier_with_weights
 from ..store.results import RunResults
 from ..store.run import Run
 from ..vectors.engine import MergeEngine
@@ -28,17 +28,40 @@ __all__ = ["load_theta0", "build_model", "merged_model", "model_margins", "exact
 Progress = Callable[[float], None]
 
 
-def load_theta0(run: Run, seed: int):
-    """θ0 of ``seed`` (the pretrained model with its head initialised under ``seed``) rebuilt
-    from the run's config, checked against the hash stored at training."""
+def load_theta0(run: Run, seed: int, *, dtype: torch.dtype | None = None):
+    """θ0 of ``seed`` (the pretrained model with its head initialised under ``seed``), checked
+    against the hash stored at training, in the run's ``model_dtype`` (or ``dtype``).
+
+    When the run stored θ0 (runs whose λ grid streamed it), the weights are read from there with
+    positioned reads into a model built without weights: one model in memory. Otherwise θ0 is
+    rebuilt from the run's model spec, as at training."""
+    from ..vectors.streaming import TensorSource
+    from ..vectors.taskvector import WeightsHasher
+
     cfg = load_config(run.config)
+    stored = run.base_sha256(seed)
+    path = run.theta0_path(seed, verify=False)  # the weights' hash is checked while reading
+    if path is not None:
+        hasher = WeightsHasher()
+        source = TensorSource(path)
+        try:
+            got = load_classifier_with_weights(cfg.model, source, dtype=dtype or cfg.torch_dtype,
+                                               trust_remote_code=cfg.trust_remote_code, hasher=hasher)
+        finally:
+            source.close()
+        if got is not None:
+            if hasher.hexdigest() != stored:
+                raise StoreError(f"θ0 of seed {seed} stored in {path} has sha256 {hasher.hexdigest()[:12]}…, but the "
+                                 f"run was trained from {stored[:12]}…: the stored copy does not match")
+            return got
     model, tok = load_classifier(cfg.model, head_seed=seed, dtype=cfg.torch_dtype,
                                  trust_remote_code=cfg.trust_remote_code)
-    stored = run.base_sha256(seed)
     actual = weights_sha256(model_weights(model))
     if actual != stored:
         raise StoreError(f"θ0 of seed {seed} rebuilt from {cfg.model!r} has sha256 {actual[:12]}…, "
                          f"but the run was trained from {stored[:12]}…: the model files changed")
+    if dtype is not None and dtype != cfg.torch_dtype:
+        model.to(dtype)
     model.eval()
     return model, tok
 

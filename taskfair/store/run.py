@@ -20,7 +20,8 @@ import torch
 
 from ..vectors.taskvector import TaskVector
 from . import layout
-from .files import StoreError, atomic_path, load_task_vector, save_safetensors, save_task_vector, sha256_file
+from .files import (StoreError, atomic_path, load_task_vector, save_safetensors, save_task_vector, sha256_file,
+                    write_safetensors_streamed)
 from .weights import WeightFiles
 
 __all__ = ["Run", "check_name"]
@@ -56,8 +57,8 @@ class Run(WeightFiles):
         with atomic_path(self.path / MANIFEST) as tmp:
             tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True, default=str))
 
-    def _record(self, name: str, path: Path) -> Path:
-        self.manifest["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    def _record(self, name: str, path: Path, sha256: str | None = None) -> Path:
+        self.manifest["files"][name] = {"sha256": sha256 or sha256_file(path), "bytes": path.stat().st_size}
         self._write_manifest()
         return path
 
@@ -76,13 +77,31 @@ class Run(WeightFiles):
             with atomic_path(path) as tmp:
                 save_safetensors(tensors, tmp, metadata)
         except Exception as exc:  # a full disk surfaces as safetensors' own error type, or OSError
-            import shutil
-            need = sum(t.numel() * t.element_size() for t in tensors.values())
-            free = shutil.disk_usage(path.parent).free
-            raise StoreError(f"could not write {path} ({type(exc).__name__}: {exc}); it needs "
-                             f"{need / 2**20:.1f} MB and {free / 2**20:.1f} MB are free there. Free some space "
-                             "and rerun: finished jobs are kept") from exc
+            self._write_failed(path, exc, sum(t.numel() * t.element_size() for t in tensors.values()))
         return self._record(name, path)
+
+    def save_tensors_streamed(self, name: str, shapes: Mapping[str, tuple], tensor,
+                              metadata: Mapping[str, str] | None = None) -> Path:
+        """Like :meth:`save_tensors` for tensors computed one at a time by ``tensor(name)``
+        (``shapes``: name → (shape, dtype)): one tensor in memory at a time."""
+        path = self.file(name)
+        try:
+            with atomic_path(path) as tmp:
+                sha = write_safetensors_streamed(tmp, shapes, tensor, metadata)
+        except StoreError:
+            raise
+        except Exception as exc:
+            need = sum(torch.Size(s).numel() * torch.empty((), dtype=d).element_size() for s, d in shapes.values())
+            self._write_failed(path, exc, need)
+        return self._record(name, path, sha)
+
+    @staticmethod
+    def _write_failed(path: Path, exc: Exception, need: int):
+        import shutil
+        free = shutil.disk_usage(path.parent).free
+        raise StoreError(f"could not write {path} ({type(exc).__name__}: {exc}); it needs "
+                         f"{need / 2**20:.1f} MB and {free / 2**20:.1f} MB are free there. Free some space "
+                         "and rerun: finished jobs are kept") from exc
 
     def save_task_vector(self, name: str, tv: TaskVector) -> Path:
         return self._record(name, save_task_vector(self.file(name), tv))

@@ -35,6 +35,7 @@ from .taskvector import TaskVector, TaskVectorMismatch
 __all__ = ["MergeEngine", "memory_budget", "parse_bytes", "choose_mode", "BUDGET_ENV"]
 
 BUDGET_ENV = "TASKFAIR_MEMORY_BUDGET"
+CHUNK = 8 << 20  # elements merged at a time in the streamed modes (32 MB of float32)
 Mode = Literal["auto", "flat", "stream"]
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -103,6 +104,9 @@ class _Resident:
     def get(self, name: str) -> torch.Tensor:
         return self.tensors[name]
 
+    def get_range(self, name: str, start: int, stop: int, out=None) -> torch.Tensor:
+        return self.tensors[name].reshape(-1)[start:stop]
+
     def close(self) -> None:
         self.tensors = {}
 
@@ -117,6 +121,9 @@ class _InRam:
 
     def get(self, name: str) -> torch.Tensor:
         return self.tv.deltas[name]
+
+    def get_range(self, name: str, start: int, stop: int, out=None) -> torch.Tensor:
+        return self.tv.deltas[name].reshape(-1)[start:stop]
 
     def nbytes(self, name: str) -> int:
         t = self.tv.deltas[name]
@@ -177,6 +184,7 @@ class MergeEngine:
             mode = "flat"
         self.mode = mode
         self._base, self._spent, self._flat, self._sources = base, False, None, []
+        self._buffers: dict[str, torch.Tensor] = {}
         if mode == "flat":
             tvs = [v if isinstance(v, TaskVector) else _load(Path(v), Path(v).stem) for v in vectors]
             # the flat buffer lives on the CPU; a model elsewhere gets each merge copied in
@@ -228,24 +236,56 @@ class MergeEngine:
         with torch.no_grad():
             for i, name in enumerate(self.names):
                 p = self.params[name]
-                theta0 = p if self._base is None else \
-                    self._base.get(name) if isinstance(self._base, TensorSource) else self._base[name]
-                # task arithmetic is computed on the model's device (a GPU when there is one); the
-                # other methods on the CPU, where their random draws match the flat path's
-                dev = p.device if plain else torch.device("cpu")
-                acc = _to(theta0.detach(), dev, copy=True).reshape(-1)  # one private float32 copy
                 if plain:
-                    for ck, src in zip(coefs, self._sources):
-                        if ck:  # a vector at 0 is never read
-                            acc.add_(_to(src.get(name), dev).reshape(-1), alpha=ck)
-                else:
-                    cpu = torch.device("cpu")
-                    rows = torch.stack([_to(src.get(name), cpu).reshape(-1) for src in self._sources])
-                    acc += merge_tensor(method, rows, c, i, **params)
-                p.copy_(acc.view(p.shape), non_blocking=True)
+                    self._set_plain(name, p, coefs)
+                    continue
+                # TIES and DARE need the whole tensor (a per-tensor threshold, per-tensor random
+                # draws), on the CPU, where their draws match the flat path's
+                fresh = isinstance(self._base, TensorSource)  # read just now: ours to modify
+                theta0 = p if self._base is None else self._base.get(name) if fresh else self._base[name]
+                acc = _to(theta0.detach(), torch.device("cpu"), copy=not fresh).reshape(-1)
+                del theta0
+                rows = torch.empty((self.k, acc.numel()), dtype=torch.float32)  # filled in place
+                for j, src in enumerate(self._sources):
+                    rows[j].copy_(src.get(name).reshape(-1))
+                acc += merge_tensor(method, rows, c, i, **params)
+                del rows
+                p.copy_(acc.view(p.shape).to(p.device), non_blocking=True)
         self._spent = True
 
+    def _set_plain(self, name: str, p: torch.Tensor, coefs: list[float]) -> None:
+        """``p = θ0 + Σ c_k τ_k`` for one tensor, computed on ``p``'s device a slice of at most
+        :data:`CHUNK` elements at a time, into buffers reused across tensors: however large the
+        tensor (a 7B model's embedding is 0.5 GB in float32), a few tens of MB beside the model,
+        and no churn of large allocations."""
+        flat = p.view(-1)
+        n = flat.numel()
+        for a in range(0, n, CHUNK):
+            b = min(n, a + CHUNK)
+            acc = self._buffer("acc", b - a, torch.float32, p.device)
+            if self._base is None:
+                acc.copy_(flat[a:b])
+            elif isinstance(self._base, TensorSource):
+                acc.copy_(self._base.get_range(name, a, b, out=self._buffer("read", b - a, torch.float64)))
+            else:
+                acc.copy_(self._base[name].reshape(-1)[a:b])
+            for ck, src in zip(coefs, self._sources):
+                if ck:  # a vector at 0 is never read; a bf16 slice is added as stored (converted
+                    # element by element), moved to the device in its own dtype
+                    part = src.get_range(name, a, b, out=self._buffer("read", b - a, torch.float64))
+                    acc.add_(part.to(p.device), alpha=ck)
+            flat[a:b].copy_(acc)
+
+    def _buffer(self, key: str, numel: int, dtype: torch.dtype, device=torch.device("cpu")) -> torch.Tensor:
+        """A reusable scratch tensor of at least ``numel`` elements of ``dtype`` (grown when needed);
+        float64-sized so any stored dtype fits in it when reinterpreted."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < numel or buf.dtype != dtype or buf.device != torch.device(device):
+            buf = self._buffers[key] = torch.empty(min(CHUNK, max(numel, 1)), dtype=dtype, device=device)
+        return buf[:numel]
+
     def close(self) -> None:
+        self._buffers = {}
         for src in self._sources:
             src.close()
 

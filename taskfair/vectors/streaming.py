@@ -134,6 +134,26 @@ class TensorSource:
             done += n
         return target
 
+    def get_range(self, name: str, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Elements ``start:stop`` of the flattened tensor ``name`` (1-D, its stored dtype), read
+        into ``out`` (a buffer with at least as many bytes, reinterpreted) when given: a large
+        tensor can be merged a slice at a time."""
+        e = self.entries[name]
+        dtype = DTYPES[e.dtype]
+        size = dtype.itemsize
+        count = max(0, stop - start)
+        target = torch.empty(count, dtype=dtype) if out is None else \
+            out.view(-1).view(torch.uint8)[: count * size].view(dtype)
+        if count:
+            view = memoryview(target.view(torch.uint8).numpy())
+            fd, done, first = self._fd(e.file), 0, e.start + start * size
+            while done < count * size:
+                n = os.preadv(fd, [view[done:]], first + done)
+                if n == 0:
+                    raise StoreError(f"{e.file} ended while reading {name!r}: the file is truncated")
+                done += n
+        return target
+
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)

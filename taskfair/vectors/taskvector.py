@@ -35,13 +35,38 @@ def model_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach() for n, p in model.named_parameters() if p.is_floating_point()}
 
 
+class WeightsHasher:
+    """:func:`weights_sha256` fed one tensor at a time, in sorted name order."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._last: str | None = None
+
+    def update(self, name: str, tensor: torch.Tensor) -> None:
+        t = tensor.detach().contiguous().cpu()
+        self.begin(name, tuple(t.shape), t.dtype)
+        self.feed(t)
+
+    def begin(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+        """Start tensor ``name``; its bytes follow through :meth:`feed`, in order."""
+        if self._last is not None and name <= self._last:
+            raise ValueError(f"weights must be hashed in sorted name order ({name!r} after {self._last!r})")
+        self._last = name
+        self._h.update(f"{name}|{tuple(shape)}|{dtype}\n".encode())
+
+    def feed(self, part: torch.Tensor) -> None:
+        if part.numel():
+            self._h.update(memoryview(part.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy()))
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def weights_sha256(weights: Weights) -> str:
     """A content hash of named weights: names, shapes, dtypes and bytes, in sorted name order."""
-    h = hashlib.sha256()
+    h = WeightsHasher()
     for name in sorted(weights):
-        t = weights[name].detach().contiguous().cpu()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}\n".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(name, weights[name])
     return h.hexdigest()
 
 
