@@ -112,3 +112,45 @@ def test_cli_options_that_are_wrong_are_named(pico_store, tmp_path, capsys):
     afile.write_text("x")
     assert cli(["images", str(afile)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_two_real_precomputes_of_one_run_end_with_one_run_and_one_message(pico_store, tmp_path):
+    """Two processes start the same run: the one that holds the lock finishes it, the other exits
+    2 at once naming the first; the finished run verifies and no lock is left."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import PICO_OVERRIDES
+    from taskfair import ArtifactStore
+    from taskfair.store import layout
+    shutil.copytree(pico_store / "pico", tmp_path / "pico")
+    manifest = tmp_path / "pico" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    redo = [j for j in m["jobs"] if j.startswith("seed13/eval/") or j == layout.METRICS_JOB]
+    for j in redo:  # the first process has the λ grid and the metrics to redo
+        del m["jobs"][j]
+    manifest.write_text(json.dumps(m))
+    argv = [sys.executable, "-m", "precompute", "--no-progress", "--set", "name=pico",
+            "--set", f"output_root={tmp_path}"]
+    for k, v in PICO_OVERRIDES.items():
+        argv += ["--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HF_HUB_OFFLINE": "1"}
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "pico" / layout.LOCK
+    deadline = time.monotonic() + 120
+    while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.exists(), first.communicate()
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"being computed by process {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    assert "== summary ==" in out and "== summary ==" not in second.stdout
+    run = ArtifactStore(tmp_path).open("pico")  # verifies every file
+    assert all(run.is_done(j) for j in redo) and not lock.exists()
