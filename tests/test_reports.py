@@ -135,6 +135,10 @@ def test_recreate_reproduces_the_hash_and_catches_changes(exported, tmp_path):
     # a different coefficient gives a different model: reported, exit status 1
     rec = json.loads((exported / "provenance.json").read_text())
     rec["task_vectors"][1]["coefficient"] = 0.81
+    (tmp_path / "edited.json").write_text(json.dumps(rec))  # still carrying the record's own hash
+    out = _cli("recreate", tmp_path / "edited.json")
+    assert out.returncode == 2 and "was modified after it was written" in out.stderr
+    del rec["record_sha256"]  # a record written by hand (or before records hashed themselves)
     (tmp_path / "changed.json").write_text(json.dumps(rec))
     out = _cli("recreate", tmp_path / "changed.json")
     assert out.returncode == 1 and "DIFFERENT" in out.stdout

@@ -130,8 +130,20 @@ def write_record(record: Mapping, path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_FILE
-    path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    record = json.loads(json.dumps({k: v for k, v in record.items() if k != "record_sha256"}, default=str))
+    record["record_sha256"] = _record_sha256(record)  # so a changed byte anywhere in it is caught
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
+
+
+_RECORD_KEYS = {"format", "created", "run", "base_model", "configuration", "task_vectors", "merge", "data",
+                "seeds", "versions", "evaluation", "merged_weights_sha256", "files", "record_sha256",
+                "layerwise", "notes"}
+
+
+def _record_sha256(record: Mapping) -> str:
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def check_export_files(folder: str | Path, record: Mapping) -> list[str]:
@@ -178,9 +190,17 @@ def read_record(path: str | Path) -> dict:
     if not path.is_file():
         raise ProvenanceError(f"{path} does not exist; give an export folder or its provenance.json")
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ProvenanceError(f"{path} is not valid JSON ({exc})") from exc
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise ProvenanceError(f"{path} is not valid JSON ({str(exc).splitlines()[0]}): the record is damaged") from None
+    if not isinstance(record, dict):
+        raise ProvenanceError(f"{path} is not a taskfair provenance record (not a JSON object)")
+    unknown = sorted(set(record) - _RECORD_KEYS)
+    if unknown:  # (a changed byte in a key's name shows up here)
+        raise ProvenanceError(f"{path} was modified after it was written: unknown field(s) {unknown}")
+    if "record_sha256" in record and record["record_sha256"] != _record_sha256(record):
+        raise ProvenanceError(f"{path} was modified after it was written (its content no longer matches its "
+                              "record_sha256): it cannot vouch for this export")
     if record.get("format") != FORMAT:
         raise ProvenanceError(f"{path} is not a taskfair provenance record (format {record.get('format')!r})")
     for key in ("run", "base_model", "task_vectors", "merge", "merged_weights_sha256"):

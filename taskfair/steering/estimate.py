@@ -139,6 +139,8 @@ class RemixEstimator:
         lams = np.asarray(lams, dtype=np.float64)
         if lams.shape != (len(self.groups),):
             raise ValueError(f"need {len(self.groups)} coefficients ({list(self.groups)}), got {lams.shape}")
+        if not np.isfinite(lams).all():
+            raise ValueError(f"coefficients must be finite numbers, got {lams.tolist()}")
         stored = self._stored.get(tuple(np.round(lams, 6)))
         if stored is not None:
             return stored.copy()

@@ -72,10 +72,17 @@ class ArtifactStore:
             known = self.runs()
             raise StoreError(f"no run {run_id!r} under {self.root} (runs: {known or 'none'}); "
                              "run `python -m precompute` first")
+        fix = (f"restore it from a backup, or delete {path} and rerun the precompute (without its "
+               "manifest no stored file can be checked)")
         try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{mpath} is not valid JSON ({exc}); the run is damaged") from exc
+            manifest = json.loads(mpath.read_bytes().decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, or not JSON
+            raise StoreError(f"{mpath} is not valid JSON ({str(exc).splitlines()[0]}): the run's "
+                             f"index of files is damaged; {fix}") from None
+        if not isinstance(manifest, dict) or (manifest.get("format") == layout.FORMAT and not all(
+                isinstance(manifest.get(k), dict) for k in ("files", "jobs", "config"))):
+            raise StoreError(f"{mpath} is not a taskfair manifest (it needs the objects 'files', 'jobs' and "
+                             f"'config'): the run's index of files is damaged; {fix}")
         if manifest.get("format") != layout.FORMAT:
             raise StoreError(f"run {path} was written in format {manifest.get('format')!r}, which this "
                              f"version of taskfair does not read ({layout.FORMAT}); recompute it with "
