@@ -132,7 +132,8 @@ def test_two_real_precomputes_of_one_run_end_with_one_run_and_one_message(pico_s
     manifest = tmp_path / "pico" / "manifest.json"
     m = json.loads(manifest.read_text())
     redo = [j for j in m["jobs"] if j.startswith("seed13/eval/") or j == layout.METRICS_JOB]
-    for j in redo:  # the first process has the λ grid and the metrics to redo
+    redo.append(layout.train_job(13, "black"))
+    for j in redo:  # the first process has a fine-tune, the λ grid and the metrics to redo
         del m["jobs"][j]
     manifest.write_text(json.dumps(m))
     argv = [sys.executable, "-m", "precompute", "--no-progress", "--set", "name=pico",
@@ -146,8 +147,11 @@ def test_two_real_precomputes_of_one_run_end_with_one_run_and_one_message(pico_s
     while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert lock.exists(), first.communicate()
+    t0 = time.monotonic()
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    t1 = time.monotonic()
     out, err = first.communicate(timeout=600)
+    print(f"second refused after {t1 - t0:.1f} s; the first finished {time.monotonic() - t0:.1f} s after its lock")
     assert first.returncode == 0, err[-2000:]
     assert second.returncode == 2, second.stdout + second.stderr
     assert f"being computed by process {first.pid}" in second.stderr and "Traceback" not in second.stderr

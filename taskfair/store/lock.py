@@ -27,6 +27,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _place(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: create-exclusive, then write
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(tmp.read_text())
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | Path, *, log: Callable[[str], None] = lambda s: None) -> Iterator[Path]:
     """Hold the run's lock for the duration of the block."""
@@ -36,8 +47,12 @@ def run_lock(folder: str | Path, *, log: Callable[[str], None] = lambda s: None)
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     for _ in range(2):
+        # written whole under a private name, then linked into place: a reader never sees a
+        # lock without its owner, and the link fails if another process got there first
+        tmp = folder / f".lock.{me['pid']}.tmp"
+        tmp.write_text(json.dumps(me))
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            _place(tmp, path)
         except FileExistsError:
             try:
                 owner = json.loads(path.read_text() or "{}")
@@ -51,8 +66,8 @@ def run_lock(folder: str | Path, *, log: Callable[[str], None] = lambda s: None)
             raise StoreError(f"run {folder} is being computed by process {pid} on {host} (since "
                              f"{owner.get('started', '?')}); wait for it to finish. If that process is gone, "
                              f"delete {path} and rerun.") from None
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+        finally:
+            tmp.unlink(missing_ok=True)
         break
     try:
         yield path
