@@ -158,3 +158,39 @@ def test_two_real_precomputes_of_one_run_end_with_one_run_and_one_message(pico_s
     assert "== summary ==" in out and "== summary ==" not in second.stdout
     run = ArtifactStore(tmp_path).open("pico")  # verifies every file
     assert all(run.is_done(j) for j in redo) and not lock.exists()
+
+
+@pytest.mark.parametrize("policy, rows, kept", [("keep", 154, "all kept"), ("first", 151, "resolved"),
+                                                ("drop", 149, "resolved")])
+def test_texts_with_both_labels_are_reported_and_resolved_as_chosen(tmp_path, capsys, policy, rows, kept):
+    """Two texts appear with both labels (one of them up to case and spacing): the validation
+    report says so, and dataset.conflicting_duplicates keeps them, keeps the first row's label,
+    or drops them."""
+    from taskfair.config import DatasetConfig
+    from taskfair.data import load_dataset
+    base = _rows(["a", "b", "c"], n=150)
+    extra = ["comment number 0 about things,1,a", "COMMENT  number 0 about things,1,b",   # row 0 has label 0
+             "comment number 1 about things,0,b", "comment number 3 about things,1,c"]    # 3 agrees: untouched
+    csv = _csv(tmp_path / "d.csv", base + extra)
+    data = load_dataset(DatasetConfig(name="table", path=str(csv), group_column="group",
+                                      conflicting_duplicates=policy))
+    assert len(data) == rows, data.report()
+    assert f"2 text(s) appear with both labels" in data.report() and kept in data.report()
+    keys = {}
+    for t, y in zip(data.texts, data.labels):
+        keys.setdefault(" ".join(t.lower().split()), set()).add(int(y))
+    conflicting = [k for k, v in keys.items() if len(v) > 1]
+    assert len(conflicting) == (2 if policy == "keep" else 0)
+    if policy == "first":
+        assert keys["comment number 0 about things"] == {0} and keys["comment number 1 about things"] == {1}
+    assert main(_table_args(tmp_path, csv, "--set", f"dataset.conflicting_duplicates={policy}")) == 0
+    assert "appear with both labels" in capsys.readouterr().out
+
+
+def test_non_utf8_bytes_in_a_table_are_noted(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_bytes(("text,label,group\n" + "".join(f"{r}\n" for r in _rows(["a", "b", "c"], n=150))).encode()
+                    .replace(b"number 5 ", b"n\xfcmber 5 ").replace(b"number 7 ", b"n\xe9mber 7 "))
+    assert main(_table_args(tmp_path, csv)) == 0
+    out = capsys.readouterr().out
+    assert "2 byte sequence(s) that are not UTF-8 (first on line 7)" in out and "rows kept" in out

@@ -95,6 +95,7 @@ class DatasetConfig:
     val_size: float = 0.1
     max_rows: int | None = None
     min_group_size: int = 0      # intersections (attribute "gender+race", named "women-black") below this are left out
+    conflicting_duplicates: Literal["keep", "first", "drop"] = "keep"  # texts seen with both labels
 
 
 @dataclass(frozen=True)

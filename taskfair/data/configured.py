@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import DatasetConfig
-from .dataset import Dataset, intersect
+from .dataset import Dataset, intersect, resolve_conflicts
 from .images import load_image_folder
 from .sources import load_civil_comments, load_measuring_hate_speech, load_redditbias
 from .tables import load_table
@@ -36,6 +36,7 @@ def load_dataset(d: DatasetConfig) -> Dataset:
                           group_column=d.group_column, group_columns=d.group_columns,
                           group_separator=d.group_separator, groups=d.subgroups,
                           label_threshold=d.label_threshold)
+    data = resolve_conflicts(data, d.conflicting_duplicates)
     if d.max_rows is not None and len(data) > d.max_rows:
         # a fixed subsample (independent of the run seeds), stratified by label
         rng = np.random.default_rng(0)

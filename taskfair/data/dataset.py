@@ -109,6 +109,50 @@ class Dataset:
         return "\n".join(lines)
 
 
+CONFLICT_POLICIES = ("keep", "first", "drop")
+
+
+def resolve_conflicts(data: Dataset, policy: str = "keep") -> Dataset:
+    """Texts that occur more than once (equal up to case and spacing) with both labels: reported
+    in the dataset's notes, and kept (``keep``), reduced to the rows that agree with the first
+    one's label (``first``), or dropped altogether (``drop``). Duplicates that agree are untouched
+    (they always land in one split)."""
+    if policy not in CONFLICT_POLICIES:
+        raise DataError(f"dataset.conflicting_duplicates must be one of {list(CONFLICT_POLICIES)}, got {policy!r}")
+    if len(data) == 0:
+        return data
+    key, _ = pd.factorize(pd.Series(data.texts).map(_text_key))
+    labels = data.labels.astype(np.int64)
+    lo = np.full(key.max() + 1, 2)
+    hi = np.full(key.max() + 1, -1)
+    np.minimum.at(lo, key, labels)
+    np.maximum.at(hi, key, labels)
+    conflicted = lo != hi
+    rows = conflicted[key]
+    if not rows.any():
+        return data
+    n_texts, n_rows = int(conflicted.sum()), int(rows.sum())
+    what = f"{n_texts} text(s) appear with both labels ({n_rows} rows)"
+    if policy == "keep":
+        note = (f"{what}; all kept, so the model sees both labels for them. Set "
+                "dataset.conflicting_duplicates: first (keep the first row's label) or drop (drop them)")
+        return Dataset(data.name, data.texts, data.labels, data.membership, data.groups, data.dropped,
+                       data.notes + (note,))
+    if policy == "first":
+        first_label = labels[np.unique(key, return_index=True)[1]]  # factorize numbers keys 0…m-1
+        drop = rows & (labels != first_label[key])
+        reason = "duplicate text whose label differs from its first row's (dataset.conflicting_duplicates: first)"
+    else:
+        drop = rows
+        reason = "text that appears with both labels (dataset.conflicting_duplicates: drop)"
+    keep = np.flatnonzero(~drop)
+    sub = data.subset(keep)
+    dropped = dict(data.dropped)
+    dropped[reason] = int(drop.sum())
+    return Dataset(sub.name, sub.texts, sub.labels, sub.membership, sub.groups, dropped,
+                   data.notes + (f"{what}; resolved by dataset.conflicting_duplicates: {policy}",))
+
+
 @dataclass(frozen=True)
 class Splits:
     train: Dataset

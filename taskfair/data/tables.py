@@ -150,6 +150,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if suffix in (".csv", ".tsv", ".txt"):
         if path.stat().st_size == 0:
             raise DataError(f"data file {path} is empty (0 bytes); it needs a header row and data rows")
+        note = _non_utf8_note(path)
         try:
             df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding_errors="replace")
         except pd.errors.EmptyDataError:
@@ -158,13 +159,34 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise DataError(f"data file {path} is not valid {'TSV' if suffix == '.tsv' else 'CSV'}: {exc}") from None
         if df.empty:
             raise DataError(f"data file {path} has a header ({', '.join(map(str, df.columns))}) but no data rows")
+        if note:
+            df.attrs["notes"] = [note]
         return df
     if suffix in (".jsonl", ".json"):
         return pd.read_json(path, lines=suffix == ".jsonl")
     raise DataError(f"{path}: unsupported file type '{suffix}'; use .csv, .tsv, .parquet or .jsonl")
 
 
+def _non_utf8_note(path: Path) -> str | None:
+    """A note when the file is not valid UTF-8: its bad bytes are read as U+FFFD."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+    bad = raw.decode("utf-8", errors="replace").count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    return (f"{path.name}: {bad} byte sequence(s) that are not UTF-8 (first on line {line}) were read as U+FFFD; "
+            "rows kept. Save the file as UTF-8 to keep those characters")
+
+
 def load_table(path: str | Path, **kwargs) -> Dataset:
     """Any CSV/TSV/parquet/JSONL file; keyword arguments as in :func:`dataset_from_frame`."""
     kwargs.setdefault("name", Path(path).stem)
-    return dataset_from_frame(read_table(path), **kwargs)
+    df = read_table(path)
+    data = dataset_from_frame(df, **kwargs)
+    notes = tuple(df.attrs.get("notes", ()))
+    if notes:
+        data = Dataset(data.name, data.texts, data.labels, data.membership, data.groups, data.dropped,
+                       data.notes + notes)
+    return data
