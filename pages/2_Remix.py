@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from taskfair import TRIVIAL
+from taskfair.steering.configurations import extrapolation
 from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Remix")
@@ -50,6 +51,10 @@ est = loaders.remix_estimate(root, run_id, mtime, split, lams, n_boot=100 if wit
 overall = est[est.group == "(all)"].set_index("metric")["mean"]
 m = res.metrics
 fft = m[(m.family == "fft") & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean()
+beyond = extrapolation(res, "remix:" + ",".join(f"{v:g}" for v in lams))
+if beyond:
+    st.warning(f"**Extrapolated estimate**: {beyond}. The estimate interpolates between stored points; "
+               "press *Evaluate exactly* below before trusting these numbers.")
 trivial = loaders.remix_health(root, run_id, mtime, split, lams)
 if trivial:
     st.error(f"**This remix is a constant predictor** ({trivial}): its DPD and EOD are trivially low and say "

@@ -60,6 +60,9 @@ def test_garbage_url_parameters_are_explained(store):
     assert any("3 subgroups" in w.value for w in at.warning)
     at = _ok(page("pages/2_Remix.py", lam="0.2,0.3,9").run())
     assert any("between 0 and 1" in w.value for w in at.warning)
+    at = _ok(page("pages/3_Heatmaps.py", inject="NOPE").run())
+    assert any("Ignoring ?inject='NOPE'" in w.value for w in at.warning)
+    assert not any("Extrapolated" in w.value for w in _ok(page("pages/2_Remix.py", lam="1,1,1").run()).warning)
 
 
 def test_sweep(store):
