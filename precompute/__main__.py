@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validate", action="store_true",
                     help="check the config, model spec and data, print the plan, train nothing")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    again = ap.add_mutually_exclusive_group()
+    again.add_argument("--resume-anyway", action="store_true",
+                       help="resume a run whose config differs only in settings that do not change results "
+                            "(eval.batch_size); its stored config is kept")
+    again.add_argument("--force-new", action="store_true",
+                       help="a run of this name with another config is set aside (renamed "
+                            "<name>.replaced-<time>, nothing deleted) and the run starts again")
     args = ap.parse_args(argv)
 
     problem = _lone_cpu_launch()
@@ -101,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     try:
-        result = run_study(cfg, progress=not args.no_progress, log=print, validated=(data, splits))
+        on_change = "resume" if args.resume_anyway else "new" if args.force_new else "refuse"
+        result = run_study(cfg, progress=not args.no_progress, log=print, validated=(data, splits),
+                           on_change=on_change)
     except (DataError, ModelError, ConfigError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

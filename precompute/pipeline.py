@@ -119,24 +119,32 @@ class StudyResult:
     skipped_jobs: int = 0
 
 
+# settings that change how fast a run goes, not what it computes: a run can be resumed with
+# other values (--resume-anyway)
+NEUTRAL_FIELDS = ("eval.batch_size",)
+
+
 def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: None,
-              validated: Validated | None = None) -> StudyResult:
+              validated: Validated | None = None, on_change: str = "refuse") -> StudyResult:
     """Run (or resume) the whole study for ``cfg``; returns where it is and the headline.
     ``validated`` is what :func:`validate_study` returned for ``cfg``, when the caller already
-    ran it (the data is then not loaded and split a second time)."""
+    ran it (the data is then not loaded and split a second time). ``on_change`` is what an
+    existing run with another config does: ``refuse``, ``resume`` (only :data:`NEUTRAL_FIELDS`
+    differ) or ``new`` (the old run is set aside); see :meth:`ArtifactStore.create`."""
     data, splits = validated or validate_study(cfg)
     store = ArtifactStore(cfg.output_root)
     sync = _Sync()
     # one writer per run: a second precompute of the same run is refused, naming the first
     with run_lock(store.root / cfg.run_id, log=log) if sync.main else contextlib.nullcontext():
-        return _run_study(cfg, store, sync, data, splits, progress, log)
+        return _run_study(cfg, store, sync, data, splits, progress, log, on_change)
 
 
 def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Dataset, splits: dict[int, Splits],
-               progress: bool, log: Log) -> StudyResult:
+               progress: bool, log: Log, on_change: str = "refuse") -> StudyResult:
     timings = {s: 0.0 for s in STAGES}
     t0 = time.perf_counter()
-    run = store.create(cfg.run_id, cfg.to_dict(), defaults=StudyConfig().to_dict()) if sync.main else None
+    run = store.create(cfg.run_id, cfg.to_dict(), defaults=StudyConfig().to_dict(), neutral=NEUTRAL_FIELDS,
+                       on_change=on_change, log=log) if sync.main else None
     sync.wait()
     run = run or store.open(cfg.run_id, verify=False)
     result = StudyResult(run, timings)

@@ -95,8 +95,28 @@ def test_resume_compares_configs_field_by_field(tmp_path):
     moved = load_profile("quick", {"output_root": str(tmp_path) + "/"}).to_dict()
     store.create("quick", moved, defaults=defaults)  # where the run lives is not its identity
     changed = load_profile("quick", {"train.epochs": 2, "model_dtype": "bfloat16"}).to_dict()
-    with pytest.raises(StoreError, match=r"model_dtype: stored 'float32', now 'bfloat16'.*train\.epochs"):
+    with pytest.raises(StoreError, match=r"model_dtype: stored 'float32', now 'bfloat16'.*train\.epochs.*--force-new"):
         store.create("quick", changed, defaults=defaults)
+    # a setting that does not change results: refused with the way out, resumed when asked
+    from precompute.pipeline import NEUTRAL_FIELDS
+    faster = load_profile("quick", {"eval.batch_size": 128}).to_dict()
+    with pytest.raises(StoreError, match=r"do not change results \(eval\.batch_size.*--resume-anyway"):
+        store.create("quick", faster, defaults=defaults, neutral=NEUTRAL_FIELDS)
+    with pytest.raises(StoreError, match="train.epochs"):  # resume-anyway is no way round a real change
+        store.create("quick", changed, defaults=defaults, neutral=NEUTRAL_FIELDS, on_change="resume")
+    run = store.create("quick", faster, defaults=defaults, neutral=NEUTRAL_FIELDS, on_change="resume")
+    assert run.config["eval"]["batch_size"] == cfg.eval.batch_size  # the stored config is kept
+    # --force-new: the old run is set aside whole, the new one starts empty under the name
+    run.save_json("note.json", {"x": 1})
+    (tmp_path / "quick" / ".lock").write_text("{}")  # held by the caller: stays where it is
+    said = []
+    new = store.create("quick", changed, defaults=defaults, on_change="new", log=said.append)
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("quick.replaced-")]
+    assert len(aside) == 1 and said and aside[0].name in said[0]
+    assert (aside[0] / "note.json").is_file() and not (aside[0] / ".lock").exists()
+    assert store.open(aside[0].name).config["train"]["epochs"] == cfg.train.epochs
+    assert new.config["train"]["epochs"] == 2 and not new.manifest["files"]
+    assert sorted(store.runs()) == sorted(["quick", aside[0].name])
 
 
 def test_a_bf16_pipeline_run_with_sharded_vectors(tmp_path, monkeypatch):

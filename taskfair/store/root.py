@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import layout
 from .files import StoreError, package_versions
@@ -29,12 +29,22 @@ class ArtifactStore:
         return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
 
     def create(self, run_id: str, config: Mapping[str, Any], *, resume: bool = True,
-               defaults: Mapping[str, Any] | None = None, ignore: tuple[str, ...] = ("output_root",)) -> Run:
+               defaults: Mapping[str, Any] | None = None, ignore: tuple[str, ...] = ("output_root",),
+               neutral: tuple[str, ...] = (), on_change: str = "refuse",
+               log: Callable[[str], None] = lambda s: None) -> Run:
         """A run folder for ``config``. With ``resume`` an existing run with the same config is
         reopened (its finished jobs are kept); one with another config is an error naming the
         fields that differ. Fields in ``ignore`` (where the run lives) are not compared, and a
         field the stored config lacks (written before the field existed) matches its value in
-        ``defaults``."""
+        ``defaults``.
+
+        ``neutral`` fields change how fast a run goes, not what it computes. ``on_change`` says
+        what a different config does: ``refuse`` (the default), ``resume`` (allowed when only
+        neutral fields differ; the stored config is kept, so earlier exports still check against
+        it) or ``new`` (the old run is set aside as ``<run_id>.replaced-<time>``, nothing deleted,
+        and a new run starts under ``run_id``)."""
+        if on_change not in ("refuse", "resume", "new"):
+            raise ValueError(f"on_change must be refuse, resume or new, got {on_change!r}")
         check_name(run_id)
         path = self.root / run_id
         config = json.loads(json.dumps(dict(config), default=str))
@@ -44,12 +54,24 @@ class ArtifactStore:
                 raise StoreError(f"run {path} already exists; choose another run id or delete it")
             defaults = json.loads(json.dumps(dict(defaults or {}), default=str))
             diff = config_differences(run.config, config, defaults, ignore)
-            if diff:
-                shown = "; ".join(f"{k}: stored {a!r}, now {b!r}" for k, a, b in diff[:6])
+            real = [d for d in diff if d[0] not in neutral]
+            if diff and on_change == "new":
+                aside = self._set_aside(path)
+                log(f"the earlier run {run_id} (another config) was set aside as {aside.name}; starting afresh")
+            elif real:
+                shown = "; ".join(f"{k}: stored {a!r}, now {b!r}" for k, a, b in real[:6])
                 raise StoreError(f"run {path} exists with a different config ({shown}"
-                                 f"{' …' if len(diff) > 6 else ''}); give this config another name "
-                                 "(--set name=…) to start a new run, or drop the changed settings to resume it")
-            return run
+                                 f"{' …' if len(real) > 6 else ''}). Give this config another name "
+                                 "(--set name=…) to start a new run beside it, drop the changed settings to "
+                                 "resume it, or add --force-new to set the old run aside (renamed, nothing "
+                                 "deleted) and start again under this name")
+            elif diff and on_change != "resume":
+                shown = "; ".join(f"{k}: stored {a!r}, now {b!r}" for k, a, b in diff)
+                raise StoreError(f"run {path} exists with a different config, only in settings that do not "
+                                 f"change results ({shown}). Add --resume-anyway to resume it with them (its "
+                                 "stored config is kept), or drop them")
+            else:
+                return run
         manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
                     "versions": package_versions(),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
@@ -58,6 +80,22 @@ class ArtifactStore:
         path.mkdir(parents=True, exist_ok=True)
         run._write_manifest()
         return run
+
+    def _set_aside(self, path: Path) -> Path:
+        """Move a run's files (not its lock, which the caller holds) into a sibling folder."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.replaced-{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = path.with_name(f"{path.name}.replaced-{stamp}-{n}")
+        aside.mkdir()
+        manifest = path / MANIFEST
+        manifest.rename(aside / MANIFEST)  # first: from here on `path` is no longer a run
+        for child in list(path.iterdir()):
+            if child.name != layout.LOCK:
+                child.rename(aside / child.name)
+        return aside
 
     def modified(self, run_id: str) -> float:
         """When the run's manifest last changed (0.0 when there is none): a rerun of the
