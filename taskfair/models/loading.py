@@ -23,7 +23,6 @@ __all__ = [
     "EMBEDDED_MODELS",
     "resolve_model",
     "load_classifier",
-    "load_classifier_with_weights",
     "tiny_classifier",
     "is_image_model",
 ]
@@ -113,81 +112,6 @@ def _load_image_processor(src: ModelSource, trust_remote_code: bool):
         hint = " Offline? Use a local folder." if src.kind == "hub" else ""
         raise ModelError(f"could not load an image processor for {src.spec!r} from {src.location}: "
                          f"{exc}. Save it next to the model (processor.save_pretrained(folder)).{hint}") from exc
-
-
-def load_classifier_with_weights(spec: str, weights, *, num_labels: int = 2, dtype: torch.dtype = torch.float32,
-                                 trust_remote_code: bool = False, hasher=None):
-    """The classifier of ``spec`` (its architecture, config and tokenizer or image processor)
-    with every parameter read from ``weights``, a :class:`~taskfair.vectors.TensorSource` over
-    weights this model had before (a run's stored θ0), instead of from the checkpoint.
-
-    The model is built without weights (parameters on the meta device, buffers computed as
-    usual), then each parameter is read once with positioned reads and converted to ``dtype``:
-    host memory holds one model plus one tensor, where ``from_pretrained`` also maps the whole
-    checkpoint. ``hasher`` (a :class:`~taskfair.vectors.taskvector.WeightsHasher`) is fed each
-    tensor as stored, in sorted name order. Returns None when the stored names or shapes do not match the
-    architecture, or for specs this does not cover (``tiny-*``, GGUF): load the usual way then.
-    """
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification
-
-    if spec.startswith("tiny-"):
-        return None
-    src = resolve_model(spec)
-    if src.gguf_file:
-        return None
-    kwargs = {"trust_remote_code": trust_remote_code}
-    image = bool(_is_image_model(src, trust_remote_code))
-    processor = _load_image_processor(src, trust_remote_code) if image else _load_tokenizer(src, kwargs)
-    try:
-        config = AutoConfig.from_pretrained(src.location, num_labels=num_labels, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"could not load the config of {spec!r}: {exc}.{_offline_hint(src)}") from exc
-    auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
-    with init_empty_weights(include_buffers=False):
-        model = auto.from_config(config, dtype=dtype, **kwargs)
-    owners: dict[int, list[tuple[torch.nn.Module, str]]] = {}
-    for module in model.modules():
-        for attr, p in module._parameters.items():
-            if p is not None:
-                owners.setdefault(id(p), []).append((module, attr))
-    params = dict(model.named_parameters())  # shared tensors once, as model_weights names them
-    names = set(weights.names())
-    if set(params) != names or any(tuple(params[n].shape) != tuple(weights.meta[n][0]) for n in params):
-        return None
-    from ..vectors.engine import CHUNK
-    from ..vectors.streaming import DTYPES
-    buffer = None
-    for name in sorted(params):
-        p = params[name]
-        shape, stored = tuple(weights.meta[name][0]), DTYPES[weights.meta[name][1]]
-        target = dtype if stored.is_floating_point else stored
-        if hasher is not None:
-            hasher.begin(name, shape, stored)
-        if stored == target:  # read straight into the parameter's own memory
-            t = weights.get(name)
-            if hasher is not None:
-                hasher.feed(t)
-        else:  # converted a slice at a time through one reused buffer
-            t = torch.empty(shape, dtype=target)
-            flat, n = t.view(-1), t.numel()
-            if buffer is None:
-                buffer = torch.empty(CHUNK, dtype=torch.float64)
-            for a in range(0, n, CHUNK):
-                part = weights.get_range(name, a, min(n, a + CHUNK), out=buffer)
-                if hasher is not None:
-                    hasher.feed(part)
-                flat[a:a + part.numel()].copy_(part)
-        new = torch.nn.Parameter(t, requires_grad=p.requires_grad and t.is_floating_point())
-        del t
-        for module, attr in owners[id(p)]:
-            module._parameters[attr] = new
-    if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
-        return None
-    if not image:
-        _ensure_pad_token(model, processor)
-    model.config.taskfair_spec = spec
-    return model.eval(), processor
 
 
 def load_classifier(

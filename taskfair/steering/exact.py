@@ -15,7 +15,8 @@ from ..config import load_config
 from ..errors import StoreError
 from ..metrics.tables import rates_with_ci
 from ..models.inference import best_device, predict_margins
-from ..models.loading import load_classifier, load_classifier_with_weights
+from ..models.loading import load_classifier
+from ..models.stored import load_classifier_with_weights
 from ..store.results import RunResults
 from ..store.run import Run
 from ..vectors.engine import MergeEngine
