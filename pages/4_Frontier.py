@@ -62,3 +62,16 @@ if st.button("Load into Remix", type="primary", key="fr_load"):
         st.switch_page("pages/2_Remix.py")
     except StreamlitPageNotFoundError:  # this page was started on its own, not from app.py
         st.success(f"Loaded {choice!r}: open the Remix page.")
+
+exportable = [(r.label, r.config) for r in pts.itertuples() if r.config]
+if exportable:
+    ex_labels = [l for l, _ in exportable]
+    ex_default = next((i for i, l in enumerate(ex_labels) if l in on_front), 0)
+    ex_choice = st.selectbox("Configuration to export", ex_labels, index=ex_default, key="fr_export_choice",
+                             help="Any stored point: FFT, LoRA, injections, TIES/DARE and remixes alike.")
+    if st.button("Export this point", key="fr_export"):
+        st.session_state["export_config"] = dict(exportable)[ex_choice]
+        try:
+            st.switch_page("pages/5_Export.py")
+        except StreamlitPageNotFoundError:
+            st.success(f"Chose {ex_choice!r} ({dict(exportable)[ex_choice]}): open the Export page.")

@@ -7,24 +7,43 @@ import streamlit as st
 
 from taskfair.publishing.export import (ExportError, auto_model_class, default_export_name, export_configuration,
                                         safe_export_dir, zip_export)
-from taskfair.steering.configurations import Config
+from taskfair.steering.configurations import Config, ConfigSpecError, parse_config
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
 
 st.title("Export the merged model")
+st.caption("Any configuration of this run: fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, "
+           "axis:<g>:<λ>, remix:<λ1>,…, ties:<λ>, dare:<λ> — from the Frontier (*Export this point*), "
+           "the Remix page, or typed here.")
 lams, problem = common.parse_lams(st.query_params.get("lam"), groups)
 if problem:
     st.warning(f"Ignoring the λ in the link: {problem}.")
 if lams is None:
     lams = list(st.session_state.get("remix_lams") or
                 [float(np.mean(list(res.summary["chosen_lambda"].values())))] * len(groups))
-st.write("Coefficients (set them on the Remix page):")
-st.dataframe(pd.DataFrame({"subgroup": groups, "λ": lams}), hide_index=True)
+remix = Config("remix", lams=tuple(float(v) for v in lams)).spec
+wanted = st.query_params.get("config") or st.session_state.pop("export_config", None)
+if wanted is not None:
+    st.session_state["export_spec"] = wanted
+elif "export_spec" not in st.session_state:
+    st.session_state["export_spec"] = remix
+spec = st.text_input("Configuration", key="export_spec",
+                     help=f"Default: the Remix page's coefficients ({remix}).")
+try:
+    config = parse_config(spec.strip(), groups)
+except ConfigSpecError as exc:
+    st.error(f"Not a configuration of this run: {exc}")
+    st.stop()
+st.query_params["config"] = config.spec
+if config.kind == "remix":
+    st.dataframe(pd.DataFrame({"subgroup": groups, "λ": config.lams}), hide_index=True)
 seed = st.selectbox("Seed (θ0 and vectors of this seed)", list(res.seeds))
 out_root = loaders.export_root()
-config = Config("remix", lams=tuple(float(v) for v in lams))
-name = st.text_input("Export name", value=default_export_name(run_id, seed, config), key="export_name",
+if st.session_state.get("export_name_for") != (config.spec, seed):  # a new choice: a fresh default name
+    st.session_state["export_name"] = default_export_name(run_id, seed, config)
+    st.session_state["export_name_for"] = (config.spec, seed)
+name = st.text_input("Export name", key="export_name",
                      help=f"A folder under {out_root}/; existing folders are never overwritten.")
 
 if st.button("Export", type="primary", key="export_go"):

@@ -206,6 +206,24 @@ def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tm
     for folder in (out, cli):
         assert recreate(folder)[3]
 
+    # any configuration: picked on the Frontier ("Export this point"), or typed on the page
+    fr = _ok(page("pages/4_Frontier.py").run())
+    labels = fr.selectbox(key="fr_export_choice").options
+    inject = next(l for l in labels if "FFT +" in l)
+    fr.selectbox(key="fr_export_choice").set_value(inject)
+    fr.button(key="fr_export").click().run()
+    chosen = fr.session_state["export_config"]
+    assert chosen.startswith("inject:"), chosen
+    ex = _ok(page("pages/5_Export.py", config=chosen).run())
+    assert ex.text_input(key="export_spec").value == chosen
+    ex.text_input(key="export_name").set_value("an-injection")
+    ex.button(key="export_go").click().run()
+    _ok(ex)
+    rec = json.loads((tmp_path / "exports" / "an-injection" / "provenance.json").read_text())
+    assert rec["configuration"] == chosen and recreate(tmp_path / "exports" / "an-injection")[3]
+    bad = _ok(page("pages/5_Export.py", config="inject:nobody:0.5").run())
+    assert any("Not a configuration of this run" in e.value for e in bad.error)
+
     # never overwrite, never leave the export folder
     at.button(key="export_go").click().run()
     assert any("already exists" in e.value for e in at.error)

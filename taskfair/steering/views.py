@@ -16,7 +16,7 @@ from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
 
 __all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect",
-           "health_warnings"]
+           "health_warnings", "point_config"]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -79,6 +79,25 @@ def family_grid(results: RunResults, family: str, *, target: str = "", split: st
     return out
 
 
+def point_config(family: str, target: str, lam: float, groups) -> str:
+    """The configuration string of a stored point (what the export, report and diff take), or
+    "" for a random probe, whose coefficients the metrics table does not hold."""
+    def g(v) -> str:
+        return f"{float(v):g}"
+    if family in ("base", "fft", "lora"):
+        return family
+    if family == "subgroup":
+        return f"subgroup:{target}"
+    if family in ("uniform", "ties", "dare"):
+        return f"{family}:{g(lam)}"
+    if family in ("inject", "axis"):
+        return f"{family}:{target}:{g(lam)}"
+    if family == "pair":
+        pair = set(str(target).split("+"))
+        return "remix:" + ",".join(g(lam) if x in pair else "0" for x in groups)
+    return ""
+
+
 def frontier_points(results: RunResults, *, split: str = "test",
                     unfairness: str = "worst_dpd") -> pd.DataFrame:
     """Every evaluated configuration with its accuracy and worst-case DPD/EOD, and whether it is
@@ -97,6 +116,7 @@ def frontier_points(results: RunResults, *, split: str = "test",
                               on=["family", "target", "lam"], how="left")
     wide = wide.dropna(subset=["accuracy"]).drop_duplicates(["family", "target", "lam"])
     wide["label"] = [_label(f, t, l) for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    wide["config"] = [point_config(f, t, l, results.groups) for f, t, l in zip(wide.family, wide.target, wide.lam)]
     # a constant predictor sits at zero unfairness and would look best: drawn apart, never on the front
     def key(f, t, lam):
         return f, t, -1.0 if pd.isna(lam) else round(float(lam), 9)
