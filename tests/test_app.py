@@ -293,3 +293,18 @@ def test_remix_estimate_carries_bootstrap_intervals(store):
     acc = est[est.metric == "accuracy"]
     assert (acc.low <= acc["mean"] + 1e-9).all() and (acc["mean"] <= acc.high + 1e-9).all()
     assert "95% CI" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_frontier_families_differ_in_colour_and_marker(store):
+    """Every family on the Frontier has its own (colour, marker) pair from a colour-blind-safe
+    palette, so none share a look (uniform, axis and TIES were all blues)."""
+    from taskfair import load_results
+    from taskfair.steering.views import frontier_points
+    from ui import charts
+    pts = frontier_points(load_results(store, "pico"))
+    fig = charts.frontier(pts, "worst_dpd")
+    looks = {t.name: (t.marker.color, t.marker.symbol) for t in fig.data if t.name in set(pts.family)}
+    assert set(looks) == set(pts.family[~pts.degenerate])
+    assert len(set(looks.values())) == len(looks), looks
+    okabe_ito = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"}
+    assert {c for c, _ in looks.values()} <= okabe_ito

@@ -9,6 +9,13 @@ import plotly.graph_objects as go
 NAMES = {"accuracy": "Accuracy", "dpd": "DPD", "eod": "EOD", "macro_accuracy": "Macro accuracy",
          "worst_dpd": "Worst-case DPD", "worst_eod": "Worst-case EOD"}
 COLORS = {"FFT": "#1f77b4", "LoRA": "#ff7f0e", "task addition": "#2ca02c"}
+# Frontier families: the Okabe–Ito colour-blind-safe palette, and a marker of their own, so
+# families stay apart without colour too (in print, and for colour-blind readers)
+FAMILY_STYLE = {"base": ("#000000", "diamond"), "fft": ("#0072B2", "square"), "lora": ("#E69F00", "square"),
+                "subgroup": ("#CC79A7", "triangle-up"), "uniform": ("#009E73", "circle"),
+                "inject": ("#D55E00", "triangle-down"), "axis": ("#56B4E9", "cross"),
+                "pair": ("#0072B2", "pentagon"), "probe": ("#000000", "circle-open"),
+                "ties": ("#D55E00", "hexagon"), "dare": ("#009E73", "star-square")}
 TEMPLATE = "plotly_white"
 
 
@@ -156,7 +163,9 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
         extra = dict(error_x="_xp", error_x_minus="_xm", error_y="_yp", error_y_minus="_ym")
     bad = df[df["degenerate"]] if "degenerate" in df else df.iloc[:0]
     df = df[~df["degenerate"]] if "degenerate" in df else df
-    fig = px.scatter(df, x=unfairness, y="accuracy", color="family", hover_name="label",
+    fig = px.scatter(df, x=unfairness, y="accuracy", color="family", symbol="family", hover_name="label",
+                     color_discrete_map={f: c for f, (c, _) in FAMILY_STYLE.items()},
+                     symbol_map={f: m for f, (_, m) in FAMILY_STYLE.items()},
                      template=TEMPLATE, height=480, **extra,
                      labels={unfairness: NAMES[unfairness], "accuracy": "Accuracy"})
     if len(bad):  # constant predictors: trivially "fair", never on the front
