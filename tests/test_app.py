@@ -43,6 +43,7 @@ def test_overview(store):
     assert shown["Worst subgroup under FFT"] in {"female", "muslims", "black"}
     methods = at.dataframe[0].value
     assert set(methods.method) == {"FFT", "LoRA", "task addition"}
+    assert "sem" not in methods.columns  # one seed: the standard error over seeds is empty, not shown
     assert len(at.get("plotly_chart")) == 2      # the methods, and the effect of a minimum group size
     test_table = methods.copy()
     at.sidebar.radio[0].set_value("val").run()

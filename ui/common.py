@@ -100,7 +100,10 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
     """A table with its CSV download (both hidden in presentation mode)."""
     if present:
         return
-    st.dataframe(df, hide_index=True, width="stretch")
+    # columns with no value at all (the standard error over seeds of a one-seed run) are noise
+    # on screen; the CSV keeps every column
+    empty = [c for c in ("sem", "n_seeds", "low", "high") if c in df.columns and df[c].isna().all()]
+    st.dataframe(df.drop(columns=empty), hide_index=True, width="stretch")
     st.download_button(f"Download {name}.csv", df.to_csv(index=False).encode(), f"{name}.csv",
                        "text/csv", key=f"dl-{name}")
 
