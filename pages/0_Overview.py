@@ -20,6 +20,15 @@ for w in loaders.health_warnings(root, run_id, mtime):
              f"those of a model that learned (next to) nothing ({TRIVIAL}), not evidence of fairness. Train longer: "
              "`--set train.min_steps=200` (or `subgroup_train.min_steps`), or raise the learning rate.")
 
+st.subheader(f"The study's findings, checked on this run ({split})")
+_MARK = {"holds": "✅ holds", "partly": "🟡 partly", "does not hold": "❌ does not hold", "not measured": "— not measured"}
+_URL = {"Overview": "./", "Sweep": "sweep", "Heatmaps": "heatmaps", "Frontier": "frontier"}
+for f in loaders.findings(root, run_id, mtime, split):
+    st.markdown(f"**({f.key}) {f.claim}** — {_MARK.get(f.verdict, f.verdict)}  \n"
+                f"<small>{f.evidence} · [see {f.page}]({_URL.get(f.page, './')})</small>", unsafe_allow_html=True)
+st.caption("Computed from this run's stored metrics: means over seeds, [95% bootstrap interval over the "
+           "examples]. Task addition is θ0 + λ Σ τ_g at the λ chosen on validation.")
+
 c = st.columns(4)
 head = res.metrics
 fft_acc = head[(head.family == "fft") & (head.split == split) & (head.group == "(all)")

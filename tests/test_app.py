@@ -44,6 +44,9 @@ def test_overview(store):
     methods = at.dataframe[0].value
     assert set(methods.method) == {"FFT", "LoRA", "task addition"}
     assert "sem" not in methods.columns  # one seed: the standard error over seeds is empty, not shown
+    shown = " ".join(m.value for m in at.markdown)  # the findings, each with its verdict and numbers
+    assert "(a) Task addition keeps accuracy" in shown and "(d) No method is the fairest" in shown
+    assert shown.count("[see ") == 4
     assert len(at.get("plotly_chart")) == 2      # the methods, and the effect of a minimum group size
     test_table = methods.copy()
     at.sidebar.radio[0].set_value("val").run()

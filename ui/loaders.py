@@ -64,6 +64,12 @@ def data_report(root: str, run_id: str, mtime: float) -> dict | None:
 
 
 @st.cache_data(show_spinner=False)
+def findings(root: str, run_id: str, mtime: float, split: str) -> list:
+    from taskfair.steering.findings import findings as check
+    return check(results(root, run_id, mtime), split=split)
+
+
+@st.cache_data(show_spinner=False)
 def compare_methods(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
     return views.compare_methods(results(root, run_id, mtime), split=split)
 

@@ -16,6 +16,7 @@ from ..data.images import is_image_run
 from ..metrics.fairness import ALL
 from ..metrics.tables import HEADLINE_METRICS, rates_with_ci
 from ..steering.configurations import Config, config_margins, parse_config
+from ..steering.findings import findings
 from ..steering.views import min_size_effect
 from ..store.files import package_versions
 from ..store.results import RunResults
@@ -192,6 +193,11 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         f"<p>Created {created} by taskfair from run <code>{esc(results.run_id)}</code>. Merged models are "
         "<code>θ = θ0 + Σ λ_g τ_g</code> with one task vector per subgroup. Coefficients are chosen on the "
         "validation split; the figures that matter are the test ones, shown beside them.</p>",
+        "<h2 id='findings'>The study's findings on this run (test)</h2><ul>",
+        *[f"<li><b>({esc(f.key)}) {esc(f.claim)}</b> — <b>{esc(f.verdict)}</b><br><small>{esc(f.evidence)}</small></li>"
+          for f in findings(results, split="test")],
+        "</ul><p><small>Computed from the stored metrics: means over seeds, [95% bootstrap interval over the "
+        "examples].</small></p>",
         "<h2 id='headline'>Headline (mean over seeds)</h2>", _table(wide),
         f"<p>λ of plain task addition chosen on validation: {esc(json.dumps(chosen))}.</p>",
         "<h2 id='subgroups'>Per subgroup (test)</h2>",

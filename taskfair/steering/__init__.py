@@ -10,12 +10,14 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.search`         — :func:`search_coefficients`, :func:`confirm`
 - :mod:`.diff`           — :func:`example_diff`
 - :mod:`.sensitivity`    — :func:`vector_tables`, :func:`sensitivity`
+- :mod:`.findings`       — :func:`findings`: the study's four findings checked on a run
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
 from .configurations import (Config, ConfigSpecError, Recipe, config_margins, parse_config, recipe,
                              stored_configs)
 from .diff import DIRECTIONS, ExampleDiff, example_diff
 from .estimate import RemixEstimator, remix_health, remix_metrics
+from .findings import Finding, findings
 from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
 from .sensitivity import sensitivity, vector_tables
@@ -26,4 +28,4 @@ __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "con
            "merged_model", "model_margins", "exact_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
-           "frontier_points", "min_size_effect", "health_warnings"]
+           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings"]
