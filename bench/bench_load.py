@@ -33,7 +33,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> N
     moves = int(moves)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # warm the shared caches once (as the first visitor of a server would)
-    warm = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+    warm = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=600)
     warm.query_params["run"] = run_id
     warm.run()
     before = cache_fingerprint(root, run_id)
@@ -47,7 +47,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> N
 
     def slider_session(i: int) -> None:
         rng = np.random.default_rng(i)
-        at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+        at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=600)
         at.query_params["run"] = run_id
         at.run()
         for _ in range(moves):
@@ -67,7 +67,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15") -> N
             time.sleep(0.05)  # a person does not move a slider continuously
 
     def exact_session() -> None:
-        at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=600)
+        at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=600)
         at.query_params["run"] = run_id
         at.run()
         time.sleep(1.0)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def slider_latency(root: str, run_id: str, moves: int = 40) -> dict:
     from streamlit.testing.v1 import AppTest
     os.environ["TASKFAIR_ARTIFACTS"] = root
-    at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=300)
     at.query_params["run"] = run_id
     at.run()
     rng = np.random.default_rng(0)

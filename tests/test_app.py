@@ -58,19 +58,19 @@ def test_garbage_url_parameters_are_explained(store):
     at = _ok(page("app.py", run="../../etc").run())
     assert any("not in" in w.value for w in at.warning)
     assert at.sidebar.selectbox[0].value == "pico"
-    at = _ok(page("pages/2_Remix.py", lam="1,abc").run())
+    at = _ok(page("pages/2_remix.py", lam="1,abc").run())
     assert any("not a comma-separated list" in w.value for w in at.warning)
-    at = _ok(page("pages/2_Remix.py", lam="0.2,0.3").run())
+    at = _ok(page("pages/2_remix.py", lam="0.2,0.3").run())
     assert any("3 subgroups" in w.value for w in at.warning)
-    at = _ok(page("pages/2_Remix.py", lam="0.2,0.3,9").run())
+    at = _ok(page("pages/2_remix.py", lam="0.2,0.3,9").run())
     assert any("between 0 and 1" in w.value for w in at.warning)
-    at = _ok(page("pages/3_Heatmaps.py", inject="NOPE").run())
+    at = _ok(page("pages/3_heatmaps.py", inject="NOPE").run())
     assert any("Ignoring ?inject='NOPE'" in w.value for w in at.warning)
-    assert not any("Extrapolated" in w.value for w in _ok(page("pages/2_Remix.py", lam="1,1,1").run()).warning)
+    assert not any("Extrapolated" in w.value for w in _ok(page("pages/2_remix.py", lam="1,1,1").run()).warning)
 
 
 def test_sweep(store):
-    at = _ok(page("pages/1_Sweep.py").run())
+    at = _ok(page("pages/1_sweep.py").run())
     assert len(at.get("plotly_chart")) == 1
     at.toggle[0].set_value(True).run()
     _ok(at)
@@ -82,7 +82,7 @@ def _summary(at):
 
 
 def test_remix_sliders_change_the_metrics_and_url(store):
-    at = _ok(page("pages/2_Remix.py", lam="0,0,0").run())
+    at = _ok(page("pages/2_remix.py", lam="0,0,0").run())
     assert [s.value for s in at.slider[1:]] == [0.0, 0.0, 0.0]
     at0 = _summary(at)
     table0 = at.dataframe[1].value
@@ -104,7 +104,7 @@ def test_remix_sliders_change_the_metrics_and_url(store):
 def test_remix_estimate_at_a_stored_point_is_exact(store):
     """At a point on a subgroup's own axis the estimate is the stored prediction, so the exact
     evaluation agrees with it; the page shows the comparison."""
-    at = _ok(page("pages/2_Remix.py", lam="0,1,0").run())
+    at = _ok(page("pages/2_remix.py", lam="0,1,0").run())
     at.button(key="remix_exact").click().run()
     _ok(at)
     assert any("Largest gap between estimate and exact" in s.value for s in at.success)
@@ -113,7 +113,7 @@ def test_remix_estimate_at_a_stored_point_is_exact(store):
 
 
 def test_heatmaps_inject_target_changes_the_grid(store):
-    at = _ok(page("pages/3_Heatmaps.py").run())
+    at = _ok(page("pages/3_heatmaps.py").run())
     assert len(at.get("plotly_chart")) == 6
     first = at.dataframe[0].value
     options = at.selectbox[0].options
@@ -130,7 +130,7 @@ def test_heatmaps_inject_target_changes_the_grid(store):
 def test_heatmap_cells_carry_intervals_and_mark_noise(store):
     import json
 
-    at = _ok(page("pages/3_Heatmaps.py").run())
+    at = _ok(page("pages/3_heatmaps.py").run())
     assert at.toggle(key="hm_ci").value
     spec = json.loads(at.get("plotly_chart")[1].proto.spec)   # the DPD heatmap
     trace = spec["data"][0]
@@ -153,7 +153,7 @@ def test_heatmap_cells_carry_intervals_and_mark_noise(store):
 
 
 def test_frontier_and_load_into_remix(store):
-    at = _ok(page("pages/4_Frontier.py").run())
+    at = _ok(page("pages/4_frontier.py").run())
     pts = at.dataframe[0].value
     assert pts.on_front.any() and {"fft", "lora", "uniform"} <= set(pts.family)
     at.radio(key="fr_unf").set_value("worst_eod").run()
@@ -172,7 +172,7 @@ def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tm
     from taskfair.steering.exact import load_theta0, merged_model
     from taskfair.store import ArtifactStore
 
-    at = _ok(page("pages/5_Export.py", lam="0.2,0.7,0.4").run())
+    at = _ok(page("pages/5_export.py", lam="0.2,0.7,0.4").run())
     at.text_input(key="export_name").set_value("my-remix")
     at.button(key="export_go").click().run()
     _ok(at)
@@ -211,21 +211,21 @@ def test_export_reloads_with_transformers_and_matches_the_in_app_merge(store, tm
         assert recreate(folder)[3]
 
     # any configuration: picked on the Frontier ("Export this point"), or typed on the page
-    fr = _ok(page("pages/4_Frontier.py").run())
+    fr = _ok(page("pages/4_frontier.py").run())
     labels = fr.selectbox(key="fr_export_choice").options
     inject = next(l for l in labels if "FFT +" in l)
     fr.selectbox(key="fr_export_choice").set_value(inject)
     fr.button(key="fr_export").click().run()
     chosen = fr.session_state["export_config"]
     assert chosen.startswith("inject:"), chosen
-    ex = _ok(page("pages/5_Export.py", config=chosen).run())
+    ex = _ok(page("pages/5_export.py", config=chosen).run())
     assert ex.text_input(key="export_spec").value == chosen
     ex.text_input(key="export_name").set_value("an-injection")
     ex.button(key="export_go").click().run()
     _ok(ex)
     rec = json.loads((tmp_path / "exports" / "an-injection" / "provenance.json").read_text())
     assert rec["configuration"] == chosen and recreate(tmp_path / "exports" / "an-injection")[3]
-    bad = _ok(page("pages/5_Export.py", config="inject:nobody:0.5").run())
+    bad = _ok(page("pages/5_export.py", config="inject:nobody:0.5").run())
     assert any("Not a configuration of this run" in e.value for e in bad.error)
 
     # never overwrite, never leave the export folder
@@ -252,7 +252,7 @@ def test_presentation_mode_hides_tables(store):
 
 
 def test_diff_page_lists_the_changed_comments_and_filters_them(store):
-    at = _ok(page("pages/6_Diff.py").run())
+    at = _ok(page("pages/6_diff.py").run())
     assert at.selectbox(key="diff_a").value == "fft"
     assert "predictions change" in at.info[0].value
     counts, examples = at.dataframe[0].value, at.dataframe[1].value
@@ -272,7 +272,7 @@ def test_diff_page_lists_the_changed_comments_and_filters_them(store):
 
 
 def test_report_page_builds_a_downloadable_report(store):
-    at = _ok(page("pages/7_Report.py").run())
+    at = _ok(page("pages/7_report.py").run())
     assert "fft" in at.multiselect(key="report_configs").value
     at.select_slider(key="report_boot").set_value(200).run()
     at.button(key="report_go").click().run()
@@ -281,14 +281,14 @@ def test_report_page_builds_a_downloadable_report(store):
 
 
 def test_remix_shows_validation_and_test_side_by_side(store):
-    at = _ok(page("pages/2_Remix.py").run())
+    at = _ok(page("pages/2_remix.py").run())
     side = at.dataframe[0].value
     assert list(side.columns) == ["val (estimate)", "test (estimate)"]
     assert not side.iloc[:, 0].equals(side.iloc[:, 1])
 
 
 def test_remix_estimate_carries_bootstrap_intervals(store):
-    at = _ok(page("pages/2_Remix.py", lam="0.2,0.7,0.4").run())
+    at = _ok(page("pages/2_remix.py", lam="0.2,0.7,0.4").run())
     assert "low" not in at.dataframe[1].value.columns   # off by default: the sliders stay fast
     at.toggle(key="remix_ci").set_value(True).run()
     _ok(at)

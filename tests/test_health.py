@@ -140,7 +140,7 @@ def _dashboard_says_so(root, run_id):
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert any("is degenerate" in e.value for e in at.error), [e.value for e in at.error]
-        at = AppTest.from_file(str(app / "pages/4_Frontier.py"), default_timeout=120)
+        at = AppTest.from_file(str(app / "pages/4_frontier.py"), default_timeout=120)
         at.query_params["run"] = run_id
         at.run()
         assert not at.exception, [e.value for e in at.exception]

@@ -232,7 +232,7 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.selectbox[0].value == "images-demo"
 
-    at = AppTest.from_file(str(ROOT / "pages/2_Remix.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages/2_remix.py"), default_timeout=120)
     at.query_params["lam"] = "0,0,0"
     at.run()
     before = {m.label: m.value for m in at.metric}
@@ -240,13 +240,13 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert {m.label: m.value for m in at.metric} != before
 
-    at = AppTest.from_file(str(ROOT / "pages/6_Diff.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "pages/6_diff.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     changed = at.dataframe[1].value
     assert len(changed) > 0 and changed.text.map(lambda p: Path(p).is_file()).all()
     assert len(at.get("image")) == 1   # the changed images, shown
 
-    at = AppTest.from_file(str(ROOT / "pages/5_Export.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages/5_export.py"), default_timeout=120)
     at.query_params["lam"] = "0.2,0.7,0.4"
     at.run()
     at.text_input(key="export_name").set_value("vit-remix")

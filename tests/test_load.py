@@ -37,7 +37,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
     def slider_session(i: int) -> None:
         try:
             rng = np.random.default_rng(100 + i)
-            at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=300)
+            at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=300)
             at.query_params["run"] = run_id
             at.run()
             for _ in range(MOVES):
@@ -67,7 +67,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
 
     def exact_session() -> None:
         try:
-            at = AppTest.from_file(str(ROOT / "pages" / "2_Remix.py"), default_timeout=300)
+            at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=300)
             at.query_params["run"] = run_id
             at.run()
             time.sleep(0.2)  # let the slider sessions get going

@@ -242,7 +242,7 @@ def no_positive_store(tmp_path_factory, redditbias):
 
 def test_undefined_metrics_show_their_reason_in_the_dashboard(no_positive_store, monkeypatch):
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(no_positive_store))
-    for page in ("app.py", "pages/2_Remix.py", "pages/3_Heatmaps.py"):
+    for page in ("app.py", "pages/2_remix.py", "pages/3_heatmaps.py"):
         at = AppTest.from_file(str(ROOT / page), default_timeout=120)
         at.run()
         assert not at.exception, [e.value for e in at.exception]

@@ -221,7 +221,7 @@ def test_frontier_points_carry_bootstrap_intervals(res, pico_store, monkeypatch)
     ok = pts.dropna(subset=["accuracy_low"])
     assert len(ok) == len(pts) and (ok.accuracy_low <= ok.accuracy_high).all()
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
-    at = AppTest.from_file(str(ROOT / "pages" / "4_Frontier.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "4_frontier.py"), default_timeout=120).run()
     assert not at.exception
     assert '"error_x"' in at.get("plotly_chart")[0].proto.spec
 

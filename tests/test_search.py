@@ -92,7 +92,7 @@ def test_the_tightest_bounds_are_still_respected(res):
 
 def test_search_page(pico_store, monkeypatch):
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
-    at = AppTest.from_file(str(ROOT / "pages" / "8_Search.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "pages" / "8_search.py"), default_timeout=300)
     at.run()
     assert not at.exception
     at.checkbox(key="search_use_dpd").set_value(False).run()

@@ -73,7 +73,7 @@ def test_vectors_command_and_page(pico_store, monkeypatch):
     assert out.returncode == 0, out.stderr
     assert "cosine similarity" in out.stdout and "norm per layer" in out.stdout
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(pico_store))
-    at = AppTest.from_file(str(ROOT / "pages" / "9_Vectors.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "9_vectors.py"), default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 4
     before = at.get("plotly_chart")[3].proto.spec

@@ -59,7 +59,7 @@ if st.button("Load into Remix", type="primary", key="fr_load"):
     st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
     st.query_params["lam"] = st.session_state["lam_applied"]
     try:
-        st.switch_page("pages/2_Remix.py")
+        st.switch_page("pages/2_remix.py")
     except StreamlitPageNotFoundError:  # this page was started on its own, not from app.py
         st.success(f"Loaded {choice!r}: open the Remix page.")
 
@@ -72,6 +72,6 @@ if exportable:
     if st.button("Export this point", key="fr_export"):
         st.session_state["export_config"] = dict(exportable)[ex_choice]
         try:
-            st.switch_page("pages/5_Export.py")
+            st.switch_page("pages/5_export.py")
         except StreamlitPageNotFoundError:
             st.success(f"Chose {ex_choice!r} ({dict(exportable)[ex_choice]}): open the Export page.")
