@@ -23,9 +23,12 @@ if lams is None:
     lams = list(st.session_state.get("remix_lams") or
                 [float(np.mean(list(res.summary["chosen_lambda"].values())))] * len(groups))
 remix = Config("remix", lams=tuple(float(v) for v in lams)).spec
-wanted = st.query_params.get("config") or st.session_state.pop("export_config", None)
-if wanted is not None:
-    st.session_state["export_spec"] = wanted
+pushed = st.session_state.pop("export_config", None)  # "Export this point" on the Frontier
+linked = st.query_params.get("config")
+if pushed is not None:
+    st.session_state["export_spec"] = pushed
+elif linked is not None and linked != st.session_state.get("export_linked"):  # a new link, not our own echo
+    st.session_state["export_spec"] = linked
 elif "export_spec" not in st.session_state:
     st.session_state["export_spec"] = remix
 spec = st.text_input("Configuration", key="export_spec",
@@ -35,7 +38,7 @@ try:
 except ConfigSpecError as exc:
     st.error(f"Not a configuration of this run: {exc}")
     st.stop()
-st.query_params["config"] = config.spec
+st.query_params["config"] = st.session_state["export_linked"] = config.spec
 if config.kind == "remix":
     st.dataframe(pd.DataFrame({"subgroup": groups, "λ": config.lams}), hide_index=True)
 seed = st.selectbox("Seed (θ0 and vectors of this seed)", list(res.seeds))

@@ -312,3 +312,11 @@ def test_frontier_families_differ_in_colour_and_marker(store):
     assert len(set(looks.values())) == len(looks), looks
     okabe_ito = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"}
     assert {c for c, _ in looks.values()} <= okabe_ito
+
+
+def test_export_page_keeps_what_the_user_types_over_the_link(store):
+    at = _ok(page("pages/5_export.py", config="fft").run())
+    assert at.text_input(key="export_spec").value == "fft"
+    at.text_input(key="export_spec").set_value("lora").run()
+    _ok(at)
+    assert at.text_input(key="export_spec").value == "lora" and "lora" in str(at.query_params["config"])

@@ -59,3 +59,15 @@ def test_the_report_states_the_findings(res):
     text = html_report(res, ["fft"], n_boot=0)
     assert "The study's findings on this run" in text and "(a) Task addition keeps accuracy" in text
     assert text.count("<li><b>(") == 4
+
+
+def test_accuracy_overlap_is_judged_against_the_better_method():
+    h = _h(ta__accuracy=0.70, fft__accuracy=0.80, lora__accuracy=0.60)
+    h[("task addition", "accuracy")].update(low=0.65, high=0.75)
+    h[("FFT", "accuracy")].update(low=0.76, high=0.84)
+    h[("LoRA", "accuracy")].update(low=0.50, high=0.70)   # overlaps LoRA's, not FFT's
+    assert _accuracy(h).verdict == "does not hold"
+    h[("FFT", "accuracy")].update(low=0.74)
+    assert _accuracy(h).verdict == "partly"
+    h[("FFT", "accuracy")]["mean"] = float("nan")
+    assert _accuracy(h).verdict == "not measured"

@@ -44,6 +44,8 @@ def load_classifier_with_weights(spec: str, weights, *, num_labels: int = 2, dty
     auto = AutoModelForImageClassification if image else AutoModelForSequenceClassification
     with init_empty_weights(include_buffers=False):
         model = auto.from_config(config, dtype=dtype, **kwargs)
+    if any(n in model.state_dict() for n, _ in model.named_buffers()):
+        return None  # saved buffers (e.g. BatchNorm running statistics) are not in θ0's copy
     owners: dict[int, list[tuple[torch.nn.Module, str]]] = {}
     for module in model.modules():
         for attr, p in module._parameters.items():

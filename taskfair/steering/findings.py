@@ -52,11 +52,12 @@ def _headline(results: RunResults, split: str) -> dict[tuple[str, str], dict]:
 def _accuracy(h) -> Finding:
     claim = "Task addition keeps accuracy near full fine-tuning and LoRA."
     ta, fft, lora = (h.get((m, "accuracy")) for m in ("task addition", "FFT", "LoRA"))
-    if ta is None or fft is None or lora is None:
+    if ta is None or fft is None or lora is None or any(pd.isna(r["mean"]) for r in (ta, fft, lora)):
         return Finding("a", claim, "not measured", "the run lacks FFT, LoRA or the uniform sweep", "Overview")
-    best = max(fft["mean"], lora["mean"])
-    gap = best - ta["mean"]
-    overlap = pd.notna(ta.get("high")) and ta["high"] >= min(fft.get("low", np.nan), lora.get("low", np.nan))
+    better = fft if fft["mean"] >= lora["mean"] else lora
+    gap = better["mean"] - ta["mean"]
+    # the intervals of task addition and of the better method overlap: the gap may be noise
+    overlap = pd.notna(ta.get("high")) and pd.notna(better.get("low")) and ta["high"] >= better["low"]
     verdict = "holds" if gap <= NEAR_ACCURACY else "partly" if (gap <= 2.5 * NEAR_ACCURACY or overlap) \
         else "does not hold"
     ev = (f"accuracy: task addition {_fmt(ta)}, FFT {_fmt(fft)}, LoRA {_fmt(lora)}; "
@@ -95,7 +96,9 @@ def _injection(results: RunResults, split: str) -> Finding:
     if inj.empty or pd.isna(fft):
         return Finding("c", claim, "not measured", "the run evaluated no injections", "Heatmaps")
     top = inj[np.isclose(inj.lam, inj.lam.max())]
-    deltas = top.groupby("target")["value"].mean() - fft
+    deltas = (top.groupby("target")["value"].mean() - fft).dropna()
+    if len(deltas) < 2:
+        return Finding("c", claim, "not measured", "injections of fewer than two subgroups to compare", "Heatmaps")
     spread = float(deltas.max() - deltas.min())
     ev = (f"worst DPD after injecting at λ={inj.lam.max():g}, minus FFT's {fft:.3f}: "
           + ", ".join(f"{g} {d:+.3f}" for g, d in deltas.sort_values().items())
@@ -109,8 +112,8 @@ def _no_single_winner(results: RunResults, split: str) -> Finding:
     claim = "No method is the fairest for every subgroup."
     t = compare_methods(results, split=split, metrics=("dpd",))
     t = t.dropna(subset=["mean"])
-    if t.empty:
-        return Finding("d", claim, "not measured", "no per-subgroup DPD", "Overview")
+    if t.group.nunique() < 2 or t.method.nunique() < 2:
+        return Finding("d", claim, "not measured", "fewer than two subgroups or methods with a DPD", "Overview")
     winners = t.loc[t.groupby("group")["mean"].idxmin()].set_index("group")["method"]
     counts = winners.value_counts()
     ev = "lowest DPD per subgroup: " + ", ".join(f"{g} → {w}" for g, w in winners.items())

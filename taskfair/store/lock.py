@@ -49,7 +49,7 @@ def run_lock(folder: str | Path, *, log: Callable[[str], None] = lambda s: None)
     for _ in range(2):
         # written whole under a private name, then linked into place: a reader never sees a
         # lock without its owner, and the link fails if another process got there first
-        tmp = folder / f".lock.{me['pid']}.tmp"
+        tmp = folder / f".lock.{me['host']}.{me['pid']}.{os.urandom(4).hex()}.tmp"
         tmp.write_text(json.dumps(me))
         try:
             _place(tmp, path)

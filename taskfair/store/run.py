@@ -88,9 +88,7 @@ class Run(WeightFiles):
         try:
             with atomic_path(path) as tmp:
                 sha = write_safetensors_streamed(tmp, shapes, tensor, metadata)
-        except StoreError:
-            raise
-        except Exception as exc:
+        except OSError as exc:  # a full disk, a write error (anything else is not about space)
             need = sum(torch.Size(s).numel() * torch.empty((), dtype=d).element_size() for s, d in shapes.values())
             self._write_failed(path, exc, need)
         return self._record(name, path, sha)

@@ -141,7 +141,10 @@ class TensorSource:
         e = self.entries[name]
         dtype = DTYPES[e.dtype]
         size = dtype.itemsize
-        count = max(0, stop - start)
+        numel = e.nbytes // size if size else 0
+        if not 0 <= start <= stop <= numel:
+            raise ValueError(f"elements {start}:{stop} of {name!r} are out of range (it has {numel})")
+        count = stop - start
         target = torch.empty(count, dtype=dtype) if out is None else \
             out.view(-1).view(torch.uint8)[: count * size].view(dtype)
         if count:
