@@ -154,7 +154,12 @@ def test_slider_exact_evaluation_frontier_and_export_by_clicking(browser_page):
     page.get_by_role("button", name="Export this point").click()
     page.wait_for_url("**/export**")
     _settled(page)
-    spec = page.get_by_label("Configuration", exact=True).input_value()
+    box = page.get_by_label("Configuration", exact=True)
+    for _ in range(60):  # the box is drawn before the rerun that fills it has finished
+        if box.input_value():
+            break
+        page.wait_for_timeout(500)
+    spec = box.input_value()
     assert spec, "the Export page did not receive the point"
     name = page.get_by_label("Export name", exact=True)
     name.fill("clicked-export")
