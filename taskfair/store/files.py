@@ -14,6 +14,7 @@ from typing import Iterator, Mapping
 import torch
 
 from ..errors import StoreError
+from ..vectors.streaming import NAMES
 from ..vectors.taskvector import TaskVector, TaskVectorMismatch
 
 __all__ = ["StoreError", "sha256_file", "atomic_path", "save_safetensors", "write_safetensors_streamed",
@@ -77,11 +78,6 @@ def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
         f.write(canonical + b" " * (n - len(canonical)))
 
 
-_ST_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-              torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-              torch.uint8: "U8", torch.bool: "BOOL"}
-
-
 def write_safetensors_streamed(path: Path, shapes: Mapping[str, tuple], tensor,
                                metadata: Mapping[str, str] | None = None) -> str:
     """Write a safetensors file whose tensors are produced one at a time by ``tensor(name)``
@@ -89,15 +85,15 @@ def write_safetensors_streamed(path: Path, shapes: Mapping[str, tuple], tensor,
     in memory: the library's writer needs every tensor, and a bytes copy of each, at once. The
     header is canonical (sorted keys); tensors are laid out by element size, then name, so each
     starts aligned. Returns the file's sha256, computed while writing."""
-    order = sorted(shapes, key=lambda n: (-torch.empty((), dtype=shapes[n][1]).element_size(), n))
+    order = sorted(shapes, key=lambda n: (-shapes[n][1].itemsize, n))
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
     offset = 0
     for n in order:
         shape, dt = shapes[n]
-        if dt not in _ST_DTYPES:
+        if dt not in NAMES:
             raise StoreError(f"tensor {n!r} has dtype {dt}, which safetensors cannot store")
-        nbytes = int(torch.Size(shape).numel()) * torch.empty((), dtype=dt).element_size()
-        header[n] = {"dtype": _ST_DTYPES[dt], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        nbytes = int(torch.Size(shape).numel()) * dt.itemsize
+        header[n] = {"dtype": NAMES[dt], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     raw = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     raw += b" " * (-len(raw) % 8)
