@@ -12,12 +12,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, finetune, finetune_lora,
+from taskfair import (Dataset, MergeEngine, Run, Splits, StudyConfig, encode_inputs, finetune, finetune_lora,
                       model_weights, predict_margins)
+from taskfair.models.inference import compiled_for_inference
 from taskfair.store import layout
 from taskfair.vectors import TensorSource, choose_mode
 
-from .plan import Point, plan_points
+from .plan import REFERENCE, Point, plan_points
 
 __all__ = ["SeedContext", "train_jobs", "evaluate_grid"]
 
@@ -43,6 +44,8 @@ class SeedContext:
     timings: dict[str, float]
     progress: bool
     skipped: int = 0
+    encoded: dict = dataclasses.field(default_factory=dict)   # split -> its inputs, tokenized once
+    landed: Callable[[str], None] = lambda job: None          # told each evaluation job as it lands
 
     @property
     def max_length(self) -> int:
@@ -104,9 +107,27 @@ def _train(ctx: SeedContext, name: str, texts, labels, tcfg, kind: str = "full")
         margins = predict_splits(ctx, model, ctx.progress, f"seed {seed} · eval lora")
         outputs.append(_save_points(ctx, "lora", [Point("lora", "", float("nan"), ())], margins))
     run.mark_done(job, outputs)
+    if kind == "lora":
+        ctx.landed(job)
+    if name == "fft":
+        _evaluate_reference(ctx, model)
     del model
     ctx.sync.wait(run)
     ctx.timings["train"] += time.perf_counter() - t
+
+
+def _evaluate_reference(ctx: SeedContext, fft_model) -> None:
+    """θ0 and FFT, evaluated while FFT is still in memory: the first comparison a reader sees,
+    long before the grid runs. (If this is interrupted, the grid evaluates them later.)"""
+    job = layout.eval_job(ctx.seed, REFERENCE)
+    if ctx.run.is_done(job):
+        return
+    points = plan_points(ctx.cfg, ctx.data.groups, ctx.seed)[REFERENCE]
+    margins = [predict_splits(ctx, ctx.base_model, ctx.progress, f"seed {ctx.seed} · eval θ0"),
+               predict_splits(ctx, fft_model, ctx.progress, f"seed {ctx.seed} · eval fft")]
+    stacked = {s: np.stack([m[s] for m in margins]) for s in ("val", "test")}
+    ctx.run.mark_done(job, [_save_points(ctx, REFERENCE, points, stacked)])
+    ctx.landed(job)
 
 
 def evaluate_grid(ctx: SeedContext) -> None:
@@ -141,6 +162,12 @@ def evaluate_grid(ctx: SeedContext) -> None:
             eval_model, base = ctx.base_model, TensorSource(run.theta0_path(seed))
             ctx.theta0 = {}
         engine = MergeEngine(eval_model, paths, base=base, reuse=True, mode=mode)
+        # compiled after the engine has pointed the parameters at its buffers: the compiled
+        # module reads them in place, so every merge below reaches it
+        runner = eval_model
+        if ctx.cfg.eval.compile:
+            runner = compiled_for_inference(eval_model, ctx.tokenizer, ctx.splits.val.texts[:8],
+                                            max_length=ctx.max_length, device=ctx.device)
         total = len({p.key for n in pending for p in jobs[n]} - set(known))
         from tqdm.auto import tqdm
         where = f", {sync.world} processes" if sync.world > 1 else ""
@@ -152,7 +179,7 @@ def evaluate_grid(ctx: SeedContext) -> None:
             for i in range(sync.rank, len(todo), sync.world):
                 p = todo[i]
                 engine.set(p.coef, method=p.method, **dict(p.params))
-                mine[i] = predict_splits(ctx, eval_model, False, "")
+                mine[i] = predict_splits(ctx, runner, False, "")
                 if sync.world == 1:
                     bar.update(1)
             if sync.world > 1:
@@ -166,11 +193,12 @@ def evaluate_grid(ctx: SeedContext) -> None:
             if sync.main:
                 stacked = {s: np.stack([known[p.key][s] for p in jobs[name]]) for s in ("val", "test")}
                 run.mark_done(layout.eval_job(seed, name), [_save_points(ctx, name, jobs[name], stacked)])
+                ctx.landed(layout.eval_job(seed, name))
         bar.close()
         engine.close()
         if isinstance(base, TensorSource):
             base.close()
-        del engine, eval_model, base
+        del engine, eval_model, base, runner
     sync.wait(run)
     ctx.timings["evaluate"] += time.perf_counter() - t
 
@@ -178,8 +206,10 @@ def evaluate_grid(ctx: SeedContext) -> None:
 def predict_splits(ctx: SeedContext, model, progress: bool, desc: str) -> dict[str, np.ndarray]:
     out = {}
     for split in ("val", "test"):
-        part = getattr(ctx.splits, split)
-        out[split] = predict_margins(model, ctx.tokenizer, part.texts, batch_size=ctx.cfg.eval.batch_size,
+        if split not in ctx.encoded:
+            ctx.encoded[split] = encode_inputs(ctx.tokenizer, getattr(ctx.splits, split).texts,
+                                               max_length=ctx.max_length)
+        out[split] = predict_margins(model, ctx.tokenizer, ctx.encoded[split], batch_size=ctx.cfg.eval.batch_size,
                                      max_length=ctx.max_length, precision=ctx.cfg.eval.precision,
                                      device=ctx.device, progress=progress, description=f"{desc} {split}")
     return out

@@ -22,7 +22,7 @@ from taskfair import (ArtifactStore, ConfigError, DataError, Dataset, Run, Split
 from taskfair.store import layout, run_lock
 
 from .jobs import SeedContext, evaluate_grid, train_jobs
-from .plan import plan_points
+from .plan import REFERENCE, plan_points
 from .summary import build_metrics, summarise
 
 __all__ = ["validate_study", "run_study", "planned_jobs", "training_plan", "StudyResult", "STAGES",
@@ -121,7 +121,7 @@ class StudyResult:
 
 # settings that change how fast a run goes, not what it computes: a run can be resumed with
 # other values (--resume-anyway)
-NEUTRAL_FIELDS = ("eval.batch_size",)
+NEUTRAL_FIELDS = ("eval.batch_size", "eval.compile")
 
 
 def run_study(cfg: StudyConfig, *, progress: bool = True, log: Log = lambda s: None,
@@ -150,6 +150,8 @@ def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Data
     result = StudyResult(run, timings)
     if sync.main:
         log(data.report())
+    if sync.main:
+        run.save_plan({"started": _now(), "jobs": [[j, c] for j, c in plan_costs(cfg, data.groups, splits).items()]})
     if not run.is_done(layout.DATA_JOB) and sync.main:
         # what cleaning dropped and why, and notes such as the intersections below min_group_size
         files = run.save_dataset(data.to_frame(), {"dropped": {k: int(v) for k, v in data.dropped.items()},
@@ -159,8 +161,10 @@ def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Data
     sync.wait(run)
     timings["data"] += time.perf_counter() - t0
 
+    interim = _Interim(run, cfg, data, splits, log) if sync.main else (lambda job: None)
     for seed in cfg.seeds:
         ctx = _seed_context(cfg, run, data, splits[seed], seed, sync, timings, progress)
+        ctx.landed = interim
         train_jobs(ctx)
         evaluate_grid(ctx)  # every process evaluates its share of the points; the main one writes
         if sync.main:
@@ -172,15 +176,72 @@ def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Data
     t = time.perf_counter()
     table = build_metrics(run, cfg, data)
     summary, headline = summarise(table, cfg)
-    summary["majority_baseline_test"] = float(np.mean(
-        [max(p, 1 - p) for p in (splits[s].test.labels.mean() for s in cfg.seeds)]))
+    summary["majority_baseline_test"] = _majority(splits)
     run.mark_done(layout.METRICS_JOB, run.save_results(table, summary, headline))
+    run.discard_interim()
     for d in summary["degenerate_models"]:
         log(f"warning: the {d['model']} fine-tune (seed {d['seed']}) is degenerate: {d['reason']}")
     timings["metrics"] += time.perf_counter() - t
     result.headline, result.summary = headline, summary
     run.save_timings(timings)
     return result
+
+
+def _majority(splits: dict[int, Splits]) -> float:
+    return float(np.mean([max(p, 1 - p) for p in (sp.test.labels.mean() for sp in splits.values())]))
+
+
+def _now() -> str:
+    import datetime as dt
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+# the results so far are saved at most this often (seconds), and whenever a job lands that a
+# first page waits for (θ0 and FFT, LoRA, the uniform sweep, the subgroup models)
+INTERIM_EVERY = 120.0
+_FIRST_PAGES = ("/" + REFERENCE, "/lora", "/uniform", "/models")
+
+
+class _Interim:
+    """Saves the run's results so far as evaluation jobs land, so the dashboard shows them while
+    the rest computes (``Run.save_interim``; removed when the final results are saved)."""
+
+    def __init__(self, run: Run, cfg: StudyConfig, data: Dataset, splits: dict[int, Splits], log: Log) -> None:
+        self.run, self.cfg, self.data, self.splits, self.log = run, cfg, data, splits, log
+        self.last = -float("inf")
+
+    def __call__(self, job: str) -> None:
+        if not job.endswith(_FIRST_PAGES) and time.monotonic() - self.last < INTERIM_EVERY:
+            return
+        try:
+            table = build_metrics(self.run, self.cfg, self.data)
+            summary, headline = summarise(table, self.cfg)
+            summary["majority_baseline_test"] = _majority(self.splits)
+            self.run.save_interim(table, summary, headline)
+        except Exception as exc:  # noqa: BLE001 - a display aid: never stop the run for it
+            self.log(f"note: could not save the results so far after {job} ({type(exc).__name__}: {exc}); "
+                     "the run goes on")
+        self.last = time.monotonic()
+
+
+def plan_costs(cfg: StudyConfig, groups: tuple[str, ...], splits: dict[int, Splits]) -> dict[str, float]:
+    """Every job of the run and its cost in forward passes over one example (a training example
+    counts 3: forward and backward; an evaluation point counts its validation and test rows):
+    the weights of the progress bar and the time-left estimate."""
+    jobs = {layout.DATA_JOB: 0.0}
+    for seed in cfg.seeds:
+        sp = splits[seed]
+        n_eval = float(len(sp.val) + len(sp.test))
+        jobs[layout.base_job(seed)] = 0.0
+        for row, name in zip(training_plan(cfg, groups, sp), ("fft", "lora", *groups)):
+            jobs[layout.train_job(seed, name)] = 3.0 * row["rows"] * row["epochs"] + (n_eval if name == "lora" else 0.0)
+        seen: set = set()
+        for name, points in plan_points(cfg, groups, seed).items():
+            new = {p.key for p in points} - seen
+            seen |= new
+            jobs[layout.eval_job(seed, name)] = len(new) * n_eval
+    jobs[layout.METRICS_JOB] = 0.0
+    return jobs
 
 
 def _seed_context(cfg: StudyConfig, run: Run, data: Dataset, sp: Splits, seed: int, sync: "_Sync",

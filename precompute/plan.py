@@ -1,8 +1,8 @@
 """The plan of a seed: every evaluation point as a coefficient vector ``c`` over
 ``[τ_FFT, τ_1 … τ_K]`` applied to θ0, grouped into jobs.
 
-The base is ``0``, FFT is ``e_0``, subgroup model g is ``e_g``, the uniform sweep is
-``(0, λ, …, λ)``, injection into FFT is ``e_0 + λ e_g``, subgroup g's own axis is ``λ e_g``; pairs
+The base is ``0`` and FFT is ``e_0`` (job ``reference``, evaluated right after FFT's training),
+subgroup model g is ``e_g``, the uniform sweep is ``(0, λ, …, λ)``, injection into FFT is ``e_0 + λ e_g``, subgroup g's own axis is ``λ e_g``; pairs
 and random probes teach the remix estimate how the vectors interact; TIES/DARE are other merges
 of the subgroup vectors. Identical points are evaluated once.
 """
@@ -15,7 +15,9 @@ import numpy as np
 
 from taskfair.config import StudyConfig
 
-__all__ = ["Point", "plan_points"]
+__all__ = ["Point", "plan_points", "REFERENCE"]
+
+REFERENCE = "reference"
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ def plan_points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dic
         return c
 
     jobs: dict[str, list[Point]] = {
-        "models": [Point("base", "", nan, tuple(e(0, 0.0))), Point("fft", "", nan, tuple(e(0)))]
-        + [Point("subgroup", g, nan, tuple(e(i + 1))) for i, g in enumerate(groups)],
+        # θ0 and FFT are evaluated as soon as FFT is trained (the dashboard's first comparison)
+        REFERENCE: [Point("base", "", nan, tuple(e(0, 0.0))), Point("fft", "", nan, tuple(e(0)))],
+        "models": [Point("subgroup", g, nan, tuple(e(i + 1))) for i, g in enumerate(groups)],
         "uniform": [Point("uniform", "", lam, (0.0,) + (lam,) * k) for lam in cfg.grids.uniform],
     }
     for i, g in enumerate(groups):

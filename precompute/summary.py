@@ -14,7 +14,8 @@ __all__ = ["build_metrics", "summarise"]
 
 
 def build_metrics(run: Run, cfg: StudyConfig, data: Dataset) -> pd.DataFrame:
-    """The tidy metrics table over every stored prediction of every seed and split."""
+    """The tidy metrics table over every stored prediction of every seed and split (of a run
+    still computing: over those stored so far)."""
     frames = []
     for seed in cfg.seeds:
         idx = run.split_indices(seed)
@@ -50,6 +51,8 @@ def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame
     for seed in cfg.seeds:
         acc = overall[(overall.seed == seed) & (overall.split == "val") & (overall.family == "uniform")
                       & (overall.metric == "accuracy")].sort_values("lam")
+        if acc.empty:  # a run still computing: the sweep of this seed is not evaluated yet
+            continue
         ok = acc[[(seed, "uniform", t, lam) not in bad_keys for t, lam in zip(acc.target, acc.lam)]]
         if ok.empty:  # every λ is a constant predictor: say so, and fall back to the plain choice
             notes.append(f"seed {seed}: every task-addition point is degenerate (a constant predictor); "
@@ -57,7 +60,7 @@ def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame
             ok = acc
         chosen[int(seed)] = float(ok.loc[ok.value.idxmax(), "lam"])
     fft_val = table[(table.family == "fft") & (table.split == "val")]
-    worst = worst_subgroup(fft_val)
+    worst = worst_subgroup(fft_val) if not fft_val.empty else None
     rows = []
     metrics = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
     test = overall[overall.split == "test"]
@@ -65,7 +68,7 @@ def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame
                        ("LoRA", test.family == "lora")):
         rows += _headline_rows(test[sel], label, metrics)
     ta = pd.concat([test[(test.family == "uniform") & (test.seed == s) & np.isclose(test.lam, lam)]
-                    for s, lam in chosen.items()])
+                    for s, lam in chosen.items()] or [test.iloc[:0]])
     rows += _headline_rows(ta, "task addition (chosen λ)", metrics)
     headline = pd.DataFrame(rows)
     flags = {"base": bad.family == "base", "FFT": bad.family == "fft", "LoRA": bad.family == "lora"}

@@ -86,6 +86,7 @@ PICO_OVERRIDES = {
     "grids.axis": [0.0, 0.5, 1.0],
     "grids.probes": 6,
     "eval.precision": "fp32",
+    "eval.compile": False,  # compiling costs tens of seconds a run; tests/test_study.py checks it once
     "train.min_steps": 150,  # the ~84-row subgroups need more than their 36 steps to learn
 }
 

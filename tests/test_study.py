@@ -1,5 +1,6 @@
 """The whole precompute pipeline on a tiny random model and a slice of real RedditBias rows,
 including a SIGKILL in the middle and a resume."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,18 +34,19 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
         tv = run.load_task_vector(f"seed13/tv/{name}.safetensors")
         assert tv.name == name and tv.norm() > 0
     preds = load_predictions(run, 13)
-    assert set(preds) == {"lora", "models", "uniform", *(f"inject-{g}" for g in groups),
+    assert set(preds) == {"lora", "reference", "models", "uniform", *(f"inject-{g}" for g in groups),
                           *(f"axis-{g}" for g in groups), "pairs", "probes", "method-ties", "method-dare"}
     idx = run.load_json("seed13/splits.json")
     points, arrays = preds["uniform"]
     assert [p["lam"] for p in points] == [0.0, 0.5, 1.0]
     assert arrays["val"].shape == (3, len(idx["val"])) and arrays["test"].shape == (3, len(idx["test"]))
     # shared points are evaluated once and agree everywhere they appear
-    models = preds["models"][1]["test"]
-    np.testing.assert_array_equal(arrays["test"][0], models[0])             # uniform λ=0 = base
-    np.testing.assert_array_equal(preds["inject-female"][1]["test"][0], models[1])  # inject λ=0 = FFT
-    np.testing.assert_array_equal(preds["axis-black"][1]["test"][2], models[4])     # axis λ=1 = model
-    assert not np.allclose(models[0], models[1])
+    ref, models = preds["reference"][1]["test"], preds["models"][1]["test"]
+    assert [p["family"] for p in preds["reference"][0]] == ["base", "fft"]
+    np.testing.assert_array_equal(arrays["test"][0], ref[0])             # uniform λ=0 = base
+    np.testing.assert_array_equal(preds["inject-female"][1]["test"][0], ref[1])  # inject λ=0 = FFT
+    np.testing.assert_array_equal(preds["axis-black"][1]["test"][2], models[2])  # axis λ=1 = model
+    assert not np.allclose(ref[0], ref[1])
     # pair points: two subgroups at the same λ; probes: random per-subgroup λ in [0, 1], seeded
     pair_points, pair_arrays = preds["pairs"]
     assert len(pair_points) == 2 * 3 and {p["target"] for p in pair_points} == {
@@ -79,10 +81,58 @@ def test_pipeline_stores_everything_the_dashboard_needs(tmp_path):
     # a second run skips every finished job and changes nothing
     before = json.loads((run.path / "manifest.json").read_text())["files"]
     again = run_study(cfg, progress=False)
-    assert again.skipped_jobs == (2 + len(groups)) + (2 + 2 * len(groups) + 2 + 2)  # train + eval jobs
+    # train jobs + eval jobs (reference, models, uniform, inject and axis per group, pairs, probes, ties, dare)
+    assert again.skipped_jobs == (2 + len(groups)) + (3 + 2 * len(groups) + 2 + 2)
     after = json.loads((run.path / "manifest.json").read_text())["files"]
     assert {k: v["sha256"] for k, v in before.items() if "preds" in k or "/tv/" in k} == \
            {k: v["sha256"] for k, v in after.items() if "preds" in k or "/tv/" in k}
+
+
+def test_results_so_far_while_the_run_computes(tmp_path, monkeypatch):
+    """Stopped after training (θ0, FFT and LoRA evaluated): the run shows its results so far with
+    its progress; resumed (with a compiled grid), it finishes and the interim results are gone."""
+    import precompute.pipeline as pipeline
+    from taskfair.store import NoResultsYet, StoreError, load_results, run_progress
+
+    class Stop(Exception):
+        pass
+
+    def stop(ctx):
+        raise Stop
+
+    cfg = _cfg(tmp_path, **{"grids.probes": 2, "grids.methods": []})
+    with pytest.raises(NoResultsYet):
+        ArtifactStore(tmp_path).create("pico", cfg.to_dict())
+        load_results(tmp_path, "pico", partial=True)
+    monkeypatch.setattr(pipeline, "evaluate_grid", stop)
+    with pytest.raises(Stop):
+        run_study(cfg, progress=False)
+    run = ArtifactStore(tmp_path).open("pico")
+    with pytest.raises(StoreError, match="has not finished"):
+        load_results(tmp_path, "pico")
+    res = load_results(tmp_path, "pico", partial=True)
+    assert not res.finished
+    assert set(res.metrics.family) == {"base", "fft", "lora"}
+    assert res.summary["worst_subgroup_fft"] in res.groups and res.summary["chosen_lambda"] == {}
+    assert set(res.seeds[13].files) == {"reference", "lora"}
+    prog = run_progress(run)
+    assert prog.jobs_done == 2 + 5 + 1 and prog.jobs_total == len(pipeline.planned_jobs(cfg, res.groups))
+    assert 0 < prog.fraction < 1 and not prog.running and prog.pending[0] == "seed13/eval/models"
+    assert "no precompute is running" in prog.describe()
+
+    monkeypatch.undo()
+    from taskfair.steering.exact import exact_margins, load_theta0
+    run_study(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, compile=True)), progress=False,
+              on_change="resume")
+    run = ArtifactStore(tmp_path).open("pico")
+    assert run.interim() is None and not any((run.path / "interim").glob("*"))
+    assert run_progress(run).finished
+    done = load_results(tmp_path, "pico", partial=True)
+    assert done.finished and {"uniform", "probe"} <= set(done.metrics.family)
+    # a point of the compiled grid equals the same point evaluated uncompiled
+    lams, stored = done.seeds[13].margins("uniform", split="test")
+    again = exact_margins(run, 13, [lams[-1]] * 3, load_theta0(run, 13), splits=("test",))["test"]
+    np.testing.assert_allclose(stored[-1], again, atol=1e-4)
 
 
 def _cli(root, name, *extra):

@@ -132,6 +132,9 @@ class EvalConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     max_length: int | None = None
     bootstrap: int = 200        # resamples of the evaluation examples for the 95% intervals (0: none)
+    # compile the model (torch.compile) for the λ grid: tens of seconds once, then each point
+    # faster (1.5× for MiniLM on 2 CPU cores); margins equal up to float rounding
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ METRICS = "metrics.parquet"
 SUMMARY = "summary.json"
 HEADLINE = "headline.parquet"
 TIMINGS = "timings.json"
+PLAN = "plan.json"                       # every job of the run and its cost, for progress and ETA
+INTERIM_METRICS = "interim/metrics.parquet"   # results so far of a run still computing
+INTERIM_SUMMARY = "interim/summary.json"
 LOCK = ".lock"   # held by the process computing the run (pid, host, start)
 # columns of the stored dataset that are not subgroups
 DATA_COLUMNS = ("text", "label")

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 from . import layout
 from .files import StoreError
 
-__all__ = ["run_lock"]
+__all__ = ["run_lock", "lock_holder"]
 
 
 def _alive(pid: int) -> bool:
@@ -73,3 +73,17 @@ def run_lock(folder: str | Path, *, log: Callable[[str], None] = lambda s: None)
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def lock_holder(folder: str | Path) -> dict | None:
+    """Who is computing the run in ``folder`` (pid, host, started), or None: no lock, or a lock
+    left on this host by a process that is gone."""
+    path = Path(folder) / layout.LOCK
+    try:
+        owner = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return None
+    pid = owner.get("pid")
+    if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        return None
+    return owner or None

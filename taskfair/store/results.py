@@ -14,7 +14,7 @@ from .files import StoreError
 from .root import ArtifactStore
 from .run import Run
 
-__all__ = ["SeedResults", "RunResults", "load_results", "load_predictions"]
+__all__ = ["SeedResults", "RunResults", "load_results", "load_predictions", "NoResultsYet"]
 
 SPLITS = ("val", "test")
 OTHER_METHODS = ("ties", "dare")
@@ -77,6 +77,7 @@ class RunResults:
     data: pd.DataFrame
     groups: tuple[str, ...]
     seeds: dict[int, SeedResults]
+    finished: bool = True       # False: the results so far of a run still computing
 
     @property
     def worst_subgroup(self) -> str:
@@ -114,12 +115,28 @@ def _load_seed(run: Run, seed: int, data: pd.DataFrame, groups: tuple[str, ...])
                        {s: idx[s] for s in SPLITS}, files)
 
 
-def load_results(root: str | Path, run_id: str) -> RunResults:
-    """Open (and verify) a finished run and read every prediction of every seed."""
-    run = ArtifactStore(root).open(run_id)
-    if not run.is_done(layout.METRICS_JOB):
+def load_results(root: str | Path, run_id: str, *, partial: bool = False) -> RunResults:
+    """Open (and verify) a finished run and read every prediction of every seed.
+
+    With ``partial``, a run still computing gives its results so far (``finished`` False): the
+    metrics the pipeline saved last and the predictions stored by then, each file verified as it
+    is read. A run with nothing to show yet raises :class:`NoResultsYet`."""
+    run = ArtifactStore(root).open(run_id, verify=not partial)
+    finished = run.is_done(layout.METRICS_JOB)
+    if finished:
+        metrics, summary = run.metrics(), run.summary()
+    elif not partial:
         raise StoreError(f"run {run_id!r} has not finished; rerun `python -m precompute` to resume it")
+    else:
+        so_far = run.interim() if run.is_done(layout.DATA_JOB) else None
+        if so_far is None:
+            raise NoResultsYet(f"run {run_id!r} has no results yet: its first models are still training")
+        metrics, summary = so_far
     data = run.dataset()
     groups = tuple(c for c in data.columns if c not in layout.DATA_COLUMNS)
     seeds = {s: _load_seed(run, s, data, groups) for s in run.seeds}
-    return RunResults(run_id, str(root), run.config, run.summary(), run.metrics(), data, groups, seeds)
+    return RunResults(run_id, str(root), run.config, summary, metrics, data, groups, seeds, finished)
+
+
+class NoResultsYet(StoreError):
+    """A run still computing that has no results to show yet."""

@@ -262,6 +262,34 @@ class Run(WeightFiles):
         self.save_table(layout.HEADLINE, headline)
         return [layout.METRICS, layout.SUMMARY, layout.HEADLINE]
 
+    # results of a run still computing ------------------------------------------------------
+    def save_interim(self, metrics: pd.DataFrame, summary: Mapping[str, Any], headline: pd.DataFrame) -> None:
+        """The results so far, replacing the previous ones (recorded and hashed like any file;
+        removed by :meth:`discard_interim` when the run's final results are saved)."""
+        self.save_table(layout.INTERIM_METRICS, metrics)
+        self.save_json(layout.INTERIM_SUMMARY, {**dict(summary), "headline": headline.to_dict("records")})
+
+    def interim(self) -> tuple[pd.DataFrame, dict] | None:
+        """``(metrics, summary)`` saved by :meth:`save_interim`, or None when there are none."""
+        if not (self.has(layout.INTERIM_METRICS) and self.has(layout.INTERIM_SUMMARY)):
+            return None
+        return self.load_table(layout.INTERIM_METRICS), self.load_json(layout.INTERIM_SUMMARY)
+
+    def discard_interim(self) -> None:
+        names = [n for n in (layout.INTERIM_METRICS, layout.INTERIM_SUMMARY) if self.has(n)]
+        for name in names:
+            self.manifest["files"].pop(name)
+        if names:
+            self._write_manifest()
+        for name in names:
+            (self.path / name).unlink(missing_ok=True)
+
+    def save_plan(self, plan: Mapping[str, Any]) -> None:
+        self.save_json(layout.PLAN, dict(plan))
+
+    def plan(self) -> dict | None:
+        return self.load_json(layout.PLAN) if self.has(layout.PLAN) else None
+
     def save_timings(self, timings: Mapping[str, float]) -> str:
         self.save_json(layout.TIMINGS, dict(timings))
         return layout.TIMINGS
