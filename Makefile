@@ -37,7 +37,16 @@ app: setup
 	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
 	  --server.headless true --browser.gatherUsageStats false
 
-demo: precompute app
+# The dashboard first (pages fill in as results land), the precompute beside it; Ctrl-C stops both.
+demo: setup
+	@HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	  --server.headless true --browser.gatherUsageStats false >dashboard.log 2>&1 & app=$$!; \
+	trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
+	echo "dashboard: http://127.0.0.1:8501 (log: dashboard.log); its pages fill in as the precompute stores results"; \
+	if HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config $(PROFILE); then \
+	  echo "precompute finished; the dashboard stays up at http://127.0.0.1:8501 (Ctrl-C to stop)"; \
+	else echo "the precompute stopped (see above); rerun 'make demo' to resume it. The dashboard stays up (Ctrl-C to stop)"; fi; \
+	wait $$app
 
 # The image setting on a generated image folder (tiny ViT, about a minute); then `make app`.
 images: setup

@@ -7,7 +7,7 @@ import streamlit as st
 from taskfair import TRIVIAL
 from ui import charts, common, loaders
 
-present, root, run_id, mtime, res, split, groups = common.page("Overview")
+present, root, run_id, mtime, res, split, groups = common.page("Overview", needs=("eval/reference", "train/lora"))
 cfg, summary = res.config, res.summary
 
 st.title("Fairness of task arithmetic")
@@ -23,6 +23,8 @@ for w in loaders.health_warnings(root, run_id, mtime):
 st.subheader(f"The study's findings, checked on this run ({split})")
 _MARK = {"holds": "✅ holds", "partly": "🟡 partly", "does not hold": "❌ does not hold", "not measured": "— not measured"}
 _URL = {"Overview": "./", "Sweep": "sweep", "Heatmaps": "heatmaps", "Frontier": "frontier"}
+if not res.finished:
+    _MARK["not measured"] = "⏳ pending (its points are not evaluated yet)"
 for f in loaders.findings(root, run_id, mtime, split):
     st.markdown(f"**({f.key}) {f.claim}** — {_MARK.get(f.verdict, f.verdict)}  \n"
                 f"<small>{f.evidence} · [see {f.page}]({_URL.get(f.page, './')})</small>", unsafe_allow_html=True)
@@ -35,8 +37,8 @@ fft_acc = head[(head.family == "fft") & (head.split == split) & (head.group == "
                & (head.metric == "accuracy")].value.mean()
 c[0].metric("FFT accuracy", f"{fft_acc:.3f}",
             help=f"Majority-class baseline on test: {summary['majority_baseline_test']:.3f}")
-c[1].metric("λ chosen on validation", ", ".join(f"{v:.1f}" for v in summary["chosen_lambda"].values()))
-c[2].metric("Worst subgroup under FFT", summary["worst_subgroup_fft"],
+c[1].metric("λ chosen on validation", ", ".join(f"{v:.1f}" for v in summary["chosen_lambda"].values()) or "pending")
+c[2].metric("Worst subgroup under FFT", summary["worst_subgroup_fft"] or "—",
             help="Highest mean of DPD and EOD under FFT on validation (excluding 'other').")
 c[3].metric("Seeds", len(res.seeds))
 

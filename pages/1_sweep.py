@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui import charts, common, loaders
 
-present, root, run_id, mtime, res, split, groups = common.page("λ sweep")
+present, root, run_id, mtime, res, split, groups = common.page("λ sweep", needs=("eval/uniform",))
 
 st.title("Uniform λ sweep")
 st.caption("θ0 + λ Σ_g τ_g for λ on the stored grid; dashed: FFT, dotted: LoRA. " + charts.ERRORS)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui import charts, common, loaders
 
-present, root, run_id, mtime, res, split, groups = common.page("Heatmaps")
+present, root, run_id, mtime, res, split, groups = common.page("Heatmaps", needs=("eval/uniform", "eval/inject/"))
 
 st.title("Per-subgroup heatmaps")
 mode = st.radio("Merge", ["Inject into FFT", "Uniform addition"], horizontal=True, key="hm_mode")

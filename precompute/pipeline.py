@@ -197,9 +197,10 @@ def _now() -> str:
 
 
 # the results so far are saved at most this often (seconds), and whenever a job lands that a
-# first page waits for (θ0 and FFT, LoRA, the uniform sweep, the subgroup models)
+# first page waits for (θ0 and FFT, LoRA) or that completes a family of points (the last
+# injection, the uniform sweep …), so a page that waits for a family sees all of it at once
 INTERIM_EVERY = 120.0
-_FIRST_PAGES = ("/" + REFERENCE, "/lora", "/uniform", "/models")
+_FIRST_PAGES = ("/" + REFERENCE, "/lora")
 
 
 class _Interim:
@@ -209,14 +210,21 @@ class _Interim:
     def __init__(self, run: Run, cfg: StudyConfig, data: Dataset, splits: dict[int, Splits], log: Log) -> None:
         self.run, self.cfg, self.data, self.splits, self.log = run, cfg, data, splits, log
         self.last = -float("inf")
+        self.ends = set()
+        for seed in cfg.seeds:
+            names = list(plan_points(cfg, data.groups, seed))
+            family = [n.split("/")[0] for n in names]
+            self.ends |= {layout.eval_job(seed, n) for i, n in enumerate(names)
+                          if i + 1 == len(names) or family[i + 1] != family[i]}
 
     def __call__(self, job: str) -> None:
-        if not job.endswith(_FIRST_PAGES) and time.monotonic() - self.last < INTERIM_EVERY:
+        if not (job.endswith(_FIRST_PAGES) or job in self.ends) and time.monotonic() - self.last < INTERIM_EVERY:
             return
         try:
             table = build_metrics(self.run, self.cfg, self.data)
             summary, headline = summarise(table, self.cfg)
             summary["majority_baseline_test"] = _majority(self.splits)
+            summary["jobs_done"] = sorted(self.run.manifest["jobs"])  # what these results cover
             self.run.save_interim(table, summary, headline)
         except Exception as exc:  # noqa: BLE001 - a display aid: never stop the run for it
             self.log(f"note: could not save the results so far after {job} ({type(exc).__name__}: {exc}); "

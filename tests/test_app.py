@@ -320,3 +320,62 @@ def test_export_page_keeps_what_the_user_types_over_the_link(store):
     at.text_input(key="export_spec").set_value("lora").run()
     _ok(at)
     assert at.text_input(key="export_spec").value == "lora" and "lora" in str(at.query_params["config"])
+
+
+@pytest.fixture(scope="module")
+def computing_store(tmp_path_factory):
+    """A pico run stopped after FFT and LoRA were evaluated (as while `make demo` computes)."""
+    import precompute.pipeline as pipeline
+    from conftest import PICO_OVERRIDES
+    from precompute.profiles import load_profile
+
+    class Stop(Exception):
+        pass
+
+    root = tmp_path_factory.mktemp("computing")
+    cfg = load_profile("quick", {**PICO_OVERRIDES, "name": "pico", "output_root": str(root)})
+    real = pipeline.evaluate_grid
+    pipeline.evaluate_grid = lambda ctx: (_ for _ in ()).throw(Stop())
+    try:
+        with pytest.raises(Stop):
+            pipeline.run_study(cfg, progress=False)
+    finally:
+        pipeline.evaluate_grid = real
+    return root
+
+
+def test_pages_of_a_run_still_computing(computing_store, monkeypatch):
+    """The Overview shows FFT and LoRA with the rest pending; a page that needs more says what it
+    waits for; the progress bar shows the jobs done and that no precompute is running."""
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(computing_store))
+    at = _ok(page("app.py").run())
+    assert any("still computing" in i.value for i in at.info)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["λ chosen on validation"] == "pending"
+    assert set(at.dataframe[0].value.method) == {"FFT", "LoRA"}
+    text = " ".join(m.value for m in at.markdown)
+    assert "(a) Task addition keeps accuracy" in text and "pending" in text
+    bar = at.get("progress")[0].proto.text
+    assert "jobs" in bar and "no precompute is running" in bar
+    for name in ("pages/1_sweep.py", "pages/2_remix.py", "pages/4_frontier.py"):
+        at = _ok(page(name).run())
+        text = " ".join(m.value for m in at.markdown)
+        assert "This page appears when the precompute has finished" in text, name
+        assert not at.get("plotly_chart"), name
+    text = " ".join(m.value for m in _ok(page("pages/1_sweep.py").run()).markdown)
+    assert "uniform" in text and "whole run" not in text
+    text = " ".join(m.value for m in _ok(page("pages/2_remix.py").run()).markdown)
+    assert "the whole run" in text
+
+
+def test_a_starting_precompute_is_followed(tmp_path, monkeypatch):
+    """Before the run has a manifest, a live lock means the precompute is starting: no button to
+    start a second one."""
+    import json
+    import os
+    import socket
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "quick" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(tmp_path))
+    at = _ok(page("app.py").run())
+    assert any("is starting" in i.value for i in at.info) and not at.button

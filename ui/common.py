@@ -39,14 +39,54 @@ class Page(NamedTuple):
     groups: list[str]
 
 
-def page(title: str, *, split: bool = True) -> Page:
-    """Every page's preamble: set-up, presentation mode, the run (loaded and verified), the split."""
+def page(title: str, *, split: bool = True, needs: tuple[str, ...] | None = None) -> Page:
+    """Every page's preamble: set-up, presentation mode, the run (loaded and verified), the split.
+
+    A run still computing shows its progress; the page then renders when the jobs it ``needs``
+    (parts of job names, such as ``eval/uniform``) are in the results so far, and otherwise says
+    what it waits for. ``needs=None``: the page waits for the whole run."""
     setup(title)
     present = presenting()
     root, run_id, mtime = pick_run()
     res = load(root, run_id, mtime)
+    if not res.finished:
+        waiting_for(res, root, run_id, title, needs)
     chosen = split_picker() if split else None
     return Page(present, root, run_id, mtime, res, chosen, list(res.groups))
+
+
+POLL_S = 10
+
+
+def follow(root: str, run_id: str, version: str | None) -> None:
+    """The run's progress bar and time left, refreshed every :data:`POLL_S` seconds; the page
+    reruns when new results land (``version`` is that of the results it shows)."""
+    @st.fragment(run_every=POLL_S)
+    def bar() -> None:
+        prog = loaders.progress(root, run_id)
+        if prog is None:
+            return
+        st.progress(prog.fraction, text=f"Precompute: {prog.describe()}")
+        if loaders.results_version(root, run_id) != version:
+            st.rerun()
+    bar()
+
+
+def waiting_for(res, root: str, run_id: str, title: str, needs: tuple[str, ...] | None) -> None:
+    """The banner of a run still computing; stops the page when what it needs is not there yet."""
+    done = set(res.summary.get("jobs_done", ()))
+    plan = loaders.planned_jobs(root, run_id)
+    missing = [j for j in plan if j not in done and (needs is None or any(n in j for n in needs))]
+    st.info("⏳ **This run is still computing.** The pages show the results stored so far and fill in "
+            "as jobs finish; the figures can still change.", icon=None)
+    follow(root, run_id, loaders.results_version(root, run_id))
+    if needs is None or missing:
+        what = "the whole run" if needs is None else f"{len(missing)} more job(s): " + ", ".join(
+            m.split("/", 1)[-1] for m in missing[:6]) + (" …" if len(missing) > 6 else "")
+        st.title(title)
+        st.markdown(f"This page appears when the precompute has finished **{what}**. Meanwhile the "
+                    "[Overview](./) shows FFT and LoRA as soon as they are evaluated.")
+        st.stop()
 
 
 def presenting() -> bool:
@@ -84,8 +124,14 @@ def pick_run() -> tuple[str, str, float]:
 
 
 def load(root: str, run_id: str, mtime: float):
+    from taskfair.store import NoResultsYet
     try:
         return loaders.results(root, run_id, mtime)
+    except NoResultsYet as exc:  # training its first models: show how far it has got
+        st.title("taskfair — fairness of task arithmetic")
+        st.info(f"⏳ {exc}. The Overview appears as soon as FFT and LoRA are evaluated.")
+        follow(root, run_id, None)
+        st.stop()
     except Exception as exc:  # damaged, tampered or unfinished run: say so, keep the app up
         st.error(f"This run cannot be shown: {exc}")
         st.stop()
@@ -134,6 +180,17 @@ def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, 
 
 def no_runs(root: str) -> None:
     st.title("taskfair — fairness of task arithmetic")
+    starting = loaders.starting_runs(root)
+    if starting:  # `make demo`: the precompute beside the dashboard is loading its data and model
+        st.info(f"⏳ The precompute of run **{starting[0]}** is starting (loading the data and the model). "
+                "This page follows it; the Overview appears as soon as FFT and LoRA are evaluated.")
+
+        @st.fragment(run_every=POLL_S)
+        def wait() -> None:
+            if loaders.list_runs(root):
+                st.rerun()
+        wait()
+        return
     st.info(f"No precomputed runs under `{root}/` yet. Run `make precompute` in a terminal (the "
             "embedded default: MiniLM on RedditBias, about 20 minutes on 2 CPU cores), or start it here.")
     if st.button("Run the quick precompute now", type="primary"):

@@ -35,15 +35,55 @@ def manifest_mtime(root: str, run_id: str) -> float:
         return 0.0
 
 
-@st.cache_data(show_spinner=False, ttl=5)
+@st.cache_data(show_spinner=False, ttl=3)
 def list_runs(root: str) -> list[str]:
     return ArtifactStore(root).runs()
 
 
+def starting_runs(root: str) -> list[str]:
+    """Run folders a live precompute holds that have no manifest yet (just started)."""
+    from pathlib import Path
+
+    from taskfair.store import lock_holder
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and lock_holder(p) is not None)
+
+
 @st.cache_resource(show_spinner="Verifying and loading the run…", max_entries=4)
 def results(root: str, run_id: str, mtime: float) -> RunResults:
-    """A finished run, verified once per manifest version (shared, read-only)."""
-    return load_results(root, run_id)
+    """A finished run, verified once per manifest version (shared, read-only); of a run still
+    computing, its results so far."""
+    return load_results(root, run_id, partial=True)
+
+
+def progress(root: str, run_id: str):
+    """How far the run has got (None for a run stored without a plan)."""
+    from taskfair.store import run_progress
+    try:
+        return run_progress(ArtifactStore(root).open(run_id, verify=False))
+    except (StoreError, OSError, ValueError):
+        return None
+
+
+def results_version(root: str, run_id: str) -> str | None:
+    """Which results a run has now: ``final``, the hash of its results so far, or None."""
+    from taskfair.store import layout
+    try:
+        run = ArtifactStore(root).open(run_id, verify=False)
+    except (StoreError, OSError, ValueError):
+        return None
+    if run.is_done(layout.METRICS_JOB):
+        return "final"
+    rec = run.manifest["files"].get(layout.INTERIM_SUMMARY)
+    return rec["sha256"] if rec else None
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def planned_jobs(root: str, run_id: str) -> list[str]:
+    plan = ArtifactStore(root).open(run_id, verify=False).plan()
+    return [j for j, _ in plan["jobs"]] if plan else []
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
