@@ -11,6 +11,8 @@ present, root, run_id, mtime, res, split, groups = common.page("Overview", needs
 cfg, summary = res.config, res.summary
 
 st.title("Fairness of task arithmetic")
+if present:
+    st.markdown("[▶ Start the guided tour](tour) — the findings one at a time, each with its chart (← → to move)")
 st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['dataset']['name']}` · "
            f"{len(res.seeds)} seed(s) · subgroups: {', '.join(res.groups)}")
 

@@ -59,14 +59,19 @@ trivial = loaders.remix_health(root, run_id, mtime, split, lams)
 if trivial:
     st.error(f"**This remix is a constant predictor** ({trivial}): its DPD and EOD are trivially low and say "
              "nothing about fairness.")
+errors = loaders.remix_error(root, run_id, mtime, split, lams)
 c = st.columns(4)
 for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
                                ["normal", "normal", "inverse", "inverse"]):
     if trivial and metric in ("worst_dpd", "worst_eod"):
         col.metric(charts.NAMES[metric], "trivial", help=TRIVIAL)
         continue
-    col.metric(charts.NAMES[metric], f"{overall[metric]:.3f}",
-               delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better)
+    err = errors.get(metric)
+    shown = f"{overall[metric]:.3f}" + ("" if err is None else " (stored)" if err == 0 else f" ±{err:.3f}")
+    col.metric(charts.NAMES[metric], shown, delta=f"{overall[metric] - fft[metric]:+.3f} vs FFT", delta_color=better,
+               help=None if err is None else "± the expected error of the estimate: its mean absolute error at the "
+               "stored points that mix subgroups, each estimated with that point left out. (stored): this "
+               "point was evaluated by the precompute, so the figure is exact.")
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
 both = {sp: est if sp == split else loaders.remix_estimate(root, run_id, mtime, sp, lams, n_boot=0)

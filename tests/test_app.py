@@ -99,12 +99,14 @@ def test_remix_sliders_change_the_metrics_and_url(store):
     assert [s.value for s in at.slider[1:]] == [target] * 3
     assert at.query_params["lam"] == ",".join([f"{target:g}"] * 3)
     assert any("estimate" in i.value for i in at.info)
+    assert "±0." in at.metric[0].value   # an estimate shows its expected error beside it
 
 
 def test_remix_estimate_at_a_stored_point_is_exact(store):
     """At a point on a subgroup's own axis the estimate is the stored prediction, so the exact
     evaluation agrees with it; the page shows the comparison."""
     at = _ok(page("pages/2_remix.py", lam="0,1,0").run())
+    assert at.metric[0].value.endswith("(stored)")
     at.button(key="remix_exact").click().run()
     _ok(at)
     assert any("Largest gap between estimate and exact" in s.value for s in at.success)
@@ -379,3 +381,22 @@ def test_a_starting_precompute_is_followed(tmp_path, monkeypatch):
     monkeypatch.setenv("TASKFAIR_ARTIFACTS", str(tmp_path))
     at = _ok(page("app.py").run())
     assert any("is starting" in i.value for i in at.info) and not at.button
+
+
+def test_guided_tour_steps_through_the_findings(store):
+    at = _ok(page("pages/10_tour.py").run())
+    assert "Is a merged model fairer?" in at.title[0].value
+    assert at.button(key="tour_back").disabled
+    at.button(key="tour_next").click().run()
+    _ok(at)
+    assert at.query_params["step"] == ["1"] or at.query_params["step"] == "1"
+    assert "(a) Task addition keeps accuracy" in at.title[0].value
+    assert any(w in " ".join(m.value for m in at.markdown) for w in ("holds", "does not hold", "not measured"))
+    assert len(at.get("plotly_chart")) == 1
+    for step, text in ((3, "(c) Injecting"), (5, "Every configuration at once")):
+        at = _ok(page("pages/10_tour.py", step=str(step)).run())
+        assert text in at.title[0].value and len(at.get("plotly_chart")) == 1
+    at = _ok(page("pages/10_tour.py", step="banana").run())
+    assert "Is a merged model fairer?" in at.title[0].value
+    at = _ok(page("pages/10_tour.py", step="99").run())
+    assert at.button(key="tour_next").disabled

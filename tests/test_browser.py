@@ -67,7 +67,7 @@ def server(pico_store, tmp_path):
 
 PAGES = {"": "Fairness of task arithmetic", "sweep": "λ", "remix": "Remix the subgroup vectors",
          "heatmaps": "Per-subgroup heatmaps", "frontier": "", "export": "Export the merged model",
-         "diff": "", "report": "", "search": "", "vectors": ""}
+         "diff": "", "report": "", "search": "", "vectors": "", "tour": "Is a merged model fairer?"}
 
 
 @pytest.fixture
@@ -115,6 +115,39 @@ def test_every_page_renders_in_a_real_browser(browser_page):
     # the overview's chart is drawn (plotly renders into an svg)
     _open(page, f"{url}/?run=pico", PAGES[""])
     assert page.locator(".js-plotly-plot .main-svg").count() > 0
+
+
+def test_heatmap_cell_text_is_legible_at_1400_px(browser_page):
+    """Every heatmap cell's text at 1400 px: at least 12 px high and inside its cell."""
+    page, url, _, out = browser_page
+    _open(page, f"{url}/heatmaps?run=pico", PAGES["heatmaps"])
+    page.wait_for_selector(".js-plotly-plot .heatmap-label text")
+    cells = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot .heatmap-label text')].map(t => {
+        const r = t.getBBox(); const f = parseFloat(getComputedStyle(t).fontSize);
+        const plot = t.closest('.js-plotly-plot');
+        return {font: f, width: r.width, text: t.textContent,
+                cell: plot._fullLayout.xaxis._length / plot._fullData[0].x.length};
+    })""")
+    assert len(cells) >= 12, cells
+    assert min(c["font"] for c in cells) >= 12, cells[:3]
+    wide = [c for c in cells if c["width"] > c["cell"]]
+    assert not wide, wide[:3]
+    page.screenshot(path=str(out / "heatmaps-1400.png"), full_page=True)
+
+
+def test_guided_tour_moves_with_the_arrow_keys(browser_page):
+    page, url, _, out = browser_page
+    _open(page, f"{url}/tour?run=pico", PAGES["tour"])
+    page.locator("h1").first.click()   # focus the page (not a widget), as a presenter would
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("(a) Task addition keeps accuracy", exact=False).first.wait_for()
+    _settled(page)
+    assert "step=1" in page.url
+    page.screenshot(path=str(out / "tour-a.png"), full_page=True)
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("(b) Task addition has lower DPD", exact=False).first.wait_for()
+    page.keyboard.press("ArrowLeft")
+    page.get_by_text("(a) Task addition keeps accuracy", exact=False).first.wait_for()
 
 
 def test_slider_exact_evaluation_frontier_and_export_by_clicking(browser_page):

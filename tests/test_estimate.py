@@ -44,3 +44,39 @@ def test_kernel_estimate_is_closer_to_exact_than_first_order(res, pico_store):
         err_k.append(np.mean((kernel.margins(lams) - exact) ** 2))
         err_f.append(np.mean((first.margins(lams) - exact) ** 2))
     assert np.mean(err_k) < np.mean(err_f)
+
+
+def _without(sr, lam):
+    """The seed's stored predictions with every copy of the point ``lam`` removed."""
+    import dataclasses
+    files = {}
+    for name, (points, arrays) in sr.files.items():
+        if "coef" not in arrays:
+            files[name] = (points, arrays)
+            continue
+        keep = ~np.all(np.isclose(arrays["coef"][:, 1:], lam, atol=1e-6), axis=1) | (arrays["coef"][:, 0] != 0)
+        files[name] = (points[keep].reset_index(drop=True), {k: v[keep] for k, v in arrays.items()})
+    return dataclasses.replace(sr, files=files)
+
+
+def test_expected_error_is_the_error_with_each_point_left_out(res):
+    """The leave-one-out margins behind the expected error equal an estimator built without that
+    point (same length scale), and the expected error is the mean error of the metrics there."""
+    from taskfair.metrics.fairness import group_rates
+    from taskfair.steering.estimate import expected_error
+    sr = next(iter(res.seeds.values()))
+    est = RemixEstimator(sr, "test")
+    lams, loo, true = est.loo_margins()
+    assert len(lams) >= 5 and ((lams > 0).sum(axis=1) >= 2).all()   # the uniform sweep, pairs, probes
+    for i in (0, len(lams) // 2, len(lams) - 1):
+        alone = RemixEstimator(_without(sr, lams[i]), "test", length_scale=est.length_scale)
+        np.testing.assert_allclose(loo[i], alone.margins(lams[i]), rtol=1e-6, atol=1e-6)
+        assert not np.allclose(loo[i], true[i])   # left out: not the stored margins
+    err = est.expected_error()
+    got, want = group_rates(loo > 0, sr.labels["test"], sr.masks["test"]), group_rates(true > 0, sr.labels["test"], sr.masks["test"])
+    assert err["worst_eod"] == pytest.approx(np.nanmean(np.abs(got.worst_eod - want.worst_eod)))
+    assert err["accuracy"] == pytest.approx(np.mean(np.abs(got.overall_accuracy - want.overall_accuracy)))
+    assert all(0 <= v <= 1 for v in err.values())
+    # at a stored point the estimate is the stored prediction: no error
+    assert set(expected_error([est], lams[0]).values()) == {0.0}
+    assert expected_error([est], [0.123] * len(res.groups)) == err

@@ -93,10 +93,15 @@ def group_lines(df: pd.DataFrame, metric: str, family: str = "uniform", x_title:
     return fig
 
 
+HEATMAP_FONT = 13   # px: cell text legible on a 1400-px-wide screen (checked by tests/test_browser.py)
+
+
 def _heatmap(table: pd.DataFrame, *, scale: str, fmt: str, title: str, height: int) -> go.Figure:
     # go.Heatmap directly: plotly express adds ~50 ms per figure, too slow for a slider
     fig = go.Figure(go.Heatmap(z=table.to_numpy(dtype=float), x=list(table.columns), y=list(table.index),
                                colorscale=scale, texttemplate=f"%{{z:{fmt}}}", hoverongaps=False,
+                               # fixed, not plotly's automatic size (which shrinks with the cell)
+                               textfont=dict(size=HEATMAP_FONT),
                                colorbar=dict(title=title, thickness=12)))
     # no template: assigning one deep-copies it (~60 ms); a full heatmap hides the background anyway
     fig.update_layout(height=height, margin=dict(t=40 if title else 10, b=10, l=10, r=10),
@@ -136,7 +141,7 @@ def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None,
               ("" if np.isnan(a) else f'<br><span style="font-size:10px">{a:.2f}–{b:.2f}</span>'))
              for v, a, b, n in zip(zr, lr, hr, nr)] for zr, lr, hr, nr in zip(z, lo, hi, noise)]
     # a fixed font size: plotly's automatic one shrinks two-line cells until they are unreadable
-    fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=12), customdata=np.dstack([lo, hi]),
+    fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=HEATMAP_FONT), customdata=np.dstack([lo, hi]),
                       hovertemplate=_CI_HOVER)
     return fig
 

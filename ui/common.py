@@ -95,8 +95,9 @@ def presenting() -> bool:
     if qp is not None:
         st.session_state["present"] = qp in ("1", "true", "yes")
     on = st.sidebar.toggle("Presentation mode", key="present",
-                           help="Hide tables, sidebar and chrome for a demo (?present=1). "
-                                "Remove ?present=1 from the URL to leave it.")
+                           help="Hide tables, sidebar and chrome for a demo (?present=1); the Guided tour "
+                                "page walks through the findings one at a time. Remove ?present=1 from "
+                                "the URL to leave it.")
     if on:
         st.query_params["present"] = "1"
         st.markdown(PRESENT_CSS, unsafe_allow_html=True)

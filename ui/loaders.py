@@ -140,6 +140,13 @@ def remix_health(root: str, run_id: str, mtime: float, split: str, lams: tuple[f
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
+def remix_error(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> dict[str, float]:
+    """The estimate's expected error per headline metric (leave-one-out; 0 at a stored point)."""
+    from taskfair.steering.estimate import expected_error
+    return expected_error(estimators(root, run_id, mtime, split), lams)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
 def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
                    n_boot: int = 100) -> pd.DataFrame:
     return remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)

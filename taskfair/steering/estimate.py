@@ -31,7 +31,7 @@ from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_with_ci, seed_mean
 from ..store.results import SeedResults
 
-__all__ = ["interp_rows", "RemixEstimator", "remix_metrics", "remix_health"]
+__all__ = ["interp_rows", "RemixEstimator", "remix_metrics", "remix_health", "expected_error"]
 
 
 def interp_rows(grid: np.ndarray, rows: np.ndarray, x: float) -> np.ndarray:
@@ -97,12 +97,57 @@ class RemixEstimator:
             # interpolates only up to its jitter, which could flip a label sitting at the boundary
             self._stored = {tuple(np.round(l, 6)): m for l, m in zip(lams, rows)}
             if len(lams):
-                resid = rows - np.stack([self._first_order(l) for l in lams])
-                F = self._pair_features(lams)
-                if F.shape[1] and len(lams) >= F.shape[1]:
-                    self.pair_coef = np.linalg.solve(F.T @ F + PAIR_RIDGE * np.eye(F.shape[1]), F.T @ resid)
-                    resid = resid - F @ self.pair_coef
+                self.pair_coef, resid = self._fit_pairs(lams, rows)
                 self.length_scale, self.alpha, self.loo_error = self._fit(lams, resid)
+
+    def _fit_pairs(self, lams: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pairwise interaction coefficients fitted to the stored points, and what remains."""
+        resid = rows - np.stack([self._first_order(l) for l in lams])
+        F = self._pair_features(lams)
+        if not (F.shape[1] and len(lams) >= F.shape[1]):
+            return np.zeros((0, rows.shape[1])), resid
+        coef = np.linalg.solve(F.T @ F + PAIR_RIDGE * np.eye(F.shape[1]), F.T @ resid)
+        return coef, resid - F @ coef
+
+    def loo_margins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(λ [T, K], estimated [T, N], stored [T, N])`` at the stored points that mix subgroups
+        (the uniform sweep, pairs, probes), each estimated with that point left out (the pairwise
+        term and the kernel refitted on the other points; the length scale kept)."""
+        lams, rows = self.results.subgroup_space(self.split)
+        if self.method != "kernel" or not len(lams):
+            return np.zeros((0, len(self.groups))), np.zeros((0, len(self.labels))), np.zeros((0, len(self.labels)))
+        mixing = np.flatnonzero((np.abs(lams) > 0).sum(axis=1) >= 2)
+        est = []
+        for i in mixing:
+            keep = np.arange(len(lams)) != i
+            coef, resid = self._fit_pairs(lams[keep], rows[keep])
+            K = self._kernel(lams[keep], lams[keep], self.length_scale)
+            K[np.diag_indices_from(K)] += 1e-6
+            alpha = np.linalg.solve(K, resid)
+            m = self._first_order(lams[i])
+            if len(coef):
+                m = m + (self._pair_features(lams[i]) @ coef)[0]
+            est.append(m + (self._kernel(lams[i][None, :], lams[keep], self.length_scale) @ alpha)[0])
+        est = np.stack(est) if est else np.zeros((0, len(self.labels)))
+        return lams[mixing], est, rows[mixing]
+
+    def expected_error(self) -> dict[str, float]:
+        """How far the estimate is likely to be off, per headline metric (``accuracy``,
+        ``macro_accuracy``, ``worst_dpd``, ``worst_eod``): the mean absolute error of the
+        metrics at the points of :meth:`loo_margins`. Empty when fewer than three are stored."""
+        cached = self.__dict__.get("_expected")
+        if cached is None:
+            _, est, true = self.loo_margins()
+            cached = {}
+            if len(est) >= 3:
+                got = group_rates(est > 0, self.labels, self.masks)
+                want = group_rates(true > 0, self.labels, self.masks)
+                for name, attr in (("accuracy", "overall_accuracy"), ("macro_accuracy", "macro_accuracy"),
+                                   ("worst_dpd", "worst_dpd"), ("worst_eod", "worst_eod")):
+                    diff = np.asarray(getattr(got, attr), float) - np.asarray(getattr(want, attr), float)
+                    cached[name] = float(np.nanmean(np.abs(diff)))
+            self.__dict__["_expected"] = cached
+        return dict(cached)
 
     def _pair_features(self, lams: np.ndarray) -> np.ndarray:
         """``λ_g λ_h`` for every pair ``g < h``: ``[T, K(K−1)/2]``."""
@@ -156,6 +201,10 @@ class RemixEstimator:
             out += interp_rows(self.diag_grid, self.residual, float(s))
         return out
 
+    def is_stored(self, lams: Sequence[float]) -> bool:
+        """Whether ``lams`` is a stored point (its estimate is then the stored margins, exact)."""
+        return tuple(np.round(np.asarray(lams, dtype=np.float64), 6)) in self._stored
+
     def resamples(self, n_boot: int) -> np.ndarray:
         """Bootstrap resample counts of this split's examples, drawn once per size and reused."""
         cache = self.__dict__.setdefault("_resamples", {})
@@ -185,3 +234,13 @@ def remix_health(estimators: Sequence[RemixEstimator], lams: Sequence[float]) ->
         if why:
             return f"seed {e.results.seed}: {why}"
     return ""
+
+
+def expected_error(estimators: Sequence[RemixEstimator], lams: Sequence[float] | None = None) -> dict[str, float]:
+    """:meth:`RemixEstimator.expected_error`, averaged over the seeds' estimators; at a stored
+    point (``lams``, every seed) the estimate is exact: zero."""
+    if lams is not None and estimators and all(e.is_stored(lams) for e in estimators):
+        return {k: 0.0 for k in ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")}
+    parts = [e.expected_error() for e in estimators]
+    keys = set().union(*parts) if parts else set()
+    return {k: float(np.mean([p[k] for p in parts if k in p])) for k in sorted(keys)}

@@ -121,8 +121,12 @@ def load_results(root: str | Path, run_id: str, *, partial: bool = False) -> Run
     With ``partial``, a run still computing gives its results so far (``finished`` False): the
     metrics the pipeline saved last and the predictions stored by then, each file verified as it
     is read. A run with nothing to show yet raises :class:`NoResultsYet`."""
-    run = ArtifactStore(root).open(run_id, verify=not partial)
-    finished = run.is_done(layout.METRICS_JOB)
+    run = ArtifactStore(root).open(run_id, verify=False)
+    # a run whose manifest records its metrics job has finished: every file is verified, and a
+    # damaged one is an error (never shown as a run still computing)
+    finished = layout.METRICS_JOB in run.manifest["jobs"]
+    if finished or not partial:
+        run.verify()
     if finished:
         metrics, summary = run.metrics(), run.summary()
     elif not partial:

@@ -285,10 +285,18 @@ class Run(WeightFiles):
             (self.path / name).unlink(missing_ok=True)
 
     def save_plan(self, plan: Mapping[str, Any]) -> None:
-        self.save_json(layout.PLAN, dict(plan))
+        """The pipeline's plan (every job and its cost), for progress displays only: written
+        atomically but not recorded in the manifest, since no result depends on it."""
+        with atomic_path(self.file(layout.PLAN)) as tmp:
+            tmp.write_text(json.dumps(dict(plan), indent=1))
 
     def plan(self) -> dict | None:
-        return self.load_json(layout.PLAN) if self.has(layout.PLAN) else None
+        """The plan saved by :meth:`save_plan`, or None (none saved, or unreadable)."""
+        try:
+            plan = json.loads(self.file(layout.PLAN).read_text())
+        except (OSError, ValueError):
+            return None
+        return plan if isinstance(plan, dict) and isinstance(plan.get("jobs"), list) else None
 
     def save_timings(self, timings: Mapping[str, float]) -> str:
         self.save_json(layout.TIMINGS, dict(timings))

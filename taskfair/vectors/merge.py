@@ -82,6 +82,11 @@ def ties(deltas: torch.Tensor, weights: torch.Tensor, *, density: float = 0.2) -
     sign per coordinate by the weighted sum, and average the weighted entries that agree with it."""
     if not 0.0 < density <= 1.0:
         raise ValueError(f"ties density must be in (0, 1], got {density}")
+    used = weights != 0
+    if not bool(used.all()):  # a vector at weight 0 adds nothing and votes nowhere: skip its trim
+        if not bool(used.any()):
+            return torch.zeros(deltas.shape[1], dtype=deltas.dtype)
+        deltas, weights = deltas[used], weights[used]
     scaled = deltas * weights[:, None]
     if density < 1.0:
         keep = max(1, int(round(density * deltas.shape[1])))

@@ -1,0 +1,146 @@
+"""`make demo` as a new user meets it: the dashboard starts, the `quick` precompute runs beside
+it, and this records when each page has what it needs.
+
+Reports, in seconds from the start: the dashboard answering (``/_stcore/health``), the Overview
+renderable (θ0, FFT and LoRA in the results so far), the λ sweep, the heatmaps, and the whole run;
+the stage timings; and, measured in the same run on the same data, one grid point's evaluation
+uncompiled against compiled (``eval.compile``), from which the uncompiled whole run is derived.
+
+    python bench/bench_demo.py [--points 3] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import save
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = {"overview": ("eval/reference", "train/lora"), "sweep": ("eval/uniform",),
+         "heatmaps": ("eval/uniform", "eval/inject/")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ready(root: Path, run_id: str) -> dict[str, bool]:
+    """Which pages the results so far can show (what ui/common.page checks)."""
+    from taskfair.store import ArtifactStore, StoreError, layout
+    try:
+        run = ArtifactStore(root).open(run_id, verify=False)
+        if run.is_done(layout.METRICS_JOB):
+            return {**{p: True for p in PAGES}, "whole run": True}
+        so_far = run.interim()
+        plan = [j for j, _ in (run.plan() or {"jobs": []})["jobs"]]
+    except (StoreError, OSError, ValueError, KeyError):
+        return {}
+    if so_far is None or not plan:
+        return {}
+    done = set(so_far[1].get("jobs_done", ()))
+    return {p: all(j in done for j in plan if any(n in j for n in needs)) for p, needs in PAGES.items()}
+
+
+def point_costs(points: int) -> dict:
+    """One grid point (merge + margins on validation and test) of `quick`, uncompiled and compiled."""
+    import numpy as np
+    import torch
+
+    from precompute import load_profile, validate_study
+    from taskfair import load_classifier, predict_margins
+    from taskfair.models.inference import compiled_for_inference, encode_inputs
+    cfg = load_profile("quick", {})
+    _, splits = validate_study(cfg)
+    sp = splits[cfg.seeds[0]]
+    model, tok = load_classifier(cfg.model, head_seed=cfg.seeds[0])
+    enc = {s: encode_inputs(tok, getattr(sp, s).texts, max_length=cfg.train.max_length) for s in ("val", "test")}
+
+    def point(m) -> np.ndarray:
+        return np.concatenate([predict_margins(m, tok, enc[s], batch_size=cfg.eval.batch_size) for s in enc])
+
+    t = time.perf_counter()
+    compiled = compiled_for_inference(model, tok, sp.val.texts[:8], max_length=cfg.train.max_length)
+    compile_s = time.perf_counter() - t
+    eager, comp, diff = [], [], 0.0
+    for _ in range(points):  # interleaved, so a noisy neighbour affects both alike
+        t = time.perf_counter()
+        a = point(model)
+        eager.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b = point(compiled)
+        comp.append(time.perf_counter() - t)
+        diff = max(diff, float(np.abs(a - b).max()))
+    return {"eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
+            "compile_s": compile_s, "max_margin_difference": diff, "points_timed": points,
+            "threads": torch.get_num_threads(), "examples_per_point": int(len(sp.val) + len(sp.test))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the artifact root")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="taskfair-demo-"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(root), "PYTHONPATH": str(ROOT)}
+    port = _free_port()
+    t0 = time.perf_counter()
+    app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+                            "--server.port", str(port), "--server.headless", "true",
+                            "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pre = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
+                            "--output-root", str(root)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    seen: dict[str, float] = {}
+    try:
+        while pre.poll() is None:
+            now = time.perf_counter() - t0
+            if "dashboard up" not in seen:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            seen["dashboard up"] = now
+                except OSError:
+                    pass
+            for page, ok in _ready(root, "quick").items():
+                if ok and page not in seen:
+                    seen[page] = now
+                    print(f"{now:7.1f} s  {page}", flush=True)
+            time.sleep(2)
+        err = pre.stderr.read()
+        if pre.returncode != 0:
+            raise SystemExit(f"the precompute failed ({pre.returncode}):\n{err[-3000:]}")
+        seen["whole run"] = time.perf_counter() - t0
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    timings = json.loads((root / "quick" / "timings.json").read_text())
+    # the grid points the compiled model evaluated (θ0 and FFT are evaluated before the grid)
+    from precompute import load_profile
+    from precompute.plan import REFERENCE, plan_points
+    cfg = load_profile("quick", {})
+    jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
+    n_points = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
+    costs = point_costs(args.points)
+    saved = n_points * (costs["eager_point_s"] - costs["compiled_point_s"]) - costs["compile_s"]
+    res = {"seconds_from_start": seen, "stages_s": timings, "grid_points_compiled": n_points, "point_costs": costs,
+           "whole_run_uncompiled_derived_s": seen["whole run"] + saved, "artifact_root": str(root)}
+    print(json.dumps(res, indent=2))
+    save("demo", res)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
