@@ -25,7 +25,7 @@ from pathlib import Path
 from common import save
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = {"overview": ("eval/reference", "train/lora"), "sweep": ("eval/uniform",),
+PAGES = {"overview": ("eval/reference",), "sweep": ("eval/uniform",),
          "heatmaps": ("eval/uniform", "eval/inject/")}
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from taskfair import TRIVIAL
 from ui import charts, common, loaders
 
-present, root, run_id, mtime, res, split, groups = common.page("Overview", needs=("eval/reference", "train/lora"))
+present, root, run_id, mtime, res, split, groups = common.page("Overview", needs=("eval/reference",))
 cfg, summary = res.config, res.summary
 
 st.title("Fairness of task arithmetic")
@@ -46,6 +46,10 @@ c[3].metric("Seeds", len(res.seeds))
 
 st.subheader(f"FFT vs LoRA vs task addition, per subgroup ({split})")
 comp = loaders.compare_methods(root, run_id, mtime, split)
+if not res.finished:
+    waiting = [m for m, fam in (("LoRA", "lora"), ("task addition", "uniform")) if fam not in set(res.metrics.family)]
+    if waiting:
+        st.caption(f"⏳ Still to come: {' and '.join(waiting)} (joining this comparison as soon as evaluated).")
 st.plotly_chart(charts.method_bars(comp), width="stretch")
 st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
            + charts.ERRORS + " DPD and EOD compare the "

@@ -92,11 +92,32 @@ common.table(est, f"{run_id}-remix-estimate-{split}", present=present)
 exact_cache = st.session_state.setdefault("exact", {})
 key = (run_id, split, lams)
 b1, b2 = st.columns(2)
-if b1.button("Evaluate exactly", type="primary", key="remix_exact", help="Merge the vectors and run the model on every seed"):
-    bar = st.progress(0.0, text="Merging and running the model…")
-    exact_cache[key] = loaders.remix_exact(root, run_id, mtime, split, lams,
-                                           _progress=lambda f, t: bar.progress(f, text=t))
-    bar.empty()
+if b1.button("Evaluate exactly", type="primary", key="remix_exact",
+             help="Merge the vectors and run the model on every seed, in a worker process: the sliders "
+                  "stay responsive meanwhile"):
+    st.session_state["exact_job"] = (key, loaders.exact_pool().submit(root, run_id, mtime, split, lams))
+
+
+@st.fragment(run_every=1.0)
+def follow_exact() -> None:
+    """The exact evaluation's progress; when it is done, the page reruns to show it."""
+    waiting = st.session_state.get("exact_job")
+    if not waiting:
+        return
+    shown_for, job = waiting
+    status = loaders.exact_pool().status(job)
+    if status.state == "done":
+        exact_cache[shown_for] = status.result
+        del st.session_state["exact_job"]
+        st.rerun()
+    elif status.state in ("failed", "none"):
+        del st.session_state["exact_job"]
+        st.error(f"The exact evaluation failed: {status.text}")
+    else:
+        st.progress(min(max(status.fraction, 0.0), 1.0), text=status.text or "Merging and running the model…")
+
+
+follow_exact()
 if key in exact_cache:
     exact = exact_cache[key]
     cmp = est[["group", "metric", "mean"]].merge(exact[["group", "metric", "mean"]],

@@ -198,8 +198,9 @@ def _now() -> str:
 
 # the results so far are saved at most this often (seconds), and whenever a job lands that a
 # first page waits for (θ0 and FFT, LoRA) or that completes a family of points (the last
-# injection, the uniform sweep …), so a page that waits for a family sees all of it at once
-INTERIM_EVERY = 120.0
+# injection, the uniform sweep …), so a page that waits for a family sees all of it at once.
+# (Each save recomputes the metrics of every stored point: ~7 s at the end of `quick`.)
+INTERIM_EVERY = 300.0
 _FIRST_PAGES = ("/" + REFERENCE, "/lora")
 
 
@@ -216,8 +217,12 @@ class _Interim:
             family = [n.split("/")[0] for n in names]
             self.ends |= {layout.eval_job(seed, n) for i, n in enumerate(names)
                           if i + 1 == len(names) or family[i + 1] != family[i]}
+        # the last job of the run is followed at once by the final results
+        self.final = layout.eval_job(cfg.seeds[-1], names[-1]) if cfg.seeds else None
 
     def __call__(self, job: str) -> None:
+        if job == self.final:
+            return
         if not (job.endswith(_FIRST_PAGES) or job in self.ends) and time.monotonic() - self.last < INTERIM_EVERY:
             return
         try:

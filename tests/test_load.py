@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from taskfair.steering.estimate import RemixEstimator
 from taskfair.metrics.fairness import group_rates
 from taskfair.store.results import load_results
-from ui.harness import cache_fingerprint, one_runtime_for_all_sessions
+from ui.harness import cache_fingerprint, evaluate_exactly, one_runtime_for_all_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS, MOVES = 8, 6
@@ -57,7 +57,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
                 shown = tuple(float(x) for x in raw.split(","))
                 if not np.allclose(shown, lams):
                     errors.append(f"session {i} set {lams} but its URL shows {shown}")
-                acc = float({m.label: m.value for m in at.metric}["Accuracy"])
+                acc = float({m.label: m.value for m in at.metric}["Accuracy"].split()[0])  # "0.812 ±0.021"
                 want = group_rates(ref.margins(lams) > 0, sr.labels["test"], sr.masks["test"]).overall_accuracy[0]
                 if abs(acc - round(float(want), 3)) > 1e-9:
                     errors.append(f"session {i} at {lams} shows accuracy {acc}, its own λ give {want:.3f}")
@@ -74,7 +74,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
             exact_window["start_moves"] = sum(moves_done)
             for v in (0.15, 0.35, 0.55, 0.75, 0.95):
                 at.slider[0].set_value(v).run()           # the "all subgroups" slider
-                at.button(key="remix_exact").click().run()
+                evaluate_exactly(at)
                 if at.exception:
                     errors.append(f"exact session: {at.exception[0].value}")
                     return

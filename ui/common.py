@@ -85,7 +85,7 @@ def waiting_for(res, root: str, run_id: str, title: str, needs: tuple[str, ...] 
             m.split("/", 1)[-1] for m in missing[:6]) + (" …" if len(missing) > 6 else "")
         st.title(title)
         st.markdown(f"This page appears when the precompute has finished **{what}**. Meanwhile the "
-                    "[Overview](./) shows FFT and LoRA as soon as they are evaluated.")
+                    "[Overview](./) shows what is evaluated so far.")
         st.stop()
 
 
@@ -130,7 +130,7 @@ def load(root: str, run_id: str, mtime: float):
         return loaders.results(root, run_id, mtime)
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")
-        st.info(f"⏳ {exc}. The Overview appears as soon as FFT and LoRA are evaluated.")
+        st.info(f"⏳ {exc}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as they land).")
         follow(root, run_id, None)
         st.stop()
     except Exception as exc:  # damaged, tampered or unfinished run: say so, keep the app up
@@ -184,7 +184,7 @@ def no_runs(root: str) -> None:
     starting = loaders.starting_runs(root)
     if starting:  # `make demo`: the precompute beside the dashboard is loading its data and model
         st.info(f"⏳ The precompute of run **{starting[0]}** is starting (loading the data and the model). "
-                "This page follows it; the Overview appears as soon as FFT and LoRA are evaluated.")
+                "This page follows it; the Overview appears as soon as FFT is evaluated.")
 
         @st.fragment(run_every=POLL_S)
         def wait() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from taskfair.vectors.taskvector import model_weights, weights_sha256
 
-__all__ = ["cache_fingerprint", "one_runtime_for_all_sessions"]
+__all__ = ["cache_fingerprint", "one_runtime_for_all_sessions", "evaluate_exactly"]
 
 
 def cache_fingerprint(root: str, run_id: str) -> dict:
@@ -49,3 +49,17 @@ def one_runtime_for_all_sessions(monkeypatch) -> None:
     class _Sink:
         _instance = None
     monkeypatch.setattr(app_test, "Runtime", _Sink)
+
+
+def evaluate_exactly(at, *, timeout: float = 600.0, poll: float = 0.5):
+    """Press the Remix page's *Evaluate exactly* in an ``AppTest`` session and rerun the page
+    (as the browser's progress poll does) until the exact figures are shown; the session."""
+    import time
+    at.button(key="remix_exact").click().run()
+    end = time.monotonic() + timeout
+    while not at.exception and not any("Exact evaluation done" in s.value for s in at.success):
+        if any("exact evaluation failed" in e.value for e in at.error) or time.monotonic() > end:
+            break
+        time.sleep(poll)
+        at.run()
+    return at

@@ -14,7 +14,7 @@ import streamlit as st
 from taskfair.metrics.tables import seed_mean
 from taskfair.steering import views
 from taskfair.steering.estimate import RemixEstimator, remix_health as _remix_health, remix_metrics
-from taskfair.steering.exact import exact_metrics, load_theta0
+from taskfair.steering.exact import load_theta0
 from taskfair.store import ArtifactStore, StoreError
 from taskfair.store.results import RunResults, load_results
 
@@ -157,14 +157,11 @@ def theta0(root: str, run_id: str, seed: int):
     return load_theta0(ArtifactStore(root).open(run_id, verify=False), seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def remix_exact(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
-                _progress=None) -> pd.DataFrame:
-    """Exact metrics of the remix (merge and run the model for every seed), cached per λ."""
-    res = results(root, run_id, mtime)
-    table = exact_metrics(res, lams, splits=(split,), bases={s: theta0(root, run_id, s) for s in res.seeds},
-                          progress=_progress)
-    return seed_mean(table, ["group", "metric"])
+@st.cache_resource(show_spinner=False)
+def exact_pool():
+    """The server's queue of exact evaluations, run by one worker process (:mod:`ui.worker`)."""
+    from ui.worker import ExactPool
+    return ExactPool()
 
 
 @st.cache_data(show_spinner="Comparing predictions…", max_entries=64)

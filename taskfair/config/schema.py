@@ -132,8 +132,9 @@ class EvalConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     max_length: int | None = None
     bootstrap: int = 200        # resamples of the evaluation examples for the 95% intervals (0: none)
-    # compile the model (torch.compile) for the λ grid: tens of seconds once, then each point
-    # faster (1.5× for MiniLM on 2 CPU cores); margins equal up to float rounding
+    # compile the model (torch.compile) for the λ grid: tens of seconds once; margins equal up
+    # to float rounding. Measured on MiniLM, 2 CPU cores: no gain in the grid (its weights are
+    # views of one flat buffer), so off by default; meant for trying on a GPU host
     compile: bool = False
 
 

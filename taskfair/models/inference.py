@@ -161,8 +161,9 @@ def compiled_for_inference(model: torch.nn.Module, tokenizer, sample, *, max_len
     for a long run of evaluations of the same architecture, such as a λ grid. The compiled module
     shares the model's parameters, so merges written into them in place are seen by it.
 
-    Compiling takes tens of seconds once and pays back over a grid (measured on MiniLM, 2 CPU
-    cores: 1.5× faster a point). Where it cannot compile (no C compiler, an unsupported
+    Compiling takes tens of seconds once. Measured on MiniLM with 2 CPU cores: at most 1.1× faster
+    a point, and no gain on a model whose weights are views of one flat buffer (the merge
+    engine's in-RAM path). Where it cannot compile (no C compiler, an unsupported
     operation) it warns and returns ``model`` unchanged: results are the same either way, up to
     float rounding. ``sample`` (a few inputs) is run once here so a failure shows up now."""
     sample = list(sample)

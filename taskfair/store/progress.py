@@ -46,12 +46,16 @@ def _time(stamp: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(stamp)
 
 
+def _kind(job: str) -> str:
+    return "train" if "/train/" in job else "eval"
+
+
 def run_progress(run: Run, *, now: _dt.datetime | None = None) -> RunProgress | None:
     """The progress of ``run`` against its stored plan (None for a run stored without one).
 
     The plan is ``{"started": iso time, "jobs": [[job, cost], …]}`` (in the order they run), written by the pipeline each time
-    it starts or resumes the run; the pace is the cost of the jobs finished since ``started``
-    over the time they took."""
+    it starts or resumes the run. The time left is the remaining cost of the training jobs and of
+    the evaluation jobs, each at the pace its kind has had since ``started``."""
     plan = run.plan()
     if not plan:
         return None
@@ -61,15 +65,26 @@ def run_progress(run: Run, *, now: _dt.datetime | None = None) -> RunProgress | 
     finished = {j: _time(e["finished"]) for j, e in run.manifest["jobs"].items() if j in jobs}
     total = sum(jobs.values()) or 1.0
     done_cost = sum(jobs[j] for j in finished)
-    recent = [t for j, t in finished.items() if t >= started and jobs[j] > 0]
-    since = sum(jobs[j] for j, t in finished.items() if t >= started)
+    # the pace of each kind of job (training, evaluation) from the jobs finished since the start,
+    # each job taking the time since the one before it; a kind not seen yet borrows the other's
+    spent = {"train": [0.0, 0.0], "eval": [0.0, 0.0]}   # kind -> [cost, seconds]
+    prev = started
+    for j, t in sorted(((j, t) for j, t in finished.items() if t >= started), key=lambda x: x[1]):
+        kind = _kind(j)
+        spent[kind][0] += jobs[j]
+        spent[kind][1] += max(0.0, (t - prev).total_seconds())
+        prev = t
+    pace = {k: c / s for k, (c, s) in spent.items() if c > 0 and s > 0}
     eta = None
-    if recent and since > 0:
-        spent = (max(recent) - started).total_seconds()
-        if spent > 0:
-            eta = (total - done_cost) / (since / spent)
-            # the time since the last job finished counts against the estimate
-            eta = max(0.0, eta - (now - max(recent)).total_seconds())
+    if pace:
+        left = {"train": 0.0, "eval": 0.0}
+        for j, c in jobs.items():
+            if j not in finished:
+                left[_kind(j)] += c
+        fallback = next(iter(pace.values()))
+        eta = sum(c / pace.get(k, fallback) for k, c in left.items())
+        # the time since the last job finished counts against the estimate
+        eta = max(0.0, eta - max(0.0, (now - prev).total_seconds()))
     last = max(finished, key=finished.get) if finished else None
     return RunProgress(jobs_done=len(finished), jobs_total=len(jobs), fraction=min(1.0, done_cost / total),
                        eta_s=eta, elapsed_s=max(0.0, (now - started).total_seconds()),
