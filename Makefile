@@ -45,7 +45,8 @@ demo: setup
 	echo "dashboard: http://127.0.0.1:8501 (log: dashboard.log); its pages fill in as the precompute stores results"; \
 	if HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config $(PROFILE); then \
 	  echo "precompute finished; the dashboard stays up at http://127.0.0.1:8501 (Ctrl-C to stop)"; \
-	else echo "the precompute stopped (see above); rerun 'make demo' to resume it. The dashboard stays up (Ctrl-C to stop)"; fi; \
+	else echo "the precompute stopped (see above); rerun 'make demo' to resume it"; \
+	  kill -0 $$app 2>/dev/null && echo "the dashboard stays up at http://127.0.0.1:8501 (Ctrl-C to stop)"; fi; \
 	wait $$app
 
 # The image setting on a generated image folder (tiny ViT, about a minute); then `make app`.

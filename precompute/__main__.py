@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelError, ConfigError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: every finished job is stored; the one under way is redone
+        print(f"\ninterrupted: the finished jobs are kept in {cfg.output_root}/{cfg.run_id}; run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
     if result.summary is None:  # another process of a multi-process launch: the main one reports
         return 0
     result.run.verify()

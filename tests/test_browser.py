@@ -117,8 +117,9 @@ def test_every_page_renders_in_a_real_browser(browser_page):
     assert page.locator(".js-plotly-plot .main-svg").count() > 0
 
 
-def test_heatmap_cell_text_is_legible_at_1400_px(browser_page):
-    """Every heatmap cell's text at 1400 px: at least 12 px high and inside its cell."""
+def test_heatmap_text_at_1400_px_and_the_tour_by_arrow_keys(browser_page):
+    """Every heatmap cell's text at 1400 px: at least 12 px high and inside its cell. The guided
+    tour moves with the arrow keys. (One test: each starts its own server and browser.)"""
     page, url, _, out = browser_page
     _open(page, f"{url}/heatmaps?run=pico", PAGES["heatmaps"])
     page.wait_for_selector(".js-plotly-plot .heatmap-label text")
@@ -134,9 +135,7 @@ def test_heatmap_cell_text_is_legible_at_1400_px(browser_page):
     assert not wide, wide[:3]
     page.screenshot(path=str(out / "heatmaps-1400.png"), full_page=True)
 
-
-def test_guided_tour_moves_with_the_arrow_keys(browser_page):
-    page, url, _, out = browser_page
+    # the guided tour, by the arrow keys
     _open(page, f"{url}/tour?run=pico", PAGES["tour"])
     page.locator("h1").first.click()   # focus the page (not a widget), as a presenter would
     page.keyboard.press("ArrowRight")
