@@ -35,9 +35,15 @@ def _exact(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, 
             json.dump([float(fraction), str(text)], f)
         os.replace(tmp, progress_path)
 
+    if "threads" not in _STATE:
+        # leave a core to the server, whose sessions keep moving sliders meanwhile
+        import torch
+        _STATE["threads"] = max(1, (os.cpu_count() or 1) - 1)
+        torch.set_num_threads(_STATE["threads"])
     key = (root, run_id, mtime)
     if _STATE.get("key") != key:
-        _STATE.clear()
+        for k in ("key", "res", "bases"):
+            _STATE.pop(k, None)
         progress(0.0, "Loading the run…")
         _STATE.update(key=key, res=load_results(root, run_id), bases={})
     res, bases = _STATE["res"], _STATE["bases"]
