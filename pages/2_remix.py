@@ -117,7 +117,8 @@ def follow_exact() -> None:
         st.progress(min(max(status.fraction, 0.0), 1.0), text=status.text or "Merging and running the model…")
 
 
-follow_exact()
+if st.session_state.get("exact_job"):  # polled only while a job is waiting (no idle reruns)
+    follow_exact()
 if key in exact_cache:
     exact = exact_cache[key]
     cmp = est[["group", "metric", "mean"]].merge(exact[["group", "metric", "mean"]],
