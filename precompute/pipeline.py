@@ -150,7 +150,6 @@ def _run_study(cfg: StudyConfig, store: ArtifactStore, sync: "_Sync", data: Data
     result = StudyResult(run, timings)
     if sync.main:
         log(data.report())
-    if sync.main:
         run.save_plan({"started": _now(), "jobs": [[j, c] for j, c in plan_costs(cfg, data.groups, splits).items()]})
     if not run.is_done(layout.DATA_JOB) and sync.main:
         # what cleaning dropped and why, and notes such as the intersections below min_group_size

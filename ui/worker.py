@@ -109,8 +109,8 @@ class ExactPool:
                 fraction, text = json.load(f)
             return Status("running", fraction, text, None)
         except (OSError, ValueError):
-            return Status("queued", 0.0, "Queued behind another exact evaluation…" if fut.running() is False
-                          else "Starting the worker…", None)
+            return Status("queued", 0.0, "Starting the worker…" if fut.running()
+                          else "Queued behind another exact evaluation…", None)
 
     def _forget_old(self) -> None:
         done = [k for k, (f, _) in self._jobs.items() if f.done()]
