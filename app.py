@@ -1,7 +1,7 @@
 """taskfair dashboard. Start with `make app` (binds to 127.0.0.1:8501).
 
 The pages live in pages/; this entry point names and orders them and gives each a stable URL
-(/, /sweep, /remix, /heatmaps, /frontier, /export, /diff, /report, /search, /vectors, /tour) so a link with its query parameters
+(/, /sweep, /remix, /heatmaps, /frontier, /export, /diff, /report, /search, /vectors, /tour, /counterfactual) so a link with its query parameters
 reproduces a view. The file names are lowercase on purpose: on the first request of a link such as
 /remix, Streamlit looks the path up among pages/ named by their files before this script has run
 its navigation; a file named 2_Remix.py answers to /Remix only, and the visitor got a modal "Page
@@ -22,5 +22,7 @@ PAGES = [
     st.Page("pages/8_search.py", title="Search", icon=":material/travel_explore:", url_path="search"),
     st.Page("pages/9_vectors.py", title="Vectors", icon=":material/hub:", url_path="vectors"),
     st.Page("pages/10_tour.py", title="Guided tour", icon=":material/slideshow:", url_path="tour"),
+    st.Page("pages/11_counterfactual.py", title="Counterfactual", icon=":material/swap_horiz:",
+            url_path="counterfactual"),
 ]
 st.navigation(PAGES).run()

@@ -57,6 +57,20 @@ st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validatio
 common.explain_undefined(comp)
 common.table(comp, f"{run_id}-methods-{split}", present=present)
 
+if res.finished:
+    st.subheader(f"Against the standard fix: per-group thresholds ({split})")
+    head = loaders.methods_headline(root, run_id, mtime, split)
+    common.table(head, f"{run_id}-thresholds-{split}", present=present)
+    for unf in ("worst_dpd", "worst_eod"):
+        verdict = loaders.thresholds_verdict(root, run_id, mtime, split, unf)
+        if verdict:
+            (st.warning if verdict.startswith("Negative") else st.info)(verdict)
+    st.caption("fairlearn's ThresholdOptimizer (prefit, maximising accuracy) fitted on validation over each "
+               "method's margins, with the example's subgroup as the sensitive feature (an example in several "
+               "subgroups is its own category), for demographic parity (DP) or equalized odds (EO). "
+               "**Thresholds need the subgroup at prediction time; a merged model does not.** "
+               "[See them on the Frontier](frontier).")
+
 st.subheader("Subgroups")
 sizes = res.data[list(res.groups)].sum().rename("rows").to_frame()
 sizes["positive rate"] = [res.data.loc[res.data[g], "label"].mean() for g in res.groups]

@@ -7,15 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from taskfair import TRIVIAL
-from taskfair.steering.configurations import extrapolation
-from ui import charts, common, loaders
+from taskfair.steering.configurations import extrapolation, lam_range
+from ui import charts, common, loaders, panels
 
 present, root, run_id, mtime, res, split, groups = common.page("Remix")
 keys = [f"lam_{g}" for g in groups]
+LO, HI = lam_range(res)  # negative λ subtract a subgroup's vector (task negation)
 
 # ---- state: URL first, then this session, then the λ chosen on validation ------------------
 raw = st.query_params.get("lam")
-from_url, problem = common.parse_lams(raw, groups)
+from_url, problem = common.parse_lams(raw, groups, LO, HI)
 if problem:
     st.warning(f"Ignoring the λ in the link: {problem}.")
 if st.session_state.get("remix_run") != run_id:
@@ -36,11 +37,16 @@ def _move_all() -> None:
 
 
 st.title("Remix the subgroup vectors")
-st.caption("θ = θ0 + Σ_g λ_g τ_g — drag one λ per subgroup; the 'all' slider moves every one.")
-st.slider("all subgroups", 0.0, 1.0, step=0.05, key="lam_all", on_change=_move_all)
+st.caption("θ = θ0 + Σ_g λ_g τ_g — drag one λ per subgroup; the 'all' slider moves every one. A negative λ "
+           "subtracts that subgroup's vector (task negation); outside the stored points the estimate is marked "
+           "as an extrapolation.")
+for k in keys + ["lam_all"]:  # a value from a link or an older session, kept inside the sliders' range
+    if k in st.session_state:
+        st.session_state[k] = min(max(float(st.session_state[k]), LO), HI)
+st.slider("all subgroups", LO, HI, step=0.05, key="lam_all", on_change=_move_all)
 cols = st.columns(len(groups))
 for col, g, k in zip(cols, groups, keys):
-    col.slider(g, 0.0, 1.0, step=0.05, key=k)
+    col.slider(g, LO, HI, step=0.05, key=k)
 lams = tuple(round(float(st.session_state[k]), 4) for k in keys)
 st.query_params["lam"] = st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
 st.session_state["remix_lams"] = lams
@@ -72,6 +78,22 @@ for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "w
                help=None if err is None else "± the expected error of the estimate: its mean absolute error at the "
                "stored points that mix subgroups, each estimated with that point left out. (stored): this "
                "point was evaluated by the precompute, so the figure is exact.")
+
+thr = st.radio("Per-group thresholds on top", ["none", "dp", "eo"], horizontal=True, key="remix_thr",
+               format_func=lambda c: {"none": "none", "dp": "demographic parity",
+                                      "eo": "equalized odds"}[c],
+               help="fairlearn's ThresholdOptimizer fitted on this remix's validation estimate, "
+                    "with the subgroup as the sensitive feature: remix + thresholds.")
+if thr and thr != "none":
+    t = loaders.remix_thresholds(root, run_id, mtime, split, lams, thr)
+    after = t[t.group == "(all)"].set_index("metric")["mean"]
+    tc = st.columns(4)
+    for col, metric, better in zip(tc, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
+                                   ["normal", "normal", "inverse", "inverse"]):
+        col.metric(f"{charts.NAMES[metric]} + thresholds", f"{after[metric]:.3f}",
+                   delta=f"{after[metric] - overall[metric]:+.3f} vs the remix alone", delta_color=better)
+    st.caption("Remix + thresholds (estimate). **Thresholds need each example's subgroup at prediction time; "
+               "the merged model alone does not.**")
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
 both = {sp: est if sp == split else loaders.remix_estimate(root, run_id, mtime, sp, lams, n_boot=0)
@@ -133,3 +155,5 @@ if b2.button("Add to frontier", key="remix_add"):
     row.update(label="remix " + ", ".join(f"{g}={v:g}" for g, v in zip(groups, lams)), lams=lams)
     st.session_state.setdefault("remixes", []).append(row)
     st.toast("Added to the Frontier page.")
+
+panels.layerwise(root, run_id, mtime, groups, lams, (LO, HI))

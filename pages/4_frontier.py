@@ -13,9 +13,16 @@ present, root, run_id, mtime, res, split, groups = common.page("Frontier")
 st.title("Fairness–accuracy frontier")
 unf = st.radio("Unfairness", ["worst_dpd", "worst_eod"], horizontal=True, key="fr_unf",
                format_func=lambda m: charts.NAMES[m])
-pts = loaders.frontier_points(root, run_id, mtime, split, unf)
+show_thr = st.toggle("Per-group thresholds (fairlearn's ThresholdOptimizer)", value=True, key="fr_thr",
+                     help="The standard post-processing fix, fitted on validation over FFT, LoRA and task addition "
+                          "at the chosen λ, for demographic parity (DP) and equalized odds (EO). They need each "
+                          "example's subgroup at prediction time; a merged model does not.")
+pts = loaders.frontier_points(root, run_id, mtime, split, unf, show_thr)
 remixes = pd.DataFrame(st.session_state.get("remixes", []))
 st.plotly_chart(charts.frontier(pts, unf, remixes if len(remixes) else None), width="stretch")
+verdict = loaders.thresholds_verdict(root, run_id, mtime, split, unf) if show_thr else ""
+if verdict:
+    (st.warning if verdict.startswith("Negative") else st.info)(verdict)
 if pts["degenerate"].any():
     st.warning(f"{int(pts['degenerate'].sum())} point(s) predict one class for nearly every example (or do not "
                "beat the majority class): drawn as grey crosses and kept off the Pareto front — their zero "
@@ -63,7 +70,7 @@ if st.button("Load into Remix", type="primary", key="fr_load"):
     except StreamlitPageNotFoundError:  # this page was started on its own, not from app.py
         st.success(f"Loaded {choice!r}: open the Remix page.")
 
-exportable = [(r.label, r.config) for r in pts.itertuples() if r.config]
+exportable = [(r.label, r.config) for r in pts.itertuples() if r.config and "@" not in r.config]  # thresholds are no model
 if exportable:
     ex_labels = [l for l, _ in exportable]
     ex_default = next((i for i, l in enumerate(ex_labels) if l in on_front), 0)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from taskfair.publishing.export import (ExportError, auto_model_class, default_export_name, export_configuration,
                                         safe_export_dir, zip_export)
-from taskfair.steering.configurations import Config, ConfigSpecError, parse_config
+from taskfair.steering.configurations import Config, ConfigSpecError, lam_range, parse_config
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
@@ -16,7 +16,7 @@ st.title("Export the merged model")
 st.caption("Any configuration of this run: fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, "
            "axis:<g>:<λ>, remix:<λ1>,…, ties:<λ>, dare:<λ> — from the Frontier (*Export this point*), "
            "the Remix page, or typed here.")
-lams, problem = common.parse_lams(st.query_params.get("lam"), groups)
+lams, problem = common.parse_lams(st.query_params.get("lam"), groups, *lam_range(res))
 if problem:
     st.warning(f"Ignoring the λ in the link: {problem}.")
 if lams is None:

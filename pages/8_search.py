@@ -37,6 +37,28 @@ if best.empty:
     st.stop()
 common.table(best.head(20), f"{run_id}-search", present=present)
 
+with st.expander("Check the estimated front exactly", expanded=False):
+    st.caption("Evaluate exactly (validation) points spread along the estimated Pareto front, and compare the two "
+               "fronts: how far the instant front can be trusted.")
+    nf = st.slider("Points to evaluate", 2, 8, 5, key="front_n")
+    if st.button("Check the front", key="front_go"):
+        fbar = st.progress(0.0, text="Merging and running the model…")
+        st.session_state["front_checked"] = (bounds, nf, loaders.check_front(
+            root, run_id, mtime, *bounds, nf, _progress=lambda f: fbar.progress(f, text="Merging and running the model…")))
+        fbar.empty()
+    fc = st.session_state.get("front_checked")
+    if fc and fc[0] == bounds and fc[1] == nf:
+        fc = fc[2]
+        m = st.columns(3)
+        m[0].metric("Hypervolume, estimated front", f"{fc.hv_estimate:.4f}")
+        m[1].metric("Hypervolume, exact", f"{fc.hv_exact:.4f}", delta=f"{-fc.hv_gap:+.1%}")
+        m[2].metric("Mean gap (accuracy / unfairness)", f"{fc.mean_gap['accuracy']:.3f} / {fc.mean_gap['unfairness']:.3f}")
+        st.plotly_chart(charts.front_check(fc.points), width="stretch")
+        st.caption(f"Hypervolume: the area each front dominates up to the corner (accuracy {fc.reference[0]:.3f}, "
+                   f"unfairness {fc.reference[1]:.3f}); higher is better. The exact hypervolume below the estimated one "
+                   "is how much the instant front promises that the models do not deliver.")
+        common.table(fc.points, f"{run_id}-front-check", present=False)
+
 n = st.slider("Confirm the first n by exact evaluation", 1, min(5, len(best)), min(3, len(best)), key="search_n")
 if st.button("Confirm exactly", key="search_confirm"):
     bar = st.progress(0.0, text="Merging and running the model…")

@@ -6,10 +6,13 @@
     python -m taskfair recreate exports/my-model [--artifacts artifacts] [--output rebuilt/]
     python -m taskfair vectors --run quick
     python -m taskfair search  --run quick [--max-dpd 0.1] [--max-eod 0.15] [--confirm 3] [--csv out.csv]
+    python -m taskfair thresholds --run quick [--config fft --config uniform:0.4] [--constraint dp] [--csv out.csv]
+    python -m taskfair counterfactual --run quick [--config fft --config remix:0.2,-0.5,0.4,0.3,0.6] [--csv out.csv]
+    python -m taskfair layerwise --run quick --search [--budget 12] [--max-dpd 0.2]   (or --config layerwise:…)
     python -m taskfair images  data/synthetic-images [--n 1200] [--seed 0] [--overwrite]
 
 Configurations are named as in :mod:`taskfair.steering.configurations` (base, fft, lora, subgroup:<g>,
-uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…). Exit status 2 for bad input,
+uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…, layerwise:<λ/λ/λ/λ>,…). Exit status 2 for bad input,
 1 when ``recreate`` does not reproduce the recorded hash.
 """
 from __future__ import annotations
@@ -18,21 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _results(args):
-    from .store.results import load_results
-    return load_results(args.artifacts, args.run)
-
-
-def _warn_extrapolation(res, configs, exact: bool) -> None:
-    """An estimated remix outside the stored λ region is marked as an extrapolation."""
-    from .steering.configurations import extrapolation
-    if exact:
-        return
-    for c in configs:
-        why = extrapolation(res, c)
-        if why:
-            print(f"warning: {c} is estimated, and {why}; its figures may be far off: add --exact", file=sys.stderr)
+from .cli_beyond import _results, _warn_extrapolation, add_beyond_parsers  # thresholds, counterfactual
 
 
 def cmd_report(args) -> int:
@@ -40,7 +29,7 @@ def cmd_report(args) -> int:
     res = _results(args)
     configs = args.config or ["fft", "lora", f"uniform:{next(iter(res.summary['chosen_lambda'].values())):g}"]
     _warn_extrapolation(res, configs, args.exact)
-    text = html_report(res, configs, n_boot=args.bootstrap, exact=args.exact)
+    text = html_report(res, configs, n_boot=args.bootstrap, exact=args.exact, counterfactual=not args.no_counterfactual)
     out = Path(args.output or f"{args.run}-report.html")
     if out.is_dir():
         out = out / f"{args.run}-report.html"
@@ -113,11 +102,19 @@ def cmd_search(args) -> int:
     from .metrics.tables import with_intervals
     from .steering.search import confirm, search_coefficients
     res = _results(args)
-    result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples)
+    from .steering.configurations import lam_range
+    lo, hi = lam_range(res)
+    lo = args.lam_min if args.lam_min is not None else lo
+    hi = args.lam_max if args.lam_max is not None else hi
+    result = search_coefficients(res, max_dpd=args.max_dpd, max_eod=args.max_eod, n_random=args.samples,
+                                 lam_range=(lo, hi))
     bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in (("worst DPD", args.max_dpd), ("worst EOD", args.max_eod))
                        if v is not None) or "none (the whole Pareto front)"
-    print(f"searched {len(result.candidates)} λ vectors on the validation estimate; bounds: {bounds}; "
-          f"{int(result.candidates.feasible.sum())} feasible")
+    print(f"searched {len(result.candidates)} λ vectors in [{lo:g}, {hi:g}] on the validation estimate; "
+          f"bounds: {bounds}; {int(result.candidates.feasible.sum())} feasible")
+    if len(result.best) and result.best["extrapolated"].head(10).any():
+        print("note: candidates marked extrapolated lie outside the stored points; their estimate is least "
+              "reliable (the exact confirmation below settles them)")
     if result.best.empty:
         print("no candidate meets the bounds; loosen them (the lowest estimated worst DPD / EOD were "
               f"{result.candidates['val worst_dpd (estimate)'].min():.3f} / "
@@ -134,6 +131,14 @@ def cmd_search(args) -> int:
             if args.csv:
                 table.to_csv(args.csv, index=False)
                 print(f"wrote {args.csv}")
+        if args.check_front:
+            from .steering.search import UNFAIRNESS, check_front
+            fc = check_front(res, result, n=args.check_front)
+            print(f"\nthe estimated front checked exactly at {len(fc.points)} points (validation; unfairness = {UNFAIRNESS}):")
+            print(fc.points.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print(f"hypervolume: estimated {fc.hv_estimate:.4f}, exact {fc.hv_exact:.4f} ({-fc.hv_gap:+.1%}); mean gap "
+                  f"accuracy {fc.mean_gap['accuracy']:.3f}, unfairness {fc.mean_gap['unfairness']:.3f} "
+                  f"(reference corner: accuracy {fc.reference[0]:.3f}, unfairness {fc.reference[1]:.3f})")
     return 0
 
 
@@ -199,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--config", action="append", help="a configuration to include (repeatable)")
     r.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("-o", "--output", help="the HTML file (default <run>-report.html)")
+    r.add_argument("--no-counterfactual", action="store_true",
+                   help="leave out the counterfactual identity tests (they run each configuration's model)")
     r.set_defaults(fn=cmd_report)
 
     d = sub.add_parser("diff", help="examples whose prediction changes between two configurations")
@@ -231,14 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--max-dpd", type=float, help="bound on worst-case DPD (validation)")
     q.add_argument("--max-eod", type=float, help="bound on worst-case EOD (validation)")
     q.add_argument("--samples", type=int, default=3000, help="random candidates before refinement")
+    q.add_argument("--lam-min", type=float, help="lowest λ searched (default: the run's grids.lam_range, -1)")
+    q.add_argument("--lam-max", type=float, help="highest λ searched (default: the run's grids.lam_range, 1.5)")
     q.add_argument("--confirm", type=int, default=3, help="confirm this many by exact evaluation (0: none)")
     q.add_argument("--csv", help="write the confirmed candidates here")
+    q.add_argument("--check-front", type=int, default=0, metavar="N",
+                   help="also evaluate exactly N points spread along the estimated front and compare the fronts")
     q.set_defaults(fn=cmd_search)
 
     v = sub.add_parser("vectors", help="task-vector norms, per-layer norms, cosine matrix, fairness sensitivity")
     run_args(v)
     v.add_argument("--seed", type=int)
     v.set_defaults(fn=cmd_vectors)
+
+    add_beyond_parsers(sub, run_args)
 
     m = sub.add_parser("images", help="write a synthetic image folder with labels.csv (image, label, group)")
     m.add_argument("folder")

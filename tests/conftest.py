@@ -83,7 +83,7 @@ PICO_OVERRIDES = {
     "lora.learning_rate": 1.0e-2,
     "grids.uniform": [0.0, 0.5, 1.0],
     "grids.inject": [0.0, 0.5, 1.0],
-    "grids.axis": [0.0, 0.5, 1.0],
+    "grids.axis": [-0.5, 0.0, 0.5, 1.0],
     "grids.probes": 6,
     "eval.precision": "fp32",
     "eval.compile": False,  # compiling costs tens of seconds a run; tests/test_study.py checks it once

@@ -63,7 +63,7 @@ def test_garbage_url_parameters_are_explained(store):
     at = _ok(page("pages/2_remix.py", lam="0.2,0.3").run())
     assert any("3 subgroups" in w.value for w in at.warning)
     at = _ok(page("pages/2_remix.py", lam="0.2,0.3,9").run())
-    assert any("between 0 and 1" in w.value for w in at.warning)
+    assert any("between -1 and 1.5" in w.value for w in at.warning)
     at = _ok(page("pages/3_heatmaps.py", inject="NOPE").run())
     assert any("Ignoring ?inject='NOPE'" in w.value for w in at.warning)
     assert not any("Extrapolated" in w.value for w in _ok(page("pages/2_remix.py", lam="1,1,1").run()).warning)
@@ -110,7 +110,7 @@ def test_remix_estimate_at_a_stored_point_is_exact(store):
     from ui.harness import evaluate_exactly
     _ok(evaluate_exactly(at))
     assert any("Largest gap between estimate and exact" in s.value for s in at.success)
-    cmp = at.dataframe[-1].value
+    cmp = next(d.value for d in at.dataframe if "abs_error" in d.value.columns)
     assert cmp.abs_error.max() < 1e-9
 
 
@@ -307,7 +307,10 @@ def test_frontier_families_differ_in_colour_and_marker(store):
     from taskfair import load_results
     from taskfair.steering.views import frontier_points
     from ui import charts
-    pts = frontier_points(load_results(store, "pico"))
+    from taskfair.steering.thresholds import threshold_points
+    res = load_results(store, "pico")
+    pts = frontier_points(res, extra=threshold_points(res))
+    assert "thresholds" in set(pts.family)
     fig = charts.frontier(pts, "worst_dpd")
     looks = {t.name: (t.marker.color, t.marker.symbol) for t in fig.data if t.name in set(pts.family)}
     assert set(looks) == set(pts.family[~pts.degenerate])
@@ -400,3 +403,59 @@ def test_guided_tour_steps_through_the_findings(store):
     assert "Is a merged model fairer?" in at.title[0].value
     at = _ok(page("pages/10_tour.py", step="99").run())
     assert at.button(key="tour_next").disabled
+
+
+def test_thresholds_on_the_overview_the_frontier_and_the_remix(store):
+    at = _ok(page("pages/0_overview.py").run())
+    assert any("per-group thresholds" in s.value for s in at.subheader)
+    tables = [d.value for d in at.dataframe]
+    head = next(t for t in tables if "method" in t.columns and "Worst DPD" in t.columns)
+    assert {"FFT", "LoRA", "task addition", "FFT + thresholds (DP)", "FFT + thresholds (EO)"} <= set(head.method)
+    at = _ok(page("pages/4_frontier.py").run())
+    assert "thresholds" in set(at.dataframe[0].value.family)
+    said = [m.value for m in list(at.info) + list(at.warning)]
+    assert any("subgroup at prediction time" in m for m in said), said
+    assert not any("thresholds" in o for o in at.selectbox(key="fr_export_choice").options)
+    at.toggle(key="fr_thr").set_value(False).run()
+    _ok(at)
+    assert "thresholds" not in set(at.dataframe[0].value.family)
+    at = _ok(page("pages/2_remix.py", lam="0.2,0.7,0.4").run())
+    at.radio(key="remix_thr").set_value("dp").run()
+    _ok(at)
+    labels = [m.label for m in at.metric]
+    assert "Worst-case DPD + thresholds" in labels
+    assert any("subgroup at prediction time" in c.value for c in at.caption)
+
+
+def test_counterfactual_page_runs_a_configuration(store):
+    at = _ok(page("pages/11_counterfactual.py").run())
+    assert at.selectbox(key="cf_config").value == "fft"
+    at.button(key="cf_go").click().run()
+    _ok(at)
+    assert "flip when only the identity term changes" in at.success[0].value
+    table = at.dataframe[0].value
+    assert set(table.subgroup) == {"female", "muslims", "black"} and (table.swapped > 0).all()
+    at.text_input(key="cf_custom").set_value("remix:1,abc").run()
+    assert at.error and "not a number" in at.error[0].value
+
+
+def test_remix_sliders_reach_negative_lambda(store):
+    at = _ok(page("pages/2_remix.py", lam="-0.5,0,0").run())
+    assert at.slider(key="lam_female").min == -1.0 and at.slider(key="lam_female").max == 1.5
+    assert at.session_state["lam_female"] == -0.5
+    assert not any("Extrapolated" in w.value for w in at.warning)  # the axis at -0.5 is stored
+    at = _ok(page("pages/2_remix.py", lam="-1,0,0").run())
+    assert any("Extrapolated" in w.value for w in at.warning)
+
+
+def test_remix_layerwise_panel_evaluates_and_searches(store):
+    at = _ok(page("pages/2_remix.py", lam="0.5,0.5,0.5").run())
+    assert any("layerwise:0.5/0.5/0.5/0.5,0.5/0.5/0.5/0.5" in c.value for c in at.code)
+    at.button(key="lw_exact").click().run()
+    _ok(at)
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["test", "val"])
+    assert table.notna().all().all()
+    at.number_input(key="lw_budget").set_value(2)
+    at.button(key="lw_search").click().run()
+    _ok(at)
+    assert any("Best on validation after 2 exact evaluations" in s.value for s in at.success)

@@ -67,7 +67,8 @@ def server(pico_store, tmp_path):
 
 PAGES = {"": "Fairness of task arithmetic", "sweep": "λ", "remix": "Remix the subgroup vectors",
          "heatmaps": "Per-subgroup heatmaps", "frontier": "", "export": "Export the merged model",
-         "diff": "", "report": "", "search": "", "vectors": "", "tour": "Is a merged model fairer?"}
+         "diff": "", "report": "", "search": "", "vectors": "", "tour": "Is a merged model fairer?",
+         "counterfactual": "Counterfactual identity test"}
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
     errors: list[str] = []
     moves_done = [0] * SESSIONS
     exact_window = {}
+    exact_done = threading.Event()
 
     def slider_session(i: int) -> None:
         try:
@@ -40,7 +41,11 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
             at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=300)
             at.query_params["run"] = run_id
             at.run()
-            for _ in range(MOVES):
+            # at least MOVES moves, and on until the exact evaluations are over (so that some moves
+            # fall inside their window, however the threads are scheduled)
+            while moves_done[i] < MOVES or (not exact_done.is_set() and moves_done[i] < 4 * MOVES):
+                if moves_done[i] >= MOVES:
+                    time.sleep(0.3)  # past its share: a move now and then, as a person would
                 lams = tuple(float(x) for x in np.round(rng.uniform(0, 1, len(res.groups)) / 0.05) * 0.05)
                 for slider, v in zip(at.slider[1:], lams):
                     slider.set_value(v)
@@ -72,7 +77,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
             at.run()
             time.sleep(0.2)  # let the slider sessions get going
             exact_window["start_moves"] = sum(moves_done)
-            for v in (0.15, 0.35, 0.55, 0.75, 0.95):
+            for v in (0.15, 0.55, 0.95):
                 at.slider[0].set_value(v).run()           # the "all subgroups" slider
                 evaluate_exactly(at)
                 if at.exception:
@@ -92,7 +97,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
         t.join(timeout=900)
     assert not any(t.is_alive() for t in threads), "a session hung"
     assert not errors, errors[:5]
-    assert moves_done == [MOVES] * SESSIONS
+    assert all(n >= MOVES for n in moves_done), moves_done
     # the sliders kept answering while the exact evaluations ran
     assert exact_window["end_moves"] > exact_window["start_moves"]
     assert cache_fingerprint(root, run_id) == before, "a shared cached object was modified"

@@ -160,7 +160,7 @@ def test_any_configuration_string_gives_finite_margins_or_a_clear_error(res, spe
         return
     lams = ([cfg.lam] if cfg.kind in ("uniform", "inject", "axis", "ties", "dare") else []) + list(cfg.lams)
     for lam in lams:
-        assert math.isfinite(lam) and 0 <= lam <= 10, (spec, lam)
+        assert math.isfinite(lam) and -10 <= lam <= 10, (spec, lam)
     try:
         m, _ = config_margins(res, cfg, 13, "test")
     except ConfigSpecError as exc:

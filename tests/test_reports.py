@@ -38,7 +38,7 @@ def _cli(*args, cwd=ROOT):
 # --------------------------------------------------------------------------- configurations
 
 @pytest.mark.parametrize("spec, pattern", [
-    ("fftt", "is not a configuration"), ("uniform:abc", "not a number"), ("uniform:-1", "from 0 to 10"), ("uniform:1e30", "from 0 to 10"),
+    ("fftt", "is not a configuration"), ("uniform:abc", "not a number"), ("uniform:-11", "from -10 to 10"), ("uniform:1e30", "from -10 to 10"),
     ("inject:martians:0.5", "not in this run"), ("remix:0.1,0.2", "needs 3 λ values"),
     ("fft:1", "takes no arguments"), ("axis:female:nan", "finite"),
 ])

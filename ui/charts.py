@@ -15,7 +15,8 @@ FAMILY_STYLE = {"base": ("#000000", "diamond"), "fft": ("#0072B2", "square"), "l
                 "subgroup": ("#CC79A7", "triangle-up"), "uniform": ("#009E73", "circle"),
                 "inject": ("#D55E00", "triangle-down"), "axis": ("#56B4E9", "cross"),
                 "pair": ("#0072B2", "pentagon"), "probe": ("#000000", "circle-open"),
-                "ties": ("#D55E00", "hexagon"), "dare": ("#009E73", "star-square")}
+                "ties": ("#D55E00", "hexagon"), "dare": ("#009E73", "star-square"),
+                "thresholds": ("#000000", "star-diamond")}
 TEMPLATE = "plotly_white"
 
 
@@ -239,4 +240,40 @@ def slope_scatter(sens: pd.DataFrame, y: str, y_title: str) -> go.Figure:
     fig = px.scatter(sens, x="norm", y=y, size="training rows", color="subgroup", template=TEMPLATE,
                      height=380, hover_data=["seed", "training rows"], labels={y: y_title}, **bars)
     fig.add_hline(y=0, line=dict(color="grey", dash="dot", width=1))
+    return fig
+
+
+def front_check(points: pd.DataFrame) -> go.Figure:
+    """The search's estimated front and the same λ evaluated exactly (validation): open circles
+    and a dashed line for the estimate, filled ones and a solid line for the exact front, a thin
+    segment from each estimate to its exact point."""
+    fig = go.Figure()
+    for _, r in points.iterrows():
+        fig.add_trace(go.Scatter(x=[r["unfairness (estimate)"], r["unfairness (exact)"]],
+                                 y=[r["accuracy (estimate)"], r["accuracy (exact)"]], mode="lines",
+                                 line=dict(color="#999999", width=1), hoverinfo="skip", showlegend=False))
+    est = points.sort_values("unfairness (estimate)")
+    fig.add_trace(go.Scatter(x=est["unfairness (estimate)"], y=est["accuracy (estimate)"], mode="lines+markers",
+                             name="estimated front", line=dict(color="#0072B2", dash="dash"),
+                             marker=dict(symbol="circle-open", size=11, color="#0072B2")))
+    ex = points.sort_values("unfairness (exact)")
+    fig.add_trace(go.Scatter(x=ex["unfairness (exact)"], y=ex["accuracy (exact)"], mode="markers",
+                             name="the same λ, exact", marker=dict(symbol="circle", size=9, color="#D55E00")))
+    on = ex[ex["on the exact front"]]
+    fig.add_trace(go.Scatter(x=on["unfairness (exact)"], y=on["accuracy (exact)"], mode="lines", name="exact front",
+                             line=dict(color="#D55E00"), hoverinfo="skip"))
+    fig.update_layout(template=TEMPLATE, height=420, xaxis_title="max(worst DPD, worst EOD), validation",
+                      yaxis_title="Accuracy, validation")
+    return fig
+
+
+def counterfactual_bars(table: pd.DataFrame) -> go.Figure:
+    """Per subgroup, the share of swapped comments whose prediction flips, with the count on hover."""
+    t = table[table["swapped"] > 0]
+    fig = go.Figure(go.Bar(x=t["subgroup"], y=t["flip rate"], marker_color="#0072B2",
+                           customdata=np.stack([t["flips"], t["swapped"], t["mean Δmargin"]], axis=1),
+                           hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} flip (%{y:.1%}); "
+                                         "mean Δmargin %{customdata[2]:+.3f}<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=340, yaxis_title="Flip rate", yaxis_tickformat=".0%",
+                      xaxis_title="Subgroup (its identity terms swapped)")
     return fig

@@ -164,8 +164,9 @@ def explain_undefined(df: pd.DataFrame, value: str = "mean") -> None:
                    + ("\n- …" if len(lines) > 12 else ""), icon="⚠️")
 
 
-def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, str | None]:
-    """λ values from ``?lam=0.1,0.4,…``; (None, reason) for garbage."""
+def parse_lams(raw: str | None, groups: list[str], lo: float = 0.0,
+               hi: float = 1.0) -> tuple[list[float] | None, str | None]:
+    """λ values from ``?lam=0.1,-0.4,…`` within ``[lo, hi]`` (the run's λ range); (None, reason) for garbage."""
     if raw is None:
         return None, None
     try:
@@ -174,8 +175,8 @@ def parse_lams(raw: str | None, groups: list[str]) -> tuple[list[float] | None, 
         return None, f"?lam={raw!r} is not a comma-separated list of numbers"
     if len(vals) != len(groups):
         return None, f"?lam has {len(vals)} values; this run has {len(groups)} subgroups ({', '.join(groups)})"
-    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in vals):
-        return None, f"?lam values must be numbers between 0 and 1, got {raw!r}"
+    if not all(math.isfinite(v) and lo <= v <= hi for v in vals):
+        return None, f"?lam values must be numbers between {lo:g} and {hi:g} (this run's λ range), got {raw!r}"
     return vals, None
 
 

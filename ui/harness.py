@@ -26,7 +26,8 @@ def cache_fingerprint(root: str, run_id: str) -> dict:
 def one_runtime_for_all_sessions(monkeypatch) -> None:
     """AppTest swaps a mock Runtime into a global before each run and clears it after, which is
     fine for one session at a time but races between threads. Install one shared mock runtime
-    (as a real server has one runtime for all its sessions) and let AppTest's swaps go nowhere."""
+    (as a real server has one runtime for all its sessions) and let AppTest's swaps go nowhere;
+    likewise one cache of compiled page scripts."""
     from unittest.mock import MagicMock
 
     import streamlit.testing.v1.app_test as app_test
@@ -49,6 +50,13 @@ def one_runtime_for_all_sessions(monkeypatch) -> None:
     class _Sink:
         _instance = None
     monkeypatch.setattr(app_test, "Runtime", _Sink)
+    # one compiled-script cache for every session, as a server has (AppTest's runner compiles the
+    # page afresh on every run; compiling in many threads at once trips a CPython 3.11 bug:
+    # "SystemError: AST constructor recursion depth mismatch")
+    import streamlit.testing.v1.local_script_runner as local_runner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    scripts = ScriptCache()
+    monkeypatch.setattr(local_runner, "ScriptCache", lambda: scripts)
 
 
 def evaluate_exactly(at, *, timeout: float = 600.0, poll: float = 0.5):

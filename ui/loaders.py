@@ -129,9 +129,34 @@ def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, 
     return views.family_grid(results(root, run_id, mtime), family, target=target, split=split)
 
 
+@st.cache_data(show_spinner="Fitting per-group thresholds (fairlearn)…")
+def threshold_points(root: str, run_id: str, mtime: float) -> pd.DataFrame:
+    """Per-group thresholds fitted on validation over FFT, LoRA and task addition at the chosen λ
+    (both constraints), in the metrics' shape; empty for a run that cannot have them yet."""
+    from taskfair.steering.thresholds import threshold_points as fit
+    res = results(root, run_id, mtime)
+    return fit(res, views.chosen_configs(res), n_boot=500)
+
+
 @st.cache_data(show_spinner=False)
-def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> pd.DataFrame:
-    return views.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness)
+def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness: str,
+                    thresholds: bool = False) -> pd.DataFrame:
+    extra = threshold_points(root, run_id, mtime) if thresholds else None
+    return views.frontier_points(results(root, run_id, mtime), split=split, unfairness=unfairness, extra=extra)
+
+
+@st.cache_data(show_spinner=False)
+def thresholds_verdict(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> str:
+    return views.thresholds_against_merges(frontier_points(root, run_id, mtime, split, unfairness, True), unfairness)
+
+
+@st.cache_data(show_spinner=False)
+def methods_headline(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
+    """FFT, LoRA, task addition and per-group thresholds: accuracy, worst DPD, worst EOD as
+    ``value [95% interval]`` for reading."""
+    from taskfair.metrics.tables import with_intervals
+    t = views.methods_headline(results(root, run_id, mtime), split=split, extra=threshold_points(root, run_id, mtime))
+    return with_intervals(t).rename(columns={"accuracy": "Accuracy", "worst_dpd": "Worst DPD", "worst_eod": "Worst EOD"})
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
@@ -150,6 +175,15 @@ def remix_error(root: str, run_id: str, mtime: float, split: str, lams: tuple[fl
 def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
                    n_boot: int = 100) -> pd.DataFrame:
     return remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def remix_thresholds(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
+                     constraint: str) -> pd.DataFrame:
+    """Remix + per-group thresholds fitted on the validation estimate (instant)."""
+    from taskfair.steering.thresholds import remix_thresholds as both
+    ests = {sp: estimators(root, run_id, mtime, sp) for sp in dict.fromkeys(("val", split))}
+    return both(results(root, run_id, mtime), ests, lams, constraint, split=split)
 
 
 @st.cache_resource(show_spinner="Rebuilding θ0…", max_entries=4)
@@ -195,6 +229,45 @@ def confirm_search(root: str, run_id: str, mtime: float, max_dpd: float | None, 
     from taskfair.steering.search import confirm
     res = results(root, run_id, mtime)
     return confirm(res, search(root, run_id, mtime, max_dpd, max_eod), n=n, progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def check_front(root: str, run_id: str, mtime: float, max_dpd: float | None, max_eod: float | None,
+                n: int, _progress=None):
+    from taskfair.steering.search import check_front as check
+    return check(results(root, run_id, mtime), search(root, run_id, mtime, max_dpd, max_eod), n=n, progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def counterfactual(root: str, run_id: str, mtime: float, config: str, seed: int, split: str, _progress=None):
+    """The counterfactual identity test of one configuration: (summary, table, swapped examples)."""
+    from taskfair.steering.counterfactual import counterfactual_test
+    cf = counterfactual_test(results(root, run_id, mtime), config, seed=seed, split=split, progress=_progress)
+    return cf.summary(), cf.table, cf.examples
+
+
+@st.cache_data(show_spinner=False)
+def layer_blocks(root: str, run_id: str, mtime: float) -> tuple[str, ...]:
+    from taskfair.steering.layerwise import run_blocks
+    return run_blocks(results(root, run_id, mtime))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layerwise_exact(root: str, run_id: str, mtime: float, spec: str, _progress=None) -> pd.DataFrame:
+    """A layer-wise configuration evaluated exactly: accuracy, worst DPD, worst EOD on validation
+    and test (mean over seeds)."""
+    from taskfair.steering.exact import exact_metrics
+    t = exact_metrics(results(root, run_id, mtime), spec, splits=("val", "test"), progress=_progress)
+    t = t[(t.group == "(all)") & t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
+    return t.groupby(["metric", "split"]).value.mean().unstack("split").reindex(["accuracy", "worst_dpd", "worst_eod"])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def layerwise_search(root: str, run_id: str, mtime: float, start: str, budget: int, max_dpd: float | None,
+                     max_eod: float | None, _progress=None):
+    from taskfair.steering.layerwise import layerwise_search as search
+    return search(results(root, run_id, mtime), start=start, budget=budget, max_dpd=max_dpd, max_eod=max_eod,
+                  progress=_progress)
 
 
 @st.cache_data(show_spinner="Loading the task vectors…", max_entries=8)

@@ -100,14 +100,20 @@ def _check(cfg: StudyConfig) -> StudyConfig:
     for grid in ("uniform", "inject", "axis", "pairs"):
         values = getattr(cfg.grids, grid)
         need(bool(values) or grid == "pairs", f"grids.{grid}", "the grid is empty; give at least one λ")
-        need(all(math.isfinite(v) and v >= 0 for v in values), f"grids.{grid}",
-             f"every λ must be a finite number ≥ 0, got {list(values)}")
+        need(all(math.isfinite(v) and abs(v) <= 10 for v in values), f"grids.{grid}",
+             f"every λ must be a finite number from -10 to 10, got {list(values)}")
+        need(grid not in ("uniform", "pairs") or all(v >= 0 for v in values), f"grids.{grid}",
+             f"λ must be ≥ 0 here (negative λ belong on grids.axis or grids.inject), got {list(values)}")
         need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
     bad = [m for m in cfg.grids.methods if m not in ("ties", "dare")]
     need(not bad, "grids.methods", f"{bad} unknown; choose from ['ties', 'dare'] (plain addition is always there)")
     need(all(math.isfinite(v) and v >= 0 for v in cfg.grids.methods_grid) and
          (bool(cfg.grids.methods_grid) or not cfg.grids.methods), "grids.methods_grid",
          f"give finite λ ≥ 0, got {list(cfg.grids.methods_grid)}")
+    lo_hi = tuple(cfg.grids.lam_range)
+    need(len(lo_hi) == 2 and all(math.isfinite(v) and abs(v) <= 10 for v in lo_hi) and lo_hi[0] < lo_hi[1]
+         and lo_hi[0] <= 0 <= lo_hi[1], "grids.lam_range",
+         f"give [low, high] with -10 ≤ low ≤ 0 ≤ high ≤ 10 and low < high, got {list(lo_hi)}")
     need(0 < cfg.grids.ties_density <= 1, "grids.ties_density", f"must be in (0, 1], got {cfg.grids.ties_density}")
     need(0 <= cfg.grids.dare_drop_rate < 1, "grids.dare_drop_rate",
          f"must be in [0, 1), got {cfg.grids.dare_drop_rate}")

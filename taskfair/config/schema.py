@@ -112,11 +112,13 @@ class GridConfig:
     """λ grids: the uniform sweep, injection into FFT, and each subgroup's own axis; plus the
     points that teach the remix estimate how subgroup vectors interact: every pair of subgroups
     at each λ in ``pairs`` (both at that λ, the rest at 0), and ``probes`` random per-subgroup λ
-    vectors in [0, 1] (seeded by the run's seed)."""
+    vectors in [0, 1] (seeded by the run's seed). λ may be negative (task negation: subtracting
+    a subgroup's vector); ``lam_range`` is the range the sliders, the search and the command
+    line offer for a remix of the finished run (beyond the stored points it is an extrapolation)."""
 
     uniform: tuple[float, ...] = _grid(0.0, 1.0, 0.1)
     inject: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
-    axis: tuple[float, ...] = _grid(0.0, 1.0, 0.2)
+    axis: tuple[float, ...] = (-1.0, -0.5) + _grid(0.0, 1.0, 0.2)
     pairs: tuple[float, ...] = ()
     probes: int = 0
     # other merge methods, evaluated as θ0 + merge(τ_g; λ for every subgroup) on their own λ grid
@@ -124,6 +126,7 @@ class GridConfig:
     methods_grid: tuple[float, ...] = (0.4, 0.7, 1.0)
     ties_density: float = 0.2
     dare_drop_rate: float = 0.5
+    lam_range: tuple[float, float] = (-1.0, 1.5)
 
 
 @dataclass(frozen=True)

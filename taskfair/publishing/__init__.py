@@ -2,6 +2,7 @@
 folder with its provenance (rebuildable to the byte), and a one-file HTML report.
 
 - :mod:`.export`     — :func:`export_configuration` (the one export path), :func:`export_model`
+- :mod:`.card`       — the export's model card (metrics, counterfactual identity test, provenance)
 - :mod:`.provenance` — :func:`build_record`, :func:`recreate`
 - :mod:`.htmlreport` — :func:`html_report`
 """

@@ -21,6 +21,7 @@ import torch
 
 from ..metrics.fairness import group_rates
 from ..metrics.tables import rates_table
+from ..data.images import is_image_run
 from ..models.inference import is_image_processor, predict_margins
 from ..steering.configurations import Config, parse_config, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
@@ -28,6 +29,7 @@ from ..vectors.engine import memory_budget
 from ..store import layout
 from ..store.files import package_versions, sha256_file
 from ..store.results import RunResults
+from .card import model_card as _model_card
 from .provenance import build_record, read_record, record_summary, write_record
 
 __all__ = ["ExportError", "Exported", "auto_model_class", "default_export_name", "export_configuration",
@@ -54,79 +56,11 @@ def safe_export_dir(export_root: str | Path, name: str) -> Path:
     return target
 
 
-def _provenance_lines(record: Mapping) -> list[str]:
-    lines = ["", "## Provenance", "",
-             "Everything below is also in `provenance.json`; `python -m taskfair recreate <this folder>` "
-             "rebuilds the weights from it and checks their hash.", "",
-             f"- **merged weights sha256**: `{record['merged_weights_sha256']}`",
-             f"- **base model**: `{record['base_model']['spec']}`, weights sha256 "
-             f"`{record['base_model']['weights_sha256']}` (head seed {record['base_model']['head_seed']})",
-             f"- **merge**: `{record['merge']['method']}` {json.dumps(record['merge']['params']) if record['merge']['params'] else ''}",
-             f"- **data**: {record['data']['dataset']}"
-             + (f", attribute {record['data']['attribute']}" if record['data'].get('attribute') else "")
-             + f"; subgroups {', '.join(record['data']['subgroups'])}; λ chosen on "
-             f"{record['data']['selection_split']}, reported on {record['data']['report_split']}",
-             f"- **seeds**: run {record['seeds']['run']}, this model {record['seeds']['this_model']}",
-             "", "| task vector | coefficient | sha256 |", "|---|---|---|"]
-    lines += [f"| {v.get('vector') or v['subgroup']} | {v['coefficient']:.4f} | `{v['sha256'][:16]}…` |"
-              for v in record["task_vectors"]]
-    for split, ev in record.get("evaluation", {}).items():
-        lines += ["", f"Evaluation data ({split}): {ev['n_examples']} examples, sha256 `{ev['data_sha256'][:16]}…`; "
-                  f"95% bootstrap intervals over examples ({ev['bootstrap']['n']} resamples):", "",
-                  "| group | metric | value | 95% interval |", "|---|---|---|---|"]
-        for m in ev["metrics"]:
-            v, lo, hi = m["value"], m.get("ci_low"), m.get("ci_high")
-            fmt = lambda x: "undefined" if x is None or x != x else f"{x:.3f}"
-            lines.append(f"| {m['group']} | {m['metric']} | {fmt(v)} | {fmt(lo)}–{fmt(hi)} |")
-    versions = record.get("versions", {})
-    if versions:
-        lines += ["", "Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))]
-    return lines
-
-
 def auto_model_class(processor):
     """The transformers Auto class an export reloads with: image classification for a model with
     an image processor, sequence classification for one with a tokenizer."""
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
     return AutoModelForImageClassification if is_image_processor(processor) else AutoModelForSequenceClassification
-
-
-def _model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
-                record: Mapping | None = None, *, image: bool = False,
-                auto: str = "AutoModelForSequenceClassification") -> str:
-    lines = [f"# {name}", "",
-             f"A merged {'image' if image else 'sequence'} classifier made with taskfair: "
-             "`θ = θ0 + Σ λ_v τ_v` over task vectors of demographic subgroups (and of full fine-tuning or LoRA).", "",
-             "## Coefficients", "", "| task vector | λ |", "|---|---|"]
-    lines += [f"| {g} | {lam:.3f} |" for g, lam in provenance.get("coefficients", {}).items()]
-    bad = {split: e.get("degenerate") for split, e in ((record or {}).get("evaluation") or {}).items()
-           if e.get("degenerate")}
-    if bad:
-        lines += ["", "## Warning: a constant predictor", "",
-                  "This model " + "; ".join(f"{why} ({split})" for split, why in bad.items()) + ". Its fairness "
-                  "metrics below are those of a model that learned nothing (trivially fair), not evidence "
-                  "of fairness."]
-    lines += ["", "## Source", ""]
-    for key in ("run", "seed", "configuration", "base_model", "base_sha256", "dataset", "merge_method"):
-        if provenance.get(key) is not None:
-            lines.append(f"- **{key}**: `{provenance[key]}`")
-    if metrics is not None and len(metrics):
-        lines += ["", "## Metrics (test split, one subgroup against the rest)", "",
-                  metrics.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else
-                  "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
-    if record is not None:
-        lines += _provenance_lines(record)
-    pre = "AutoImageProcessor" if image else "AutoTokenizer"
-    lines += ["", "## Use", "", "```python",
-              f"from transformers import {auto}, {pre}",
-              f"model = {auto}.from_pretrained('{name}')",
-              f"{'processor' if image else 'tokenizer'} = {pre}.from_pretrained('{name}')", "```", ""]
-    return "\n".join(lines)
-
-
-def _has_tabulate() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("tabulate") is not None  # pandas needs it for to_markdown
 
 
 SHARD_SIZE = "2GB"   # weight shards of an export, as Hugging Face checkpoints are cut
@@ -188,7 +122,8 @@ def _check_written(folder: Path, model: torch.nn.Module) -> str:
 
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping | None = None,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
-                 max_length: int = 64, record: Mapping | None = None) -> Path:
+                 max_length: int = 64, record: Mapping | None = None,
+                 counterfactual: pd.DataFrame | None = None) -> Path:
     """Write ``model`` + ``tokenizer`` (or image processor) to ``target`` (which must not exist),
     with README.md and metrics.json, then reload it with transformers and check it predicts what
     ``model`` does on ``check_texts`` (image paths for an image model). Built in a temporary
@@ -215,11 +150,13 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         if record is not None:  # what recreate checks the folder against, file by file
             record = {**record, "files": {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
         (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
-                                                          auto=auto.__name__))
+                                                   auto=auto.__name__, counterfactual=counterfactual))
         if record is not None:
             write_record(record, tmp)
         summary = {"provenance": dict(provenance), "versions": package_versions(),
                    "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
+        if counterfactual is not None:
+            summary["counterfactual"] = json.loads(counterfactual.to_json(orient="records"))
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
         if not any((tmp / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
             raise ExportError("the model was not written as safetensors")
@@ -262,9 +199,20 @@ def zip_export(folder: str | Path) -> bytes:
         return Path(archive).read_bytes()
 
 
+def _layerwise(how, model) -> dict | None:
+    """The per-block coefficients of a layer-wise recipe, with the blocks' names in this model."""
+    from ..vectors.blocks import assign_blocks
+    lw = how.layerwise
+    if lw:
+        names = [n for n, p in model.named_parameters() if p.is_floating_point()]
+        lw["blocks"] = list(assign_blocks(names, how.bounds or None)[1])
+    return lw
+
+
 def default_export_name(run_id: str, seed: int, config: Config | str) -> str:
     """A folder name for an export: run, seed and configuration (``quick-seed13-remix-0.2-0.5``)."""
     spec = config.spec if isinstance(config, Config) else str(config)
+    spec = re.sub(r"(?<=[:,])-", "m", spec)  # a negative λ keeps its sign: remix:-0.5 -> remix-m0.5
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-.")
     return f"{run_id}-{layout.seed_label(seed)}-{slug}"[:100]
 
@@ -277,7 +225,7 @@ class Exported:
 
 
 def export_configuration(results: RunResults, config: Config | str, target: str | Path, *, seed: int | None = None,
-                         base=None, n_boot: int = 1000,
+                         base=None, n_boot: int = 1000, counterfactual: bool = True,
                          progress: Callable[[float, str], None] | None = None) -> Exported:
     """Export one configuration of a finished run (any configuration string: ``fft``,
     ``remix:0.2,0.5,…``, ``inject:female:0.6`` …) for one seed: merge once, measure on
@@ -304,10 +252,15 @@ def export_configuration(results: RunResults, config: Config | str, target: str 
     metrics = rates_table(group_rates(margins["test"] > 0, sr.labels["test"], sr.masks["test"]), results.groups)
     say(0.6, "Recording provenance (bootstrap intervals)…")
     record = build_record(run, seed, how.as_dict, model, method=how.method, params=dict(how.params),
-                          margins=margins, n_boot=n_boot, configuration=config.spec)
+                          margins=margins, n_boot=n_boot, configuration=config.spec, layerwise=_layerwise(how, model))
+    cf = None
+    if counterfactual and not is_image_run(results.config):
+        say(0.65, "Counterfactual identity test…")
+        from ..steering.counterfactual import counterfactual_test
+        cf = counterfactual_test(results, config, seed=seed, model=model, processor=base[1]).table
     say(0.7, "Writing and verifying by reloading…")
     texts = results.data["text"].to_numpy()[sr.index["test"][:32]].tolist()
     path = export_model(model, base[1], target, metrics=metrics, check_texts=texts,
-                        max_length=int(results.config["train"]["max_length"]), record=record)
+                        max_length=int(results.config["train"]["max_length"]), record=record, counterfactual=cf)
     say(1.0, "Done")
     return Exported(path, read_record(path), metrics)

@@ -134,8 +134,48 @@ def _min_size_section(results: RunResults) -> list[str]:
             _table(wide.reset_index())]
 
 
+def _thresholds_section(results: RunResults, n_boot: int) -> list[str]:
+    """Merges against the standard post-processing fix: per-group thresholds (fairlearn) over
+    FFT, LoRA and task addition at the chosen λ, with the verdict against every merge."""
+    from ..metrics.tables import with_intervals
+    from ..steering.thresholds import THRESHOLD_CAVEAT, threshold_points
+    from ..steering.views import chosen_configs, frontier_points, methods_headline, thresholds_against_merges
+    extra = threshold_points(results, chosen_configs(results), n_boot=min(n_boot, 500))
+    if not len(extra):
+        return []
+    head = with_intervals(methods_headline(results, split="test", extra=extra))
+    verdicts = [thresholds_against_merges(frontier_points(results, unfairness=u, extra=extra), u)
+                for u in ("worst_dpd", "worst_eod")]
+    esc = html.escape
+    return ["<h2 id='thresholds'>Against per-group thresholds (test)</h2>",
+            "<p>fairlearn's ThresholdOptimizer fitted on validation over each method's margins (subgroup as the "
+            "sensitive feature; an example in several subgroups is its own category), for demographic parity (DP) "
+            f"or equalized odds (EO). <b>{esc(THRESHOLD_CAVEAT)}</b></p>", _table(head),
+            *[f"<p>{esc(v.replace(THRESHOLD_CAVEAT, '').strip())}</p>" for v in verdicts if v]]
+
+
+def _counterfactual_section(results: RunResults, configs: Sequence[str | Config]) -> list[str]:
+    """Counterfactual identity tests of the report's configurations (first seed, test split, exact)."""
+    from ..data.images import is_image_run
+    from ..steering.counterfactual import counterfactual_test
+    if is_image_run(results.config):
+        return []
+    frames = []
+    for c in configs:
+        cf = counterfactual_test(results, c)
+        frames.append(cf.table.assign(configuration=cf.config))
+    t = pd.concat(frames, ignore_index=True)
+    t = t[["configuration"] + [c for c in t.columns if c != "configuration"]]
+    return ["<h2 id='counterfactual'>Counterfactual identity test (test, exact)</h2>",
+            "<p>Each subgroup's test comments with their identity terms swapped for the opposite group's "
+            "(RedditBias's own term lists: women → men, Muslims → Christians, Black people → White people, …), "
+            "run through each configuration: how often the prediction flips when only the identity term changes, "
+            f"and the mean change of the margin (positive: towards hostile). Seed {next(iter(results.seeds))}.</p>",
+            _table(t)]
+
+
 def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
-                exact: bool = False, title: str | None = None) -> str:
+                exact: bool = False, title: str | None = None, counterfactual: bool = True) -> str:
     """The whole report as one HTML string (plotly.js inlined)."""
     m = report_frames(results, configs, n_boot=n_boot, exact=exact)
     groups = list(results.groups)
@@ -200,11 +240,13 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         "examples].</small></p>",
         "<h2 id='headline'>Headline (mean over seeds)</h2>", _table(wide),
         f"<p>λ of plain task addition chosen on validation: {esc(json.dumps(chosen))}.</p>",
+        *_thresholds_section(results, n_boot),
         "<h2 id='subgroups'>Per subgroup (test)</h2>",
         "<p>Bars: value (mean over seeds); whiskers: 95% bootstrap interval over test examples "
         f"({n_boot} resamples). Hover for the spread over seeds. Overlapping intervals mean the "
         "difference may be noise.</p>", fig_html, _table(per),
         *_min_size_section(results),
+        *(_counterfactual_section(results, list(dict.fromkeys(m.spec))) if counterfactual else []),
         "<h2 id='coefficients'>Coefficients</h2>",
         _table(pd.DataFrame(coef_rows)) if coef_rows else "<p>No merged configuration in this report.</p>",
         "<h2 id='caveats'>Caveats</h2><div class='caveat'><ul>",

@@ -69,11 +69,12 @@ def _config_sha256(config: Mapping) -> str:
 def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: torch.nn.Module, *,
                  method: str = "task_arithmetic", params: Mapping | None = None,
                  margins: Mapping[str, np.ndarray] | None = None, n_boot: int = 1000,
-                 configuration: str | None = None) -> dict:
+                 configuration: str | None = None, layerwise: Mapping | None = None) -> dict:
     """The provenance record of ``model``, merged from ``run``'s seed ``seed`` with
     ``coefficients`` (stored vector -> λ: a subgroup, ``fft`` or ``lora``). ``margins``
     (split -> [N]) are the model's predictions on the run's splits, for the metrics; splits not
-    given are left out. ``configuration`` is the configuration string it was made from."""
+    given are left out. ``configuration`` is the configuration string it was made from;
+    ``layerwise`` (:attr:`Recipe.layerwise`) the per-block coefficients of a layer-wise merge."""
     cfg = run.config
     groups = run.groups()
     unknown = [v for v in coefficients if not run.has_task_vector(seed, v)]
@@ -105,7 +106,9 @@ def build_record(run: Run, seed: int, coefficients: Mapping[str, float], model: 
             # a constant predictor is trivially fair: say so wherever this record is shown
             "degenerate": is_degenerate(pred, labels),
         }
+    extra = {"layerwise": dict(layerwise)} if layerwise else {}
     return {
+        **extra,
         "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run": {"id": run.run_id, "artifact_root": str(run.path.parent.resolve()),
@@ -170,8 +173,11 @@ def record_recipe(record: Mapping) -> Recipe:
     subgroup vectors, under ``subgroup``)."""
     vectors = tuple(v.get("vector") or v["subgroup"] for v in record["task_vectors"])
     merge = record["merge"]
+    lw = record.get("layerwise") or {}
+    per_block = tuple(tuple(float(x) for x in lw["coefficients"][v]) for v in vectors) if lw else ()
     return Recipe(vectors, tuple(float(v["coefficient"]) for v in record["task_vectors"]),
-                  merge["method"], tuple(merge.get("params", {}).items()))
+                  merge["method"], tuple(merge.get("params", {}).items()), per_block=per_block,
+                  bounds=tuple(int(b) for b in lw.get("bounds", ())))
 
 
 def record_summary(record: Mapping) -> dict:

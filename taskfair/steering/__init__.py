@@ -10,6 +10,8 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.search`         — :func:`search_coefficients`, :func:`confirm`
 - :mod:`.diff`           — :func:`example_diff`
 - :mod:`.sensitivity`    — :func:`vector_tables`, :func:`sensitivity`
+- :mod:`.thresholds`     — :func:`fit_thresholds`, :func:`threshold_metrics`: per-group thresholds
+  (fairlearn's ThresholdOptimizer) over any configuration, the post-processing baseline
 - :mod:`.findings`       — :func:`findings`: the study's four findings checked on a run
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
@@ -21,6 +23,8 @@ from .findings import Finding, findings
 from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
 from .sensitivity import sensitivity, vector_tables
+from .thresholds import (THRESHOLD_CAVEAT, ThresholdFit, fit_thresholds, split_thresholds, threshold_metrics,
+                         threshold_points)
 from .views import compare_methods, family_grid, frontier_points, health_warnings, min_size_effect, uniform_sweep
 
 __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
@@ -28,4 +32,6 @@ __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "con
            "merged_model", "model_margins", "exact_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
-           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings"]
+           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings",
+           "THRESHOLD_CAVEAT", "ThresholdFit", "fit_thresholds", "split_thresholds", "threshold_metrics",
+           "threshold_points"]

@@ -4,10 +4,14 @@
     fft | lora           the full / LoRA fine-tune
     subgroup:female      the model fine-tuned on one subgroup
     uniform:0.4          θ0 + 0.4 Σ_g τ_g
-    inject:female:0.6    θ_FFT + 0.6 τ_female
+    inject:female:0.6    θ_FFT + 0.6 τ_female   (λ may be negative: inject:female:-0.5 subtracts)
     axis:female:0.6      θ0 + 0.6 τ_female
     remix:0.2,0.5,0.1    θ0 + Σ_g λ_g τ_g, one λ per subgroup in the run's order
     ties:0.7 | dare:0.7  θ0 + TIES/DARE merge of the subgroup vectors at λ (stored points only)
+    layerwise:1/1/0.5/0,0/0/0.3/0.3,…   one λ per subgroup and per block of layers (embeddings /
+                         lower / upper / head by default), subgroups in the run's order; always
+                         evaluated exactly. ``layerwise[2,4]:…`` splits the layers at 2 and 4
+                         instead (embeddings / layers 0-1 / 2-3 / 4-end / head)
 
 Stored points are read back exactly; a remix that was not evaluated is the instant estimate
 unless exact evaluation is asked for.
@@ -22,7 +26,7 @@ import numpy as np
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError",
-           "extrapolation", "LAM_MAX"]
+           "extrapolation", "LAM_MAX", "LAM_RANGE", "lam_range"]
 
 
 class ConfigSpecError(ValueError):
@@ -31,10 +35,12 @@ class ConfigSpecError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix
+    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix | layerwise
     target: str = ""
     lam: float = float("nan")
     lams: tuple[float, ...] = ()
+    grid: tuple[tuple[float, ...], ...] = ()   # layerwise: per subgroup, one λ per block
+    bounds: tuple[int, ...] = ()               # layerwise: where the layers split (() = halves)
 
     @property
     def label(self) -> str:
@@ -50,6 +56,8 @@ class Config:
             return f"FFT + {self.lam:g}·τ_{self.target}"
         if self.kind == "axis":
             return f"{self.lam:g}·τ_{self.target}"
+        if self.kind == "layerwise":
+            return "layer-wise " + self.spec.partition(":")[2]
         return "remix " + ",".join(f"{v:g}" for v in self.lams)
 
     @property
@@ -62,6 +70,9 @@ class Config:
             return f"{self.kind}:{self.lam:g}"
         if self.kind in ("inject", "axis"):
             return f"{self.kind}:{self.target}:{self.lam:g}"
+        if self.kind == "layerwise":
+            at = f"[{','.join(map(str, self.bounds))}]" if self.bounds else ""
+            return f"layerwise{at}:" + ",".join("/".join(f"{v:g}" for v in row) for row in self.grid)
         return "remix:" + ",".join(f"{v:g}" for v in self.lams)
 
 
@@ -75,10 +86,19 @@ class Recipe:
     coefficients: tuple[float, ...]
     method: str = "task_arithmetic"
     params: tuple[tuple[str, float | int], ...] = ()
+    per_block: tuple[tuple[float, ...], ...] = ()   # layer-wise: per vector, one λ per block
+    bounds: tuple[int, ...] = ()                    # layer-wise: where the layers split
 
     @property
     def as_dict(self) -> dict[str, float]:
         return dict(zip(self.vectors, self.coefficients))
+
+    @property
+    def layerwise(self) -> dict | None:
+        """The per-block coefficients as a provenance record stores them (None: one λ per vector)."""
+        if not self.per_block:
+            return None
+        return {"bounds": list(self.bounds), "coefficients": {v: list(row) for v, row in zip(self.vectors, self.per_block)}}
 
 
 def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict, seed: int) -> Recipe:
@@ -97,6 +117,10 @@ def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict
         return Recipe(groups, (config.lam,) * k)
     if config.kind == "remix":
         return Recipe(groups, tuple(config.lams))
+    if config.kind == "layerwise":
+        # the per-vector coefficient shown in tables is the mean over blocks; the blocks rule the merge
+        return Recipe(groups, tuple(float(np.mean(row)) for row in config.grid), per_block=config.grid,
+                      bounds=config.bounds)
     if config.kind == "inject":
         return Recipe(("fft",) + groups, (1.0,) + tuple(config.lam if g == config.target else 0.0
                                                           for g in groups))
@@ -109,8 +133,16 @@ def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict
     raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
 
 
-# the largest λ a configuration string accepts
+# the largest |λ| a configuration string accepts (λ may be negative: task negation)
 LAM_MAX = 10.0
+# the λ range the sliders, the search and the command line offer by default (grids.lam_range)
+LAM_RANGE = (-1.0, 1.5)
+
+
+def lam_range(results: RunResults) -> tuple[float, float]:
+    """The run's ``grids.lam_range`` (runs stored before it existed: :data:`LAM_RANGE`)."""
+    lo, hi = results.config.get("grids", {}).get("lam_range", LAM_RANGE)
+    return float(lo), float(hi)
 
 
 def _num(text: str, spec: str) -> float:
@@ -118,8 +150,8 @@ def _num(text: str, spec: str) -> float:
         v = float(text)
     except ValueError:
         raise ConfigSpecError(f"{spec!r}: {text!r} is not a number") from None
-    if not math.isfinite(v) or v < 0 or v > LAM_MAX:
-        raise ConfigSpecError(f"{spec!r}: λ must be a finite number from 0 to {LAM_MAX:g}, got {text} "
+    if not math.isfinite(v) or abs(v) > LAM_MAX:
+        raise ConfigSpecError(f"{spec!r}: λ must be a finite number from -{LAM_MAX:g} to {LAM_MAX:g}, got {text} "
                               "(beyond that the vectors swamp θ0 and the margins overflow)")
     return v
 
@@ -147,7 +179,9 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
     s = (spec or "").strip()
     kind, _, rest = s.partition(":")
     help_ = ("use base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, "
-             "ties:<λ>, dare:<λ> or remix:<λ1>,…,<λK>")
+             "ties:<λ>, dare:<λ>, remix:<λ1>,…,<λK> or layerwise:<λ/λ/λ/λ>,…")
+    if kind.startswith("layerwise"):
+        return _parse_layerwise(s, kind, rest, groups)
     if kind in ("base", "fft", "lora"):
         if rest:
             raise ConfigSpecError(f"{spec!r}: {kind} takes no arguments")
@@ -170,6 +204,29 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
                                   f"({', '.join(groups)}), got {len(vals)}")
         return Config(kind, lams=vals)
     raise ConfigSpecError(f"{spec!r} is not a configuration; {help_}")
+
+
+def _parse_layerwise(spec: str, kind: str, rest: str, groups) -> Config:
+    bounds: tuple[int, ...] = ()
+    if kind != "layerwise":
+        inner = kind[len("layerwise"):]
+        if not (inner.startswith("[") and inner.endswith("]")):
+            raise ConfigSpecError(f"{spec!r}: write layerwise:… or layerwise[2,4]:… (the layers where blocks split)")
+        try:
+            bounds = tuple(int(x) for x in inner[1:-1].split(","))
+        except ValueError:
+            raise ConfigSpecError(f"{spec!r}: the layer bounds {inner} must be whole numbers") from None
+        if list(bounds) != sorted(set(bounds)) or bounds[0] < 1:
+            raise ConfigSpecError(f"{spec!r}: the layer bounds must increase from 1, got {list(bounds)}")
+    rows = rest.split(",") if rest else []
+    if len(rows) != len(groups):
+        raise ConfigSpecError(f"{spec!r}: give one λ/λ/… per subgroup ({', '.join(groups)}), got {len(rows)}")
+    grid = tuple(tuple(_num(x, spec) for x in row.split("/")) for row in rows)
+    n = len(bounds) + 3 if bounds else 4
+    if any(len(row) != n for row in grid):
+        raise ConfigSpecError(f"{spec!r}: each subgroup needs {n} λ separated by '/' (embeddings, "
+                              + ("lower, upper" if not bounds else f"{len(bounds) + 1} layer blocks") + ", head)")
+    return Config("layerwise", grid=grid, bounds=bounds)
 
 
 def stored_configs(results: RunResults) -> list[str]:
@@ -209,6 +266,13 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
             raise ConfigSpecError(f"{config.spec!r} was not evaluated; stored λ: "
                                   f"{', '.join(f'{v:g}' for v in lams)} (or use a remix)")
         return rows[hit[0]].astype(np.float64), False
+    if config.kind == "layerwise":  # no estimate exists for per-block λ: always exact
+        from .exact import build_model, load_theta0, model_margins
+        run = results.open_run()
+        fresh = base is None
+        base = base or load_theta0(run, seed)
+        model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base, in_place=fresh)
+        return model_margins(run, seed, model, base[1], splits=(split,))[split].astype(np.float64), False
     # remix: a stored point when there is one, else the estimate or an exact evaluation
     lams, rows = sr.subgroup_space(split)
     if len(lams):

@@ -21,7 +21,7 @@ from ..store.results import RunResults
 from ..store.run import Run
 from ..vectors.engine import MergeEngine
 from ..vectors.taskvector import model_weights, weights_sha256
-from .configurations import Config, Recipe, parse_config, recipe
+from .configurations import Config, ConfigSpecError, Recipe, parse_config, recipe
 
 __all__ = ["load_theta0", "build_model", "merged_model", "model_margins", "exact_margins",
            "exact_metrics"]
@@ -81,9 +81,24 @@ def build_model(run: Run, seed: int, how: Recipe, base, *, in_place: bool = Fals
     if not how.vectors:
         return model
     paths = [run.task_vector_path(seed, v) for v in how.vectors]
+    if how.per_block:  # layer-wise: each tensor takes its block's coefficients
+        per_tensor = _per_tensor(model, how)
+        with MergeEngine(model, paths, mode="stream") as engine:
+            engine.set([float(c) for c in how.coefficients], per_tensor=per_tensor)
+        return model
     with MergeEngine(model, paths) as engine:
         engine.set([float(c) for c in how.coefficients], method=how.method, **dict(how.params))
     return model
+
+
+def _per_tensor(model: torch.nn.Module, how: Recipe) -> dict[str, list[float]]:
+    from ..vectors.blocks import assign_blocks
+    names = [n for n, p in model.named_parameters() if p.is_floating_point()]
+    block_of, blocks = assign_blocks(names, how.bounds or None)
+    n = len(how.per_block[0])
+    if n != len(blocks):
+        raise ConfigSpecError(f"this model's blocks are {', '.join(blocks)}: give {len(blocks)} λ per subgroup, got {n}")
+    return {name: [row[blocks.index(block_of[name])] for row in how.per_block] for name in names}
 
 
 def merged_model(run: Run, seed: int, lams: Sequence[float], base, *, method: str = "task_arithmetic",

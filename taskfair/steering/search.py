@@ -4,8 +4,10 @@ A candidate that predicts one class for ≥97% of validation examples, or does n
 class, is never returned (a constant predictor is trivially fair).
 
 The search runs on the instant estimate (thousands of candidates per second: random points in
-[0, 1]^K, the uniform diagonal, then local refinement around the best), on the validation split
-only. The best candidates are then confirmed by exact evaluation (merge and run the model) on
+the run's λ range (``grids.lam_range``, default [−1, 1.5]: negative λ subtract a subgroup's
+vector), the uniform diagonal, then local refinement around the best), on the validation split
+only. Candidates outside the stored points are marked ``extrapolated``: their estimate is least
+reliable, and confirming them exactly matters most. The best candidates are then confirmed by exact evaluation (merge and run the model) on
 validation and test, reported side by side so that overfitting to validation shows.
 """
 from __future__ import annotations
@@ -16,12 +18,15 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.fairness import ALL, group_rates, summary_metrics
-from ..metrics.frontier import pareto_mask
+from ..metrics.frontier import hypervolume, pareto_mask
 from ..metrics.health import CONSTANT_SHARE
 from ..store.results import RunResults
 from .estimate import RemixEstimator
 
-__all__ = ["SearchResult", "search_coefficients", "confirm"]
+__all__ = ["SearchResult", "search_coefficients", "confirm", "FrontCheck", "check_front", "UNFAIRNESS"]
+
+# the search ranks candidates by accuracy against max(worst DPD, worst EOD)
+UNFAIRNESS = "max(worst DPD, worst EOD)"
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,20 @@ def _estimate(estimators, L: np.ndarray) -> dict[str, np.ndarray]:
 
 def search_coefficients(results: RunResults, *, max_dpd: float | None = None, max_eod: float | None = None,
                         n_random: int = 3000, rounds: int = 3, top: int = 5, seed: int = 0,
-                        lam_max: float = 1.0) -> SearchResult:
-    """Search per-subgroup λ in [0, ``lam_max``] on the validation estimate."""
+                        lam_range: tuple[float, float] | None = None) -> SearchResult:
+    """Search per-subgroup λ in ``lam_range`` (default: the run's) on the validation estimate."""
+    from .configurations import LAM_MAX, lam_range as run_range
     for name, b in (("max_dpd", max_dpd), ("max_eod", max_eod)):
         if b is not None and not (np.isfinite(b) and b >= 0):
             raise ValueError(f"{name} must be a number ≥ 0, got {b}")
+    lo, hi = lam_range if lam_range is not None else run_range(results)
+    if not (np.isfinite(lo) and np.isfinite(hi) and -LAM_MAX <= lo < hi <= LAM_MAX):
+        raise ValueError(f"the λ range must be low < high within ±{LAM_MAX:g}, got [{lo:g}, {hi:g}]")
     k = len(results.groups)
     ests = [RemixEstimator(sr, "val") for sr in results.seeds.values()]
     rng = np.random.default_rng(seed)
-    L = np.vstack([rng.uniform(0, lam_max, (n_random, k)),
-                   np.repeat(np.linspace(0, lam_max, 21)[:, None], k, axis=1)])
+    L = np.vstack([rng.uniform(lo, hi, (n_random, k)),
+                   np.repeat(np.linspace(max(lo, 0.0), hi, 21)[:, None], k, axis=1)])
     scores = _estimate(ests, L)
 
     def feasible(s):
@@ -73,13 +82,13 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
             ok &= s["worst_eod"] <= max_eod
         return ok
 
-    step = 0.15 * lam_max
+    step = 0.15 * (hi - lo)
     for _ in range(rounds):  # local refinement around the best feasible points
         ok = feasible(scores)
         if not ok.any():
             break
         order = np.argsort(-np.where(ok, scores["accuracy"], -np.inf))[:20]
-        local = np.clip(np.repeat(L[order], 25, axis=0) + rng.normal(0, step, (len(order) * 25, k)), 0, lam_max)
+        local = np.clip(np.repeat(L[order], 25, axis=0) + rng.normal(0, step, (len(order) * 25, k)), lo, hi)
         new = _estimate(ests, local)
         L = np.vstack([L, local])
         scores = {m: np.concatenate([scores[m], new[m]]) for m in scores}
@@ -88,6 +97,11 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
     for m, v in scores.items():
         df[f"val {m} (estimate)"] = v
     df["feasible"] = feasible(scores)
+    stored, _ = next(iter(results.seeds.values())).subgroup_space("val")
+    if len(stored):  # outside the box of stored points: the estimate extrapolates
+        df["extrapolated"] = ((L < stored.min(axis=0) - 1e-9) | (L > stored.max(axis=0) + 1e-9)).any(axis=1)
+    else:
+        df["extrapolated"] = True
     unf = np.maximum(df["val worst_dpd (estimate)"], df["val worst_eod (estimate)"]).to_numpy()
     df["pareto"] = False
     if df.feasible.any():
@@ -142,3 +156,70 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
             progress((i + 1) / len(picked))
     return pd.DataFrame(rows)
 
+
+
+@dataclass(frozen=True)
+class FrontCheck:
+    """The estimated validation front beside the same λ evaluated exactly."""
+
+    points: pd.DataFrame        # λ, accuracy/unfairness estimated and exact, on each front
+    hv_estimate: float          # hypervolume of the estimated front
+    hv_exact: float             # hypervolume of the same points, evaluated exactly
+    reference: tuple[float, float]   # (accuracy, unfairness) of the reference corner
+    mean_gap: dict[str, float]  # mean |estimate − exact| per axis
+
+    @property
+    def hv_gap(self) -> float:
+        """How much of the estimated front's hypervolume the exact evaluation loses (a share)."""
+        return (self.hv_estimate - self.hv_exact) / self.hv_estimate if self.hv_estimate > 0 else float("nan")
+
+
+def _spread(front: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most ``n`` points of a front, evenly spaced along its unfairness."""
+    front = front.sort_values("unf").reset_index(drop=True)
+    if len(front) <= n:
+        return front
+    return front.iloc[np.unique(np.round(np.linspace(0, len(front) - 1, n)).astype(int))]
+
+
+def check_front(results: RunResults, result: SearchResult, *, n: int = 8, progress=None) -> FrontCheck:
+    """Evaluate exactly (on validation, where the search ran) up to ``n`` points of the search's
+    estimated Pareto front (accuracy against max(worst DPD, worst EOD); spread evenly along it),
+    and compare the two fronts: each point estimated and exact, whether it stays on the exact
+    front, the hypervolume of each front against a common reference corner (the lowest accuracy
+    and highest unfairness among all these points) and the mean gap per axis."""
+    from .exact import exact_metrics, load_theta0
+
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    c = result.candidates
+    front = c[c.pareto].assign(
+        acc=c["val accuracy (estimate)"],
+        unf=np.maximum(c["val worst_dpd (estimate)"], c["val worst_eod (estimate)"]))
+    if front.empty:
+        raise ValueError("the search has no estimated front to check (no feasible candidate)")
+    picked = _spread(front, n)
+    lam_cols = [f"λ {g}" for g in result.groups]
+    run = results.open_run()
+    bases = {s: load_theta0(run, s) for s in results.seeds}
+    rows = []
+    for i, (_, cand) in enumerate(picked.iterrows()):
+        t = exact_metrics(results, cand[lam_cols].to_numpy(dtype=float), splits=("val",), bases=bases)
+        t = t[t.group == ALL].groupby("metric").value.mean()
+        rows.append({**{k: cand[k] for k in lam_cols}, "extrapolated": bool(cand.get("extrapolated", False)),
+                     "accuracy (estimate)": cand.acc, "unfairness (estimate)": cand.unf,
+                     "accuracy (exact)": float(t["accuracy"]),
+                     "unfairness (exact)": float(max(t["worst_dpd"], t["worst_eod"]))})
+        if progress:
+            progress((i + 1) / len(picked))
+    pts = pd.DataFrame(rows)
+    pts["on the exact front"] = pareto_mask(pts["accuracy (exact)"].to_numpy(), pts["unfairness (exact)"].to_numpy())
+    acc_all = np.concatenate([pts["accuracy (estimate)"], pts["accuracy (exact)"]])
+    unf_all = np.concatenate([pts["unfairness (estimate)"], pts["unfairness (exact)"]])
+    # a corner a little beyond the worst point, so that every point adds area
+    ref = (float(np.nanmin(acc_all)) - 0.01, float(np.nanmax(unf_all)) + 0.01)
+    hv_est = hypervolume(pts["accuracy (estimate)"], pts["unfairness (estimate)"], *ref)
+    hv_ex = hypervolume(pts["accuracy (exact)"], pts["unfairness (exact)"], *ref)
+    gap = {axis: float(np.mean(np.abs(pts[f"{axis} (estimate)"] - pts[f"{axis} (exact)"])))
+           for axis in ("accuracy", "unfairness")}
+    return FrontCheck(pts, hv_est, hv_ex, ref, gap)

@@ -14,9 +14,10 @@ from ..metrics.frontier import pareto_mask
 from ..metrics.health import degenerate_points
 from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
+from .thresholds import THRESHOLD_CAVEAT as _CAVEAT
 
 __all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect",
-           "health_warnings", "point_config"]
+           "health_warnings", "point_config", "chosen_configs", "methods_headline", "thresholds_against_merges"]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -25,14 +26,50 @@ def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
     return pd.concat(parts) if parts else metrics.iloc[:0]
 
 
-def compare_methods(results: RunResults, *, split: str = "test",
-                    metrics: Sequence[str] = GROUP_METRICS) -> pd.DataFrame:
-    """Per subgroup, FFT vs LoRA vs task addition at the λ chosen on validation (Figure 1)."""
+def compare_methods(results: RunResults, *, split: str = "test", metrics: Sequence[str] = GROUP_METRICS,
+                    extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per subgroup, FFT vs LoRA vs task addition at the λ chosen on validation (Figure 1), and
+    the points of ``extra`` (e.g. per-group thresholds) as methods of their own."""
     m = results.metrics
     m = m[(m.split == split) & m.metric.isin(metrics) & (m.group != ALL)]
     parts = [m[m.family == "fft"].assign(method="FFT"), m[m.family == "lora"].assign(method="LoRA"),
              _chosen_uniform(m, results.summary["chosen_lambda"]).assign(method="task addition")]
+    if extra is not None and len(extra):
+        e = extra[(extra.split == split) & extra.metric.isin(metrics) & (extra.group != ALL)]
+        parts.append(e.assign(method=[_label(f, t, l) for f, t, l in zip(e.family, e.target, e.lam)]))
     return seed_mean(pd.concat(parts), ["method", "group", "metric"])
+
+
+def methods_headline(results: RunResults, *, split: str = "test",
+                     extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Accuracy and worst-case DPD/EOD of FFT, LoRA, task addition at the chosen λ and the points
+    of ``extra`` (per-group thresholds): one row per method, ``metric``, ``metric low``/``high``
+    (means over seeds)."""
+    m = results.metrics
+    m = m[(m.split == split) & (m.group == ALL)]
+    parts = [m[m.family == "fft"].assign(method="FFT"), m[m.family == "lora"].assign(method="LoRA"),
+             _chosen_uniform(m, results.summary["chosen_lambda"]).assign(method="task addition")]
+    if extra is not None and len(extra):
+        e = extra[(extra.split == split) & (extra.group == ALL)]
+        parts.append(e.assign(method=[_label(f, t, l) for f, t, l in zip(e.family, e.target, e.lam)]))
+    t = seed_mean(pd.concat(parts), ["method", "metric"])
+    t = t[t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
+    out = t.pivot_table(index="method", columns="metric", values="mean", sort=False)
+    if "low" in t.columns:
+        for b in ("low", "high"):
+            out = out.join(t.pivot_table(index="method", columns="metric", values=b, sort=False)
+                           .rename(columns=lambda c: f"{c} {b}"))
+    return out.reset_index()
+
+
+def chosen_configs(results: RunResults) -> list[str]:
+    """FFT, LoRA and task addition at the chosen λ as configuration strings (task addition only
+    when every seed chose the same λ, since one string names one configuration)."""
+    out = ["fft", "lora"]
+    lams = {round(float(v), 6) for v in results.summary.get("chosen_lambda", {}).values()}
+    if len(lams) == 1:
+        out.append(f"uniform:{lams.pop():g}")
+    return out
 
 
 def min_size_effect(results: RunResults, *, split: str = "test") -> pd.DataFrame:
@@ -86,6 +123,8 @@ def point_config(family: str, target: str, lam: float, groups) -> str:
         return f"{float(v):g}"
     if family in ("base", "fft", "lora"):
         return family
+    if family == "thresholds":
+        return str(target)
     if family == "subgroup":
         return f"subgroup:{target}"
     if family in ("uniform", "ties", "dare"):
@@ -98,11 +137,13 @@ def point_config(family: str, target: str, lam: float, groups) -> str:
     return ""
 
 
-def frontier_points(results: RunResults, *, split: str = "test",
-                    unfairness: str = "worst_dpd") -> pd.DataFrame:
+def frontier_points(results: RunResults, *, split: str = "test", unfairness: str = "worst_dpd",
+                    extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every evaluated configuration with its accuracy and worst-case DPD/EOD, and whether it is
-    on the Pareto front of accuracy against ``unfairness``."""
-    m = results.metrics
+    on the Pareto front of accuracy against ``unfairness``; ``extra`` adds rows in the metrics'
+    shape (e.g. per-group thresholds, family ``thresholds``)."""
+    m = results.metrics if extra is None or not len(extra) else pd.concat([results.metrics, extra],
+                                                                          ignore_index=True)
     m = m[(m.split == split) & (m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
     agg = seed_mean(m, ["family", "target", "lam", "metric"])
     wide = agg.pivot_table(index=["family", "target", "lam"], columns="metric", values="mean",
@@ -154,7 +195,39 @@ def health_warnings(results: RunResults) -> list[dict]:
     return out
 
 
+def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd") -> str:
+    """One plain sentence on how the per-group threshold points of :func:`frontier_points`
+    compare with the merges (every point that is not thresholds, FFT, LoRA or θ0): whether one
+    of them is both more accurate and fairer than every merge, else how many merges each best
+    threshold point beats. "" when there are no threshold points."""
+    ok = points[~points.get("degenerate", False)]
+    thr = ok[ok.family == "thresholds"]
+    merges = ok[~ok.family.isin(["thresholds", "fft", "lora", "base", "subgroup"])]
+    if not len(thr) or not len(merges):
+        return ""
+    name = {"worst_dpd": "worst DPD", "worst_eod": "worst EOD"}.get(unfairness, unfairness)
+    acc, unf = merges["accuracy"].to_numpy(), merges[unfairness].to_numpy()
+    best, best_n = None, -1
+    for r in thr.itertuples():
+        n = int(((getattr(r, "accuracy") >= acc) & (getattr(r, unfairness) <= unf)).sum())
+        if n > best_n:
+            best, best_n = r, n
+    what = f"{best.label} (accuracy {best.accuracy:.3f}, {name} {getattr(best, unfairness):.3f})"
+    if best_n == len(merges):
+        return (f"Negative result for weight steering: {what} is at least as accurate and as fair as every one of "
+                f"the {len(merges)} merges on this split. " + _CAVEAT)
+    front = merges[merges.pareto] if "pareto" in merges else merges.iloc[:0]
+    return (f"{what} is more accurate and fairer than {best_n} of the {len(merges)} merges; "
+            f"{len(front)} merge(s) stay on the Pareto front beside the thresholds. " + _CAVEAT)
+
+
 def _label(family: str, target: str, lam: float) -> str:
+    if family == "thresholds":
+        base, _, c = str(target).partition("@")
+        kind, _, lam = base.partition(":")
+        name = {"base": "θ0", "fft": "FFT", "lora": "LoRA"}.get(base) or (
+            f"task addition λ={lam}" if kind == "uniform" else base)
+        return f"{name} + thresholds ({c.upper()})"
     if family in ("base", "fft", "lora"):
         return {"base": "θ0 (base)", "fft": "FFT", "lora": "LoRA"}[family]
     if family == "subgroup":

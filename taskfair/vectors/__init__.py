@@ -6,7 +6,9 @@ streamed merge of sharded checkpoints larger than memory.
 - :mod:`.merge`      — :data:`MERGE_METHODS`, :func:`merge`, :class:`FlatMerger`
 - :mod:`.streaming`  — :func:`stream_merge`, tensor by tensor from safetensors shards to shards
 - :mod:`.engine`     — :class:`MergeEngine`, the one way a model is set to a merge (streamed or flat)
+- :mod:`.blocks`     — :func:`assign_blocks`: tensors to blocks of layers, for layer-wise λ
 """
+from .blocks import DEFAULT_BLOCKS, assign_blocks, block_names, layer_index
 from .engine import BUDGET_ENV, MergeEngine, choose_mode, memory_budget
 from .merge import (MERGE_METHODS, FlatMerger, MergeMethod, ParamLayout, inject, load_weights_into,
                     merge, merge_tensor, register_merge_method, uniform_merge)
@@ -16,4 +18,5 @@ from .taskvector import TaskVector, TaskVectorMismatch, cosine_matrix, model_wei
 __all__ = ["TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
            "MERGE_METHODS", "MergeMethod", "register_merge_method", "ParamLayout", "FlatMerger", "merge",
            "uniform_merge", "inject", "load_weights_into", "TensorSource", "stream_merge", "merge_tensor",
-           "MergeEngine", "memory_budget", "choose_mode", "BUDGET_ENV"]
+           "MergeEngine", "memory_budget", "choose_mode", "BUDGET_ENV", "DEFAULT_BLOCKS", "assign_blocks",
+           "block_names", "layer_index"]

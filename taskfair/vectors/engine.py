@@ -216,11 +216,19 @@ class MergeEngine:
                 raise TaskVectorMismatch(f"{src.path}: '{wrong[0]}' has shape {tuple(src.meta[wrong[0]][0])}, "
                                          f"the model has {tuple(self.params[wrong[0]].shape)}")
 
-    def set(self, coefficients: Sequence[float], *, method: str = "task_arithmetic", **params) -> None:
-        """Write ``θ0 + merge(τ; coefficients)`` into the model."""
+    def set(self, coefficients: Sequence[float], *, method: str = "task_arithmetic",
+            per_tensor: Mapping[str, Sequence[float]] | None = None, **params) -> None:
+        """Write ``θ0 + merge(τ; coefficients)`` into the model. ``per_tensor`` (task arithmetic,
+        streaming engines) gives some tensors coefficients of their own: layer-wise merges."""
         c = torch.as_tensor([float(x) for x in coefficients], dtype=torch.float32)
         check_coefficients(c, self.k)
         _method(method)
+        if per_tensor:
+            if self._flat is not None or method != "task_arithmetic" or params:
+                raise ValueError("per-tensor coefficients are task arithmetic on a streaming engine "
+                                 "(MergeEngine(..., mode='stream'))")
+            for name, cs in per_tensor.items():
+                check_coefficients(torch.as_tensor([float(x) for x in cs], dtype=torch.float32), self.k)
         if self._flat is not None:
             self._flat.set(c, method=method, **params)
             if self._driven is not self.model:
@@ -233,11 +241,12 @@ class MergeEngine:
                              "to set it again")
         plain = method == "task_arithmetic" and not params
         coefs = c.tolist()
+        own = {n: [float(x) for x in cs] for n, cs in (per_tensor or {}).items()}
         with torch.no_grad():
             for i, name in enumerate(self.names):
                 p = self.params[name]
                 if plain:
-                    self._set_plain(name, p, coefs)
+                    self._set_plain(name, p, own.get(name, coefs))
                     continue
                 # TIES and DARE need the whole tensor (a per-tensor threshold, per-tensor random
                 # draws), on the CPU, where their draws match the flat path's
