@@ -62,7 +62,9 @@ def test_hub_spec_offline_is_explained(monkeypatch):
         load_classifier("someone/not-cached-model-xyz")
 
 
-def test_embedded_smollm2_gguf_loads_as_llama_classifier():
+def test_embedded_smollm2_gguf_loads_as_llama_classifier_and_saves_as_a_plain_hf_folder(tmp_path):
+    """One load of the GGUF checkpoint (≈30 s here) serves both checks."""
+    from transformers import AutoModelForSequenceClassification
     model, tok = load_classifier("smollm2", head_seed=0)
     assert type(model).__name__ == "LlamaForSequenceClassification"
     assert 130_000_000 < sum(p.numel() for p in model.parameters()) < 140_000_000
@@ -71,11 +73,6 @@ def test_embedded_smollm2_gguf_loads_as_llama_classifier():
     assert m.shape == (2,)
     # the dequantized weights are plain tensors: the model casts, and saves as a standard folder
     assert not model.is_quantized and model.float() is model
-
-
-def test_gguf_model_saves_and_reloads_as_a_plain_hf_folder(tmp_path):
-    from transformers import AutoModelForSequenceClassification
-    model, tok = load_classifier("smollm2", head_seed=0)
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     back = AutoModelForSequenceClassification.from_pretrained(tmp_path)
