@@ -47,6 +47,7 @@ def interp_rows(grid: np.ndarray, rows: np.ndarray, x: float) -> np.ndarray:
 METHODS = ("kernel", "diagonal", "first_order")
 LENGTH_SCALES = (0.4, 0.6, 0.8, 1.0, 1.4, 2.0)
 PAIR_RIDGE = 1e-2  # keeps the pairwise fit stable when few points mix a pair
+KERNEL_JITTER = 1e-6  # added to the kernel matrix's diagonal (a stored point repeated stays solvable)
 
 
 @dataclass
@@ -121,9 +122,7 @@ class RemixEstimator:
         for i in mixing:
             keep = np.arange(len(lams)) != i
             coef, resid = self._fit_pairs(lams[keep], rows[keep])
-            K = self._kernel(lams[keep], lams[keep], self.length_scale)
-            K[np.diag_indices_from(K)] += 1e-6
-            alpha = np.linalg.solve(K, resid)
+            alpha = np.linalg.solve(self._gram(lams[keep], self.length_scale), resid)
             m = self._first_order(lams[i])
             if len(coef):
                 m = m + (self._pair_features(lams[i]) @ coef)[0]
@@ -159,14 +158,19 @@ class RemixEstimator:
         d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
         return np.exp(-d2 / (2 * ell * ell))
 
+    def _gram(self, lams: np.ndarray, ell: float) -> np.ndarray:
+        """The kernel matrix of the stored points, with the jitter that keeps it invertible."""
+        K = self._kernel(lams, lams, ell)
+        K[np.diag_indices_from(K)] += KERNEL_JITTER
+        return K
+
     def _fit(self, lams: np.ndarray, resid: np.ndarray) -> tuple[float, np.ndarray, float]:
         """Kernel ridge weights; the length scale with the least leave-one-out squared error
         (closed form: the LOO residual of point i is ``α_i / (K⁻¹)_ii``)."""
         candidates = [self.length_scale] if self.length_scale else LENGTH_SCALES
         best = None
         for ell in candidates:
-            K = self._kernel(lams, lams, ell)
-            K[np.diag_indices_from(K)] += 1e-6
+            K = self._gram(lams, ell)
             inv = np.linalg.inv(K)
             alpha = np.linalg.solve(K, resid)  # more accurate than inv @ resid when K is ill-conditioned
             loo = float(np.mean((alpha / np.diag(inv)[:, None]) ** 2))
