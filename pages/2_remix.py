@@ -85,15 +85,20 @@ thr = st.radio("Per-group thresholds on top", ["none", "dp", "eo"], horizontal=T
                help="fairlearn's ThresholdOptimizer fitted on this remix's validation estimate, "
                     "with the subgroup as the sensitive feature: remix + thresholds.")
 if thr and thr != "none":
-    t = loaders.remix_thresholds(root, run_id, mtime, split, lams, thr)
-    after = t[t.group == "(all)"].set_index("metric")["mean"]
-    tc = st.columns(4)
+    try:
+        t = loaders.remix_thresholds(root, run_id, mtime, split, lams, thr)
+    except ValueError as exc:
+        st.warning(f"Per-group thresholds cannot be fitted here: {exc}.")
+        t = None
+    after = t[t.group == "(all)"].set_index("metric")["mean"] if t is not None else None
+    tc = st.columns(4) if t is not None else []
     for col, metric, better in zip(tc, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
                                    ["normal", "normal", "inverse", "inverse"]):
         col.metric(f"{charts.NAMES[metric]} + thresholds", f"{after[metric]:.3f}",
                    delta=f"{after[metric] - overall[metric]:+.3f} vs the remix alone", delta_color=better)
-    st.caption("Remix + thresholds (estimate). **Thresholds need each example's subgroup at prediction time; "
-               "the merged model alone does not.**")
+    if t is not None:
+        st.caption("Remix + thresholds (estimate). **Thresholds need each example's subgroup at prediction time; "
+                   "the merged model alone does not.**")
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
 both = {sp: est if sp == split else loaders.remix_estimate(root, run_id, mtime, sp, lams, n_boot=0)

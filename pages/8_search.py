@@ -43,11 +43,11 @@ with st.expander("Check the estimated front exactly", expanded=False):
     nf = st.slider("Points to evaluate", 2, 8, 5, key="front_n")
     if st.button("Check the front", key="front_go"):
         fbar = st.progress(0.0, text="Merging and running the model…")
-        st.session_state["front_checked"] = (bounds, nf, loaders.check_front(
+        st.session_state["front_checked"] = ((run_id, bounds), nf, loaders.check_front(
             root, run_id, mtime, *bounds, nf, _progress=lambda f: fbar.progress(f, text="Merging and running the model…")))
         fbar.empty()
     fc = st.session_state.get("front_checked")
-    if fc and fc[0] == bounds and fc[1] == nf:
+    if fc and fc[0] == (run_id, bounds) and fc[1] == nf:
         fc = fc[2]
         m = st.columns(3)
         m[0].metric("Hypervolume, estimated front", f"{fc.hv_estimate:.4f}")

@@ -32,7 +32,14 @@ def test_tensors_fall_into_embeddings_layer_blocks_and_head():
     assert got["bert.encoder.layer.2.output.dense.weight"] == "layers 1-2"
     with pytest.raises(ValueError, match="increasing layer indices between 1 and 3"):
         assign_blocks(BERT, (3, 1))
-    assert block_names(0) == ("embeddings", "head")
+    assert block_names(0) == block_names(1) == ("embeddings", "lower", "upper", "head")
+    got, _ = assign_blocks(["transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.attn.c_attn.weight",
+                            "transformer.ln_f.weight", "score.weight"])
+    assert got["transformer.wte.weight"] == got["transformer.wpe.weight"] == "embeddings"  # GPT-2's names
+    assert got["transformer.h.0.attn.c_attn.weight"] == "upper"  # one layer: the lower half is empty
+    assert got["transformer.ln_f.weight"] == got["score.weight"] == "head"
+    with pytest.raises(ValueError, match="one stack of numbered layers"):
+        assign_blocks(["model.encoder.layers.0.fc1.weight", "model.decoder.layers.0.fc1.weight"])
 
 
 def test_the_configuration_string_names_a_grid_and_refuses_bad_ones():
@@ -84,6 +91,10 @@ def test_a_layerwise_export_records_its_blocks_and_recreates_to_the_hash(res, tm
     from taskfair.publishing.export import export_configuration
     from taskfair.publishing.provenance import read_record, recreate
     spec = "layerwise:0/0.5/1/1,0/0/0.5/0.5,1/1/0/0"
+    from taskfair.publishing.export import default_export_name
+    long = "layerwise:" + ",".join(["-0.125/0.25/-0.375/1"] * 3)
+    name = default_export_name("pico", 13, long)
+    assert len(name) <= 100 and "m0.125" in name and name != default_export_name("pico", 13, long.replace("1,", "0.5,"))
     done = export_configuration(res, spec, tmp_path / "lw", n_boot=0, counterfactual=False)
     record = read_record(done.path)
     assert record["layerwise"]["blocks"] == ["embeddings", "lower", "upper", "head"]
@@ -119,6 +130,9 @@ def test_the_search_spends_its_budget_on_validation_and_reports_test_beside_it(r
     assert seen and seen[-1] == pytest.approx(1.0) and all(0 <= f <= 1 for f in seen)
     with pytest.raises(ValueError, match="budget"):
         layerwise_search(res, budget=0)
+    # a start with its own split of the layers is searched in those blocks
+    split = layerwise_search(res, start="layerwise[1]:" + ",".join(["0.5/0.5/0.5/0.5"] * len(res.groups)), budget=1)
+    assert split.best.startswith("layerwise[1]:")
     from taskfair.__main__ import main
     assert main(["layerwise", "--run", "pico", "--artifacts", str(pico_store),
                  "--config", "layerwise:0/0/1/1,0/0/1/1,0/0/1/1"]) == 0

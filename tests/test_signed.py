@@ -42,6 +42,8 @@ def test_the_estimate_covers_the_stored_negative_points_and_flags_what_lies_beyo
     assert np.isfinite(est.margins(inside)).all()
     assert extrapolation(res, "remix:" + ",".join(f"{v:g}" for v in inside)) == ""
     assert f"λ_{g}=-1" in extrapolation(res, "remix:" + ",".join("-1" if x == g else "0" for x in res.groups))
+    # inside the box of single-axis points, but mixing subgroups with a negative λ: not covered
+    assert "mixes subgroups with negative λ" in extrapolation(res, "remix:" + ",".join(["-0.25"] * len(res.groups)))
 
 
 def test_exact_evaluation_at_a_negative_lambda_reproduces_the_stored_point(res):
@@ -64,7 +66,12 @@ def test_search_explores_negative_lambda_and_marks_extrapolations(res):
     values = r.candidates[lam_cols].to_numpy()
     assert values.min() < 0 and values.max() > 1.0 and values.min() >= -1.0 and values.max() <= 1.5
     far = r.candidates[(r.candidates[lam_cols] > 1.0).any(axis=1)]
-    assert far.extrapolated.all() and not r.candidates[(values >= -0.5).all(1) & (values <= 1.0).all(1)].extrapolated.any()
+    assert far.extrapolated.all()
+    inside = (values >= -0.5).all(1) & (values <= 1.0).all(1)
+    # the stored points that mix subgroups are all ≥ 0: a mix with a negative λ is not covered
+    mixes_negative = ((np.abs(values) > 1e-9).sum(1) >= 2) & (values < 0).any(1)
+    assert not r.candidates[inside & ~mixes_negative].extrapolated.any()
+    assert r.candidates[inside & mixes_negative].extrapolated.all()
     with pytest.raises(ValueError, match="low < high"):
         search_coefficients(res, n_random=10, lam_range=(1.0, 0.0))
 

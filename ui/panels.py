@@ -2,6 +2,7 @@
 Streamlit compiles on every run)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
@@ -23,12 +24,16 @@ def layerwise(root: str, run_id: str, mtime: float, groups: list[str], lams: tup
         grid = st.data_editor(start, key="lw_grid_" + ",".join(f"{v:g}" for v in lams), width="stretch",
                               column_config={b: st.column_config.NumberColumn(b, min_value=LO, max_value=HI, step=0.05)
                                              for b in blocks})
-        lw_spec = layerwise_spec(grid.to_numpy(dtype=float))
+        values = grid.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            st.warning("Fill every cell of the grid with a number.")
+            return
+        lw_spec = layerwise_spec(values)
         st.code(lw_spec, language=None)
         l1, l2 = st.columns(2)
         if l1.button("Evaluate layer-wise exactly", key="lw_exact"):
             lw_bar = st.progress(0.0, text="Merging and running the model…")
-            st.session_state["lw_done"] = (lw_spec, loaders.layerwise_exact(
+            st.session_state["lw_done"] = ((run_id, lw_spec), loaders.layerwise_exact(
                 root, run_id, mtime, lw_spec, _progress=lambda f, t: lw_bar.progress(min(max(f, 0.0), 1.0), text=t)))
             lw_bar.empty()
         if l2.button("Export this", key="lw_export"):
@@ -38,7 +43,7 @@ def layerwise(root: str, run_id: str, mtime: float, groups: list[str], lams: tup
             except StreamlitPageNotFoundError:
                 st.success("Chosen: open the Export page.")
         lw_done = st.session_state.get("lw_done")
-        if lw_done and lw_done[0] == lw_spec:
+        if lw_done and lw_done[0] == (run_id, lw_spec):
             st.dataframe(lw_done[1].rename(index=charts.NAMES).style.format("{:.3f}"), width="content")
             st.caption("Exact, mean over seeds: validation (where λ are chosen) beside test (what to report).")
         st.markdown("**Search per-block λ on validation** (coordinate search from the sliders, exact evaluations)")
@@ -49,11 +54,12 @@ def layerwise(root: str, run_id: str, mtime: float, groups: list[str], lams: tup
         remix_spec = "remix:" + ",".join(f"{v:g}" for v in lams)
         if st.button("Search", key="lw_search"):
             s_bar = st.progress(0.0, text="Searching…")
-            st.session_state["lw_found"] = loaders.layerwise_search(
+            st.session_state["lw_found"] = run_id, loaders.layerwise_search(
                 root, run_id, mtime, remix_spec, int(budget), lw_dpd or None, lw_eod or None,
                 _progress=lambda f, t: s_bar.progress(min(max(f, 0.0), 1.0), text=t))
             s_bar.empty()
         found = st.session_state.get("lw_found")
+        found = found[1] if found is not None and found[0] == run_id else None
         if found is not None:
             st.success(f"Best on validation after {len(found.history)} exact evaluations: `{found.best}`")
             common.table(found.report, f"{run_id}-layerwise-search", present=False)

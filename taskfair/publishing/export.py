@@ -212,9 +212,13 @@ def _layerwise(how, model) -> dict | None:
 def default_export_name(run_id: str, seed: int, config: Config | str) -> str:
     """A folder name for an export: run, seed and configuration (``quick-seed13-remix-0.2-0.5``)."""
     spec = config.spec if isinstance(config, Config) else str(config)
-    spec = re.sub(r"(?<=[:,])-", "m", spec)  # a negative λ keeps its sign: remix:-0.5 -> remix-m0.5
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec).strip("-.")
-    return f"{run_id}-{layout.seed_label(seed)}-{slug}"[:100]
+    signed = re.sub(r"(?<=[:,/])-", "m", spec)  # a negative λ keeps its sign: remix:-0.5 -> remix-m0.5
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", signed).strip("-.")
+    name = f"{run_id}-{layout.seed_label(seed)}-{slug}"
+    if len(name) > 100:  # a long (layer-wise) configuration: cut, with a hash of the whole to keep names apart
+        import hashlib
+        name = name[:89] + "-" + hashlib.sha256(spec.encode()).hexdigest()[:10]
+    return name
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError",
-           "extrapolation", "LAM_MAX", "LAM_RANGE", "lam_range"]
+           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range"]
 
 
 class ConfigSpecError(ValueError):
@@ -171,7 +171,27 @@ def extrapolation(results: RunResults, config: Config | str) -> str:
     lo, hi = np.asarray(lams).min(axis=0), np.asarray(lams).max(axis=0)
     out = [f"λ_{g}={v:g} (stored {a:g}–{b:g})" for g, v, a, b in zip(results.groups, config.lams, lo, hi)
            if v < a - 1e-9 or v > b + 1e-9]
-    return ("an extrapolation beyond the stored points: " + ", ".join(out)) if out else ""
+    if out:
+        return "an extrapolation beyond the stored points: " + ", ".join(out)
+    if outside_stored(np.asarray(lams), np.asarray([config.lams]))[0]:
+        neg = ", ".join(f"λ_{g}={v:g}" for g, v in zip(results.groups, config.lams) if v < -1e-9)
+        return (f"an extrapolation: it mixes subgroups with negative λ ({neg}), and every stored point that mixes "
+                "subgroups has λ ≥ 0 (the negative points are on each subgroup's own axis)")
+    return ""
+
+
+def outside_stored(stored: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """For each row of ``lams [M, K]``: whether the stored points ``[T, K]`` do not cover it —
+    outside their box, or mixing two or more subgroups with a negative λ among them when no
+    stored point that mixes subgroups has one (the box of single-axis points would hide that)."""
+    lams = np.atleast_2d(np.asarray(lams, dtype=float))
+    if not len(stored):
+        return np.ones(len(lams), dtype=bool)
+    out = ((lams < stored.min(axis=0) - 1e-9) | (lams > stored.max(axis=0) + 1e-9)).any(axis=1)
+    mixing = stored[(np.abs(stored) > 1e-9).sum(axis=1) >= 2]
+    if not (mixing < -1e-9).any():
+        out |= ((np.abs(lams) > 1e-9).sum(axis=1) >= 2) & (lams < -1e-9).any(axis=1)
+    return out
 
 
 def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:

@@ -72,20 +72,20 @@ def layerwise_search(results: RunResults, *, start: str | Sequence[float] | None
         raise ValueError(f"budget must be at least 1 exact evaluation, got {budget}")
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"step must be a positive number, got {step}")
+    cfg = parse_config(start, results.groups) if isinstance(start, str) else None
+    if cfg is not None and cfg.kind == "layerwise":
+        bounds = cfg.bounds  # the start's own split of the layers
+    elif cfg is not None and cfg.kind != "remix":
+        raise ValueError(f"start from a remix or a layer-wise configuration, not {start!r}")
     blocks = run_blocks(results, bounds or None)
     k, b = len(results.groups), len(blocks)
     if start is None:
         lam = float(np.mean(list(results.summary["chosen_lambda"].values())))
         grid = np.full((k, b), lam)
-    elif isinstance(start, str):
-        cfg = parse_config(start, results.groups)
-        if cfg.kind == "layerwise":
-            grid = np.asarray(cfg.grid, dtype=float)
-            bounds = cfg.bounds
-        elif cfg.kind == "remix":
-            grid = np.repeat(np.asarray(cfg.lams, dtype=float)[:, None], b, axis=1)
-        else:
-            raise ValueError(f"start from a remix or a layer-wise configuration, not {start!r}")
+    elif cfg is not None and cfg.kind == "layerwise":
+        grid = np.asarray(cfg.grid, dtype=float)
+    elif cfg is not None:
+        grid = np.repeat(np.asarray(cfg.lams, dtype=float)[:, None], b, axis=1)
     else:
         grid = np.repeat(np.asarray(start, dtype=float)[:, None], b, axis=1)
     if grid.shape != (k, b):
@@ -96,8 +96,9 @@ def layerwise_search(results: RunResults, *, start: str | Sequence[float] | None
     say = progress or (lambda f, t: None)
 
     def objective(m: dict[str, float]) -> float:
-        pen = max(0.0, m["val worst_dpd"] - max_dpd) if max_dpd is not None else 0.0
-        pen += max(0.0, m["val worst_eod"] - max_eod) if max_eod is not None else 0.0
+        def excess(v, bound):  # an undefined worst case counts as a full violation
+            return 0.0 if bound is None else 1.0 if not np.isfinite(v) else max(0.0, v - bound)
+        pen = excess(m["val worst_dpd"], max_dpd) + excess(m["val worst_eod"], max_eod)
         return m["val accuracy"] - 10.0 * pen
 
     history = []

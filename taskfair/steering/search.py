@@ -71,7 +71,7 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
     ests = [RemixEstimator(sr, "val") for sr in results.seeds.values()]
     rng = np.random.default_rng(seed)
     L = np.vstack([rng.uniform(lo, hi, (n_random, k)),
-                   np.repeat(np.linspace(max(lo, 0.0), hi, 21)[:, None], k, axis=1)])
+                   np.repeat(np.linspace(max(lo, 0.0) if hi > 0 else lo, hi, 21)[:, None], k, axis=1)])
     scores = _estimate(ests, L)
 
     def feasible(s):
@@ -93,15 +93,14 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
         L = np.vstack([L, local])
         scores = {m: np.concatenate([scores[m], new[m]]) for m in scores}
         step /= 2
-    df = pd.DataFrame(np.round(L, 3), columns=[f"λ {g}" for g in results.groups])
+    df = pd.DataFrame(np.round(L, 3) + 0.0, columns=[f"λ {g}" for g in results.groups])
     for m, v in scores.items():
         df[f"val {m} (estimate)"] = v
     df["feasible"] = feasible(scores)
+    from .configurations import outside_stored
     stored, _ = next(iter(results.seeds.values())).subgroup_space("val")
-    if len(stored):  # outside the box of stored points: the estimate extrapolates
-        df["extrapolated"] = ((L < stored.min(axis=0) - 1e-9) | (L > stored.max(axis=0) + 1e-9)).any(axis=1)
-    else:
-        df["extrapolated"] = True
+    # where the estimate extrapolates, for the λ as shown (rounded)
+    df["extrapolated"] = outside_stored(stored, df[[f"λ {g}" for g in results.groups]].to_numpy(dtype=float))
     unf = np.maximum(df["val worst_dpd (estimate)"], df["val worst_eod (estimate)"]).to_numpy()
     df["pareto"] = False
     if df.feasible.any():
@@ -209,7 +208,7 @@ def check_front(results: RunResults, result: SearchResult, *, n: int = 8, progre
         rows.append({**{k: cand[k] for k in lam_cols}, "extrapolated": bool(cand.get("extrapolated", False)),
                      "accuracy (estimate)": cand.acc, "unfairness (estimate)": cand.unf,
                      "accuracy (exact)": float(t["accuracy"]),
-                     "unfairness (exact)": float(max(t["worst_dpd"], t["worst_eod"]))})
+                     "unfairness (exact)": float(np.maximum(t["worst_dpd"], t["worst_eod"]))})
         if progress:
             progress((i + 1) / len(picked))
     pts = pd.DataFrame(rows)

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..metrics.fairness import ALL
+from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_with_ci
 from ..store.results import RunResults
 from .configurations import Config, ConfigSpecError, config_margins, parse_config
@@ -206,6 +208,9 @@ def metrics_of_margins(results: RunResults, margins: dict[int, dict[str, np.ndar
         for split in splits:
             pred = fit.predict(by_split[split], sr.masks[split], results.groups, random_state=seed)
             t = rates_with_ci(pred, sr.labels[split], sr.masks[split], results.groups, n_boot=n_boot, seed=seed)
+            why = is_degenerate(pred, sr.labels[split])  # thresholds can make a constant predictor too
+            t = pd.concat([t, pd.DataFrame([{"group": ALL, "metric": "degenerate", "value": float(bool(why)),
+                                             "note": why}])], ignore_index=True)
             frames.append(t.assign(seed=seed, split=split, estimated=bool((estimated or {}).get(seed, False))))
     return pd.concat(frames, ignore_index=True)
 

@@ -142,9 +142,9 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
     """Every evaluated configuration with its accuracy and worst-case DPD/EOD, and whether it is
     on the Pareto front of accuracy against ``unfairness``; ``extra`` adds rows in the metrics'
     shape (e.g. per-group thresholds, family ``thresholds``)."""
-    m = results.metrics if extra is None or not len(extra) else pd.concat([results.metrics, extra],
-                                                                          ignore_index=True)
-    m = m[(m.split == split) & (m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
+    full = results.metrics if extra is None or not len(extra) else pd.concat([results.metrics, extra],
+                                                                             ignore_index=True)
+    m = full[(full.split == split) & (full.group == ALL) & full.metric.isin(HEADLINE_METRICS)]
     agg = seed_mean(m, ["family", "target", "lam", "metric"])
     wide = agg.pivot_table(index=["family", "target", "lam"], columns="metric", values="mean",
                            dropna=False).reset_index()
@@ -162,7 +162,7 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
     def key(f, t, lam):
         return f, t, -1.0 if pd.isna(lam) else round(float(lam), 9)
 
-    bad = degenerate_points(results.metrics)
+    bad = degenerate_points(full)
     reasons = {key(f, t, l): r for f, t, l, r in zip(bad.family, bad.target, bad.lam, bad.reason)}
     wide["degenerate_reason"] = [reasons.get(key(f, t, l), "") for f, t, l in zip(wide.family, wide.target, wide.lam)]
     wide["degenerate"] = wide["degenerate_reason"] != ""
@@ -197,7 +197,8 @@ def health_warnings(results: RunResults) -> list[dict]:
 
 def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd") -> str:
     """One plain sentence on how the per-group threshold points of :func:`frontier_points`
-    compare with the merges (every point that is not thresholds, FFT, LoRA or θ0): whether one
+    compare with the merges (every point that is not thresholds, FFT, LoRA, θ0 or a subgroup's own
+    model): whether one
     of them is both more accurate and fairer than every merge, else how many merges each best
     threshold point beats. "" when there are no threshold points."""
     ok = points[~points.get("degenerate", False)]

@@ -15,6 +15,7 @@ __all__ = ["DEFAULT_BLOCKS", "layer_index", "block_names", "assign_blocks"]
 
 DEFAULT_BLOCKS = ("embeddings", "lower", "upper", "head")
 # ``encoder.layer.3.``, ``model.layers.3.``, ``transformer.h.3.``, ``blocks.3.`` …
+_EMBED = re.compile(r"embed|(?:^|\.)(?:wte|wpe|shared)(?:\.|$)")  # GPT-2's wte/wpe, T5's shared
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
 
 
@@ -29,8 +30,8 @@ def _n_layers(names: Iterable[str]) -> int:
 
 
 def _bounds(n_layers: int, bounds: Sequence[int] | None) -> tuple[int, ...]:
-    if not bounds:
-        return (n_layers // 2,) if n_layers >= 2 else ()
+    if not bounds:  # two halves (on a one-layer model the lower block is empty)
+        return (n_layers // 2,)
     b = tuple(int(x) for x in bounds)
     if list(b) != sorted(set(b)) or not all(0 < x < n_layers for x in b):
         raise ValueError(f"layer bounds {list(b)} must be increasing layer indices between 1 and {n_layers - 1} "
@@ -42,7 +43,7 @@ def block_names(n_layers: int, bounds: Sequence[int] | None = None) -> tuple[str
     """The blocks of a model with ``n_layers`` layers, in order."""
     b = _bounds(n_layers, bounds)
     if not bounds:
-        return DEFAULT_BLOCKS if b else ("embeddings", "head")
+        return DEFAULT_BLOCKS
     edges = (0,) + b + (n_layers,)
     return ("embeddings",) + tuple(f"layers {a}-{c - 1}" for a, c in zip(edges, edges[1:])) + ("head",)
 
@@ -51,6 +52,10 @@ def assign_blocks(names: Sequence[str], bounds: Sequence[int] | None = None) -> 
     """``({tensor name: block}, block names in order)`` for the parameter names of one model. A
     tensor outside the layers is in ``embeddings`` when its name says so (``embed``), else in
     ``head``."""
+    stacks = sorted({name[:m.start()] for name in names if (m := _LAYER.search(name))})
+    if len(stacks) > 1:
+        raise ValueError(f"layer-wise blocks need one stack of numbered layers; this model has {len(stacks)} "
+                         f"({', '.join(s or '(top)' for s in stacks[:4])}), e.g. an encoder and a decoder")
     n = _n_layers(names)
     b = _bounds(n, bounds)
     blocks = block_names(n, bounds)
@@ -59,7 +64,7 @@ def assign_blocks(names: Sequence[str], bounds: Sequence[int] | None = None) -> 
     for name in names:
         i = layer_index(name)
         if i is None:
-            out[name] = "embeddings" if "embed" in name.lower() else "head"
+            out[name] = "embeddings" if _EMBED.search(name.lower()) else "head"
             continue
         j = next(k for k in range(len(edges) - 1) if edges[k] <= i < edges[k + 1])
         out[name] = blocks[1 + j]
