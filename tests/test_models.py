@@ -62,6 +62,7 @@ def test_hub_spec_offline_is_explained(monkeypatch):
         load_classifier("someone/not-cached-model-xyz")
 
 
+@pytest.mark.slow  # dequantising the Q4 checkpoint takes ~40 s on 2 cores: make test-all
 def test_embedded_smollm2_gguf_loads_as_llama_classifier_and_saves_as_a_plain_hf_folder(tmp_path):
     """One load of the GGUF checkpoint (≈30 s here) serves both checks."""
     from transformers import AutoModelForSequenceClassification
