@@ -135,7 +135,7 @@ def threshold_points(root: str, run_id: str, mtime: float) -> pd.DataFrame:
     (both constraints), in the metrics' shape; empty for a run that cannot have them yet."""
     from taskfair.steering.thresholds import threshold_points as fit
     res = results(root, run_id, mtime)
-    return fit(res, views.chosen_configs(res), n_boot=500)
+    return fit(res, views.chosen_configs(res), n_boot=200)  # the run's own bootstrap default
 
 
 @st.cache_data(show_spinner=False)
