@@ -127,7 +127,10 @@ def pick_run() -> tuple[str, str, float]:
 def load(root: str, run_id: str, mtime: float):
     from taskfair.store import NoResultsYet
     try:
-        return loaders.results(root, run_id, mtime)
+        res = loaders.results(root, run_id, mtime)
+        if res.finished:  # the thresholds baseline is fitted with the run's loading, once per server
+            loaders.threshold_points(root, run_id, mtime)
+        return res
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")
         st.info(f"⏳ {exc}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as they land).")

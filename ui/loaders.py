@@ -132,7 +132,8 @@ def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, 
 @st.cache_data(show_spinner="Fitting per-group thresholds (fairlearn)…")
 def threshold_points(root: str, run_id: str, mtime: float) -> pd.DataFrame:
     """Per-group thresholds fitted on validation over FFT, LoRA and task addition at the chosen λ
-    (both constraints), in the metrics' shape; empty for a run that cannot have them yet."""
+    (both constraints), in the metrics' shape; empty for a run that cannot have them yet. Fitted
+    when a page first loads a finished run (``common.load``), so that no later page waits for it."""
     from taskfair.steering.thresholds import threshold_points as fit
     res = results(root, run_id, mtime)
     return fit(res, views.chosen_configs(res), n_boot=200)  # the run's own bootstrap default
