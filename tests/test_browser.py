@@ -159,10 +159,11 @@ def test_slider_exact_evaluation_frontier_and_export_by_clicking(browser_page):
     thumb = page.locator("[data-testid='stSlider']").nth(1).locator("div[style*='translate(-50%, -50%)']")
     for attempt in range(6):
         thumb.click()
-        for _ in range(6):
+        # to λ ≈ 1 (the whole vector): a short move can leave every label, hence every figure, as it was
+        for _ in range(16):
             page.keyboard.press("ArrowRight")
         try:
-            page.wait_for_function("() => /lam=0\\.[3-9]/.test(decodeURIComponent(window.location.search))",
+            page.wait_for_function("() => /lam=(0\\.[6-9]|1[,.])/.test(decodeURIComponent(window.location.search))",
                                    timeout=15_000)
             break
         except Exception:
