@@ -25,19 +25,24 @@ def cmd_thresholds(args) -> int:
     import pandas as pd
 
     from .metrics.fairness import ALL
-    from .steering.configurations import parse_config
-    from .steering.thresholds import NAMES, THRESHOLD_CAVEAT, threshold_metrics, threshold_predictions
+    from .steering.configurations import config_margins, parse_config
+    from .steering.thresholds import NAMES, THRESHOLD_CAVEAT, fit_thresholds, metrics_of_margins
     from .steering.views import chosen_configs
     res = _results(args)
     configs = args.config or chosen_configs(res)
-    _warn_extrapolation(res, configs, args.exact)
-    rows = []
     for spec in configs:
-        parse_config(spec, res.groups)
+        parse_config(spec, res.groups)  # every name checked before any model is built
+    _warn_extrapolation(res, configs, args.exact)
+    rows, first = [], None
+    for spec in configs:
+        # each configuration's margins once (an exact one runs the model once per seed and split)
+        margins = {seed: {split: config_margins(res, spec, seed, split, exact=args.exact)[0] for split in ("val", "test")}
+                   for seed in res.seeds}
+        first = first or margins
         for c in args.constraint or list(NAMES):
-            t = threshold_metrics(res, spec, c, exact=args.exact)
+            t = metrics_of_margins(res, margins, c)
             for split, part in t[t.group == ALL].groupby("split", sort=False):
-                before = _plain_metrics(res, spec, split, args.exact)
+                before = _plain_metrics(res, margins, split)
                 means = part.groupby("metric").value.mean()
                 rows.append({"configuration": spec, "thresholds": NAMES[c], "split": split,
                              **{f"{k} before": before[k] for k in ("accuracy", "worst_dpd", "worst_eod")},
@@ -46,7 +51,9 @@ def cmd_thresholds(args) -> int:
     with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     seed = next(iter(res.seeds))
-    _, fit, _ = threshold_predictions(res, configs[0], (args.constraint or ["dp"])[0], seed, exact=args.exact)
+    sr = res.seeds[seed]
+    fit = fit_thresholds(first[seed]["val"], sr.labels["val"], sr.masks["val"], res.groups,
+                         (args.constraint or ["dp"])[0])
     print(f"\nfitted policy of {configs[0]}@{fit.constraint} (seed {seed}; decision = margin above the threshold, "
           "randomised between two thresholds with these probabilities):")
     print(fit.thresholds().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -61,14 +68,13 @@ def cmd_thresholds(args) -> int:
     return 0
 
 
-def _plain_metrics(res, spec: str, split: str, exact: bool) -> dict[str, float]:
-    """Accuracy and worst DPD/EOD of a configuration without thresholds (mean over seeds)."""
+def _plain_metrics(res, margins: dict, split: str) -> dict[str, float]:
+    """Accuracy and worst DPD/EOD of the margins ``{seed: {split: [N]}}`` without thresholds (mean over seeds)."""
     from .metrics.fairness import group_rates
-    from .steering.configurations import config_margins
     out = {"accuracy": [], "worst_dpd": [], "worst_eod": []}
-    for seed, sr in res.seeds.items():
-        m, _ = config_margins(res, spec, seed, split, exact=exact)
-        r = group_rates(m > 0, sr.labels[split], sr.masks[split])
+    for seed, by_split in margins.items():
+        sr = res.seeds[seed]
+        r = group_rates(by_split[split] > 0, sr.labels[split], sr.masks[split])
         for k in out:
             out[k].append(float(getattr(r, k)[0]) if k != "accuracy" else float(r.overall_accuracy[0]))
     return {k: sum(v) / len(v) for k, v in out.items()}
