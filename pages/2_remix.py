@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from taskfair import TRIVIAL
-from taskfair.steering.configurations import extrapolation, lam_range
+from taskfair.steering.configurations import lam_range
 from ui import charts, common, loaders, panels
 
 present, root, run_id, mtime, res, split, groups = common.page("Remix")
@@ -55,9 +55,8 @@ with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_c
                     help="Bootstrap intervals (100 resamples) in the table and on hover; adds ~30 ms per move")
 est = loaders.remix_estimate(root, run_id, mtime, split, lams, n_boot=100 if with_ci else 0)
 overall = est[est.group == "(all)"].set_index("metric")["mean"]
-m = res.metrics
-fft = m[(m.family == "fft") & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean()
-beyond = extrapolation(res, "remix:" + ",".join(f"{v:g}" for v in lams))
+fft = loaders.headline_of(root, run_id, mtime, "fft", split)
+beyond = loaders.remix_extrapolation(root, run_id, mtime, lams)
 if beyond:
     st.warning(f"**Extrapolated estimate**: {beyond}. The estimate interpolates between stored points; "
                "press *Evaluate exactly* below before trusting these numbers.")
@@ -107,7 +106,7 @@ side = (pd.DataFrame({f"{sp} (estimate)": b[b.group == "(all)"].set_index("metri
         .reindex(["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]))
 side.index = [charts.NAMES[m] for m in side.index]
 st.caption("Validation (where coefficients should be chosen) beside test (what to report):")
-st.dataframe(side.style.format("{:.3f}"), width="content")
+st.dataframe(side, width="content", column_config={c: st.column_config.NumberColumn(format="%.3f") for c in side.columns})
 
 st.info("These numbers are an **estimate** from stored predictions (each subgroup's axis, corrected "
         "by every stored remix-like point), not a run of the merged model. Use *Evaluate exactly* to check them.",

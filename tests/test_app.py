@@ -450,6 +450,8 @@ def test_remix_sliders_reach_negative_lambda(store):
 
 def test_remix_layerwise_panel_evaluates_and_searches(store):
     at = _ok(page("pages/2_remix.py", lam="0.5,0.5,0.5").run())
+    assert not any("layerwise:" in c.value for c in at.code)  # off until asked: slider moves stay light
+    at.toggle(key="lw_show").set_value(True).run()
     assert any("layerwise:0.5/0.5/0.5/0.5,0.5/0.5/0.5/0.5" in c.value for c in at.code)
     at.button(key="lw_exact").click().run()
     _ok(at)

@@ -4,6 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as hst
 
 from taskfair.metrics.fairness import (aggregate_seeds, bootstrap_ci, fairness_table, group_rates,
                                worst_subgroup)
@@ -126,3 +129,37 @@ def test_aggregate_over_seeds_and_worst_subgroup():
     assert a["sem"] == pytest.approx(np.std([0.1, 0.2, 0.3], ddof=1) / np.sqrt(3))
     assert worst_subgroup(df) == "b"        # "other" is excluded
     assert worst_subgroup(df, exclude=()) == "other"
+
+
+# ---------------------------------------------------------------- seed means on arrays
+
+
+@hyp_settings(max_examples=40, deadline=None, derandomize=True)
+@given(hst.integers(1, 4), hst.integers(1, 6), hst.booleans(), hst.data())
+def test_seed_mean_aligned_equals_the_group_by(n_seeds, n_rows, with_ci, data):
+    """The Remix page's fast path gives exactly seed_mean's frame (NaN, notes, intervals, one seed)."""
+    from taskfair.metrics.tables import seed_mean, seed_mean_aligned
+    keys = pd.DataFrame({"group": [f"g{i // 3}" for i in range(n_rows)], "metric": [f"m{i % 3}" for i in range(n_rows)]})
+    value = hst.one_of(hst.just(float("nan")), hst.floats(-1, 1, allow_nan=False))
+    frames = []
+    for s in range(n_seeds):
+        f = keys.copy()
+        f["value"] = data.draw(hst.lists(value, min_size=n_rows, max_size=n_rows))
+        f["note"] = data.draw(hst.lists(hst.sampled_from(["", "", "no positives", "empty"]), min_size=n_rows,
+                                        max_size=n_rows))
+        if with_ci:
+            f["low"] = f["value"] - 0.1
+            f["high"] = f["value"] + 0.1
+        frames.append(f.assign(seed=s))
+    want = seed_mean(pd.concat(frames), ["group", "metric"])
+    got = seed_mean_aligned(frames, ["group", "metric"])
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
+
+
+def test_seed_mean_aligned_falls_back_when_the_rows_differ():
+    from taskfair.metrics.tables import seed_mean, seed_mean_aligned
+    a = pd.DataFrame({"group": ["x", "y"], "metric": ["acc", "acc"], "value": [0.5, 0.7]})
+    b = pd.DataFrame({"group": ["y", "x"], "metric": ["acc", "acc"], "value": [0.9, 0.1]})
+    got = seed_mean_aligned([a, b], ["group", "metric"])
+    pd.testing.assert_frame_equal(got, seed_mean(pd.concat([a, b]), ["group", "metric"]))
+    assert got.set_index("group")["mean"].to_dict() == pytest.approx({"x": 0.3, "y": 0.8})

@@ -154,7 +154,8 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
     # on screen; the CSV keeps every column
     empty = [c for c in ("sem", "n_seeds", "low", "high") if c in df.columns and df[c].isna().all()]
     st.dataframe(df.drop(columns=empty), hide_index=True, width="stretch")
-    st.download_button(f"Download {name}.csv", df.to_csv(index=False).encode(), f"{name}.csv",
+    # the CSV is written when the button is pressed, not on every rerun (a slider move)
+    st.download_button(f"Download {name}.csv", lambda: df.to_csv(index=False).encode(), f"{name}.csv",
                        "text/csv", key=f"dl-{name}")
 
 

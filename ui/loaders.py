@@ -89,7 +89,10 @@ def planned_jobs(root: str, run_id: str) -> list[str]:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def estimators(root: str, run_id: str, mtime: float, split: str) -> tuple[RemixEstimator, ...]:
     res = results(root, run_id, mtime)
-    return tuple(RemixEstimator(s, split) for s in res.seeds.values())
+    ests = tuple(RemixEstimator(s, split) for s in res.seeds.values())
+    for e in ests:  # the leave-one-out error shown beside each estimate: once, here, not on the first
+        e.expected_error()  # slider move of every session at once (that stalled 8 sessions ~18 s)
+    return ests
 
 
 @st.cache_data(show_spinner=False)
@@ -163,6 +166,20 @@ def methods_headline(root: str, run_id: str, mtime: float, split: str) -> pd.Dat
 @st.cache_data(show_spinner=False, max_entries=2048)
 def remix_health(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> str:
     return _remix_health(estimators(root, run_id, mtime, split), lams)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def remix_extrapolation(root: str, run_id: str, mtime: float, lams: tuple[float, ...]) -> str:
+    """Why the estimate at ``lams`` extrapolates beyond the stored points ("" when it does not)."""
+    from taskfair.steering.configurations import extrapolation
+    return extrapolation(results(root, run_id, mtime), "remix:" + ",".join(f"{v:g}" for v in lams))
+
+
+@st.cache_data(show_spinner=False)
+def headline_of(root: str, run_id: str, mtime: float, family: str, split: str) -> dict[str, float]:
+    """A stored family's overall metrics (mean over seeds and points): the Remix page's reference."""
+    m = results(root, run_id, mtime).metrics
+    return m[(m.family == family) & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean().to_dict()
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)

@@ -15,7 +15,10 @@ def layerwise(root: str, run_id: str, mtime: float, groups: list[str], lams: tup
               lam_range: tuple[float, float]) -> None:
     """Remix's advanced panel: per-subgroup × per-block λ, exact evaluation, export, search."""
     LO, HI = lam_range
-    with st.expander("Layer-wise λ (advanced): one λ per subgroup and per block of layers"):
+    # a switch, not an expander: an expander's content runs (and is sent) on every slider move
+    if not st.toggle("Layer-wise λ (advanced): one λ per subgroup and per block of layers", key="lw_show"):
+        return
+    with st.container(border=True):
         blocks = loaders.layer_blocks(root, run_id, mtime)
         st.caption("As layer-wise merging methods do for accuracy: each block of layers (embeddings, lower layers, "
                    "upper layers, head) takes its own λ. There is no instant estimate here: every figure is an exact "

@@ -10,8 +10,8 @@ import pandas as pd
 
 from .fairness import ALL, GroupRates, bootstrap_ci, group_rates, summary_metrics
 
-__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "undefined", "rates_table", "rates_with_ci",
-           "with_intervals"]
+__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "undefined", "rates_table",
+           "rates_with_ci", "with_intervals"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
 HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
@@ -34,6 +34,35 @@ def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
             out["note"] = out["note"].fillna("")
         else:
             out["note"] = ""
+    return out
+
+
+def seed_mean_aligned(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd.DataFrame:
+    """:func:`seed_mean` of ``pd.concat(frames)`` when every frame (one per seed) has the same
+    ``keys`` rows in the same order, as one point's tables do: the same frame, computed on arrays
+    (a Remix slider move, several times faster than a group-by). Falls back to :func:`seed_mean`."""
+    keys = list(keys)
+    first = frames[0]
+    if (len(frames) > 1 and any(len(f) != len(first) or list(f.columns) != list(first.columns)
+                                or not f[keys].equals(first[keys]) for f in frames[1:])) \
+            or first.duplicated(keys).any():
+        return seed_mean(pd.concat(frames), keys)
+    vals = np.stack([f["value"].to_numpy(float) for f in frames])
+    n = (~np.isnan(vals)).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(vals, 0) / np.maximum(n, 1), np.nan)
+        var = np.nansum((vals - mean) ** 2, 0) / (n - 1)
+        sem = np.where(n > 1, np.sqrt(var) / np.sqrt(np.maximum(n, 1)), np.nan)
+    out = first[keys].reset_index(drop=True).assign(mean=mean, n=n.astype(np.int64), sem=sem)
+    if "low" in first.columns:
+        for c in ("low", "high"):
+            b = np.stack([f[c].to_numpy(float) for f in frames])
+            with np.errstate(invalid="ignore"):
+                nb = (~np.isnan(b)).sum(0)
+                out[c] = np.where(nb > 0, np.nansum(b, 0) / np.maximum(nb, 1), np.nan)
+    if "note" in first.columns:
+        notes = zip(*[f["note"].tolist() for f in frames])
+        out["note"] = ["; ".join(sorted({x for x in row if x})) for row in notes]
     return out
 
 

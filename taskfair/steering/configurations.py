@@ -164,8 +164,7 @@ def extrapolation(results: RunResults, config: Config | str) -> str:
         config = parse_config(config, results.groups)
     if config.kind != "remix":
         return ""
-    sr = next(iter(results.seeds.values()))
-    lams, _ = sr.subgroup_space("test")
+    lams = next(iter(results.seeds.values())).subgroup_lams()
     if not len(lams):
         return ""
     lo, hi = np.asarray(lams).min(axis=0), np.asarray(lams).max(axis=0)

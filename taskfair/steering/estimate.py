@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..metrics.fairness import GroupRates, bootstrap_counts, group_rates
 from ..metrics.health import is_degenerate
-from ..metrics.tables import rates_with_ci, seed_mean
+from ..metrics.tables import rates_with_ci, seed_mean_aligned
 from ..store.results import SeedResults
 
 __all__ = ["interp_rows", "RemixEstimator", "remix_metrics", "remix_health", "expected_error"]
@@ -227,7 +227,7 @@ def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *
     frames = [rates_with_ci(e.margins(lams) > 0, e.labels, e.masks, e.groups,
                             counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
               for e in estimators]
-    return seed_mean(pd.concat(frames), ["group", "metric"])
+    return seed_mean_aligned(frames, ["group", "metric"])
 
 
 def remix_health(estimators: Sequence[RemixEstimator], lams: Sequence[float]) -> str:

@@ -98,7 +98,7 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
         df[f"val {m} (estimate)"] = v
     df["feasible"] = feasible(scores)
     from .configurations import outside_stored
-    stored, _ = next(iter(results.seeds.values())).subgroup_space("val")
+    stored = next(iter(results.seeds.values())).subgroup_lams()
     # where the estimate extrapolates, for the λ as shown (rounded)
     df["extrapolated"] = outside_stored(stored, df[[f"λ {g}" for g in results.groups]].to_numpy(dtype=float))
     unf = np.maximum(df["val worst_dpd (estimate)"], df["val worst_eod (estimate)"]).to_numpy()

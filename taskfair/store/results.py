@@ -45,23 +45,37 @@ class SeedResults:
         order = np.argsort(np.nan_to_num(np.asarray(lams, dtype=float), nan=-1.0), kind="stable")
         return np.asarray(lams, dtype=float)[order], np.stack(rows)[order]
 
+    def _subgroup_points(self) -> list[tuple[str, int]]:
+        """(file, row) of every distinct evaluated point ``θ0 + Σ_g λ_g τ_g``, found once."""
+        found = self.__dict__.get("_subgroup_found")
+        if found is None:
+            found, seen = [], set()
+            for name, (points, arrays) in self.files.items():
+                if "coef" not in arrays:
+                    continue
+                plain = ~points["family"].isin(OTHER_METHODS).to_numpy()  # TIES/DARE are other merges
+                for i, (c, ok) in enumerate(zip(arrays["coef"], plain)):
+                    key = tuple(np.round(c, 6))
+                    if ok and c[0] == 0 and key not in seen:
+                        seen.add(key)
+                        found.append((name, i))
+            self.__dict__["_subgroup_found"] = found
+        return found
+
+    def subgroup_lams(self) -> np.ndarray:
+        """The λ ``[T, K]`` of :meth:`subgroup_space`, without its margins."""
+        pts = self._subgroup_points()
+        if not pts:
+            return np.zeros((0, len(self.groups)))
+        return np.stack([self.files[f][1]["coef"][i][1:] for f, i in pts]).astype(np.float64)
+
     def subgroup_space(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """Every distinct evaluated point of the form ``θ0 + Σ_g λ_g τ_g`` (no FFT vector):
         ``(λ [T, K], margins [T, N])``."""
-        lams, rows, seen = [], [], set()
-        for points, arrays in self.files.values():
-            if "coef" not in arrays:
-                continue
-            plain = ~points["family"].isin(OTHER_METHODS).to_numpy()  # TIES/DARE are other merges
-            for c, m, ok in zip(arrays["coef"], arrays[split], plain):
-                key = tuple(np.round(c, 6))
-                if ok and c[0] == 0 and key not in seen:
-                    seen.add(key)
-                    lams.append(c[1:])
-                    rows.append(m)
-        if not rows:
+        pts = self._subgroup_points()
+        if not pts:
             return np.zeros((0, len(self.groups))), np.zeros((0, len(self.labels[split])))
-        return np.stack(lams), np.stack(rows).astype(np.float64)
+        return self.subgroup_lams(), np.stack([self.files[f][1][split][i] for f, i in pts]).astype(np.float64)
 
     def single(self, family: str, target: str = "", split: str = "test") -> np.ndarray:
         return self.margins(family, target, split)[1][0]
