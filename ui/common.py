@@ -130,6 +130,7 @@ def load(root: str, run_id: str, mtime: float):
         res = loaders.results(root, run_id, mtime)
         if res.finished:  # the thresholds baseline is fitted with the run's loading, once per server
             loaders.threshold_points(root, run_id, mtime)
+        loaders.settled(root, run_id, mtime)
         return res
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")

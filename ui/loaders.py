@@ -58,6 +58,18 @@ def results(root: str, run_id: str, mtime: float) -> RunResults:
     return load_results(root, run_id, partial=True)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def settled(root: str, run_id: str, mtime: float) -> bool:
+    """Once per loaded run: collect, then freeze what is alive (the libraries, the run) so that
+    Python's generation-2 collections, which hold every session up while they run, skip it. The
+    earlier freeze is undone first, so a run evicted since is collected."""
+    import gc
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    return True
+
+
 def progress(root: str, run_id: str):
     """How far the run has got (None for a run stored without a plan)."""
     from taskfair.store import run_progress
@@ -274,10 +286,8 @@ def layer_blocks(root: str, run_id: str, mtime: float) -> tuple[str, ...]:
 def layerwise_exact(root: str, run_id: str, mtime: float, spec: str, _progress=None) -> pd.DataFrame:
     """A layer-wise configuration evaluated exactly: accuracy, worst DPD, worst EOD on validation
     and test (mean over seeds)."""
-    from taskfair.steering.exact import exact_metrics
-    t = exact_metrics(results(root, run_id, mtime), spec, splits=("val", "test"), progress=_progress)
-    t = t[(t.group == "(all)") & t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
-    return t.groupby(["metric", "split"]).value.mean().unstack("split").reindex(["accuracy", "worst_dpd", "worst_eod"])
+    from taskfair.steering.layerwise import exact_headline
+    return exact_headline(results(root, run_id, mtime), spec, ("val", "test"), progress=_progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

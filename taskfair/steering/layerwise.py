@@ -17,7 +17,7 @@ from ..metrics.fairness import ALL
 from ..store.results import RunResults
 from .configurations import Config, lam_range, parse_config
 
-__all__ = ["run_blocks", "LayerwiseSearch", "layerwise_search", "layerwise_spec"]
+__all__ = ["run_blocks", "LayerwiseSearch", "exact_headline", "layerwise_search", "layerwise_spec"]
 
 
 def run_blocks(results: RunResults, bounds: Sequence[int] | None = None) -> tuple[str, ...]:
@@ -48,11 +48,22 @@ class LayerwiseSearch:
     report: pd.DataFrame        # start and best: validation beside test (exact)
 
 
-def _headline(results: RunResults, spec: str, splits: Sequence[str], bases) -> dict[str, float]:
+HEADLINE = ["accuracy", "worst_dpd", "worst_eod"]
+
+
+def exact_headline(results: RunResults, spec: str, splits: Sequence[str] = ("val", "test"), *, bases=None,
+                   progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+    """Accuracy, worst DPD and worst EOD of ``spec`` merged and run exactly, mean over seeds:
+    metric × split."""
     from .exact import exact_metrics
-    t = exact_metrics(results, spec, splits=splits, bases=bases)
-    t = t[(t.group == ALL) & t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
-    return {f"{s} {m}": float(v) for (s, m), v in t.groupby(["split", "metric"]).value.mean().items()}
+    t = exact_metrics(results, spec, splits=splits, bases=bases, progress=progress)
+    t = t[(t.group == ALL) & t.metric.isin(HEADLINE)]
+    return t.groupby(["metric", "split"]).value.mean().unstack("split").reindex(HEADLINE)
+
+
+def _headline(results: RunResults, spec: str, splits: Sequence[str], bases) -> dict[str, float]:
+    t = exact_headline(results, spec, splits, bases=bases)
+    return {f"{s} {m}": float(t.loc[m, s]) for s in t.columns for m in t.index}
 
 
 def layerwise_search(results: RunResults, *, start: str | Sequence[float] | None = None, budget: int = 12,
