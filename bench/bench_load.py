@@ -69,6 +69,8 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15", thin
         at.query_params["run"] = run_id
         at.run()
         done = 0
+        pause = (lambda: think if think <= 0.1 else rng.uniform(0.5, 1.5) * think)
+        time.sleep(pause())   # people do not all start moving at the same instant either
         while done < n_moves or (until_exact_over and not exact_over.is_set()):
             lams = tuple(float(x) for x in np.round(rng.uniform(0, 1, len(at.slider) - 1) / 0.05) * 0.05)
             for s, v in zip(at.slider[1:], lams):
@@ -87,7 +89,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "15", thin
                 timeline.append((round(t - t0, 3), i, round(dt * 1e3, 1), busy))
             done += 1
             # a person reads the result before the next move: `think` seconds on average
-            time.sleep(think if think <= 0.1 else rng.uniform(0.5, 1.5) * think)
+            time.sleep(pause())
 
     def exact_session() -> None:
         at = AppTest.from_file(str(ROOT / "pages" / "2_remix.py"), default_timeout=600)

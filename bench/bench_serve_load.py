@@ -116,6 +116,8 @@ async def _run(url: str, run_id: str, moves: int, think: float) -> dict:
         await s.open()
         groups = [k for k in s.sliders if k != "all subgroups"]
         done = 0
+        pause = (lambda: think if think <= 0.1 else rng.uniform(0.5, 1.5) * think)
+        await asyncio.sleep(pause())   # people do not all start moving at the same instant either
         while done < n or (until_exact_over and not exact_over.is_set()):
             lams = np.round(rng.uniform(0, 1, len(groups)) / 0.05) * 0.05
             busy = exact_busy.is_set()
@@ -126,7 +128,7 @@ async def _run(url: str, run_id: str, moves: int, think: float) -> dict:
             if f"lam={want}" not in s.query.replace("%2C", ","):
                 raise RuntimeError(f"session {i}: the page shows {s.query}, not λ = {want}")
             done += 1
-            await asyncio.sleep(think if think <= 0.1 else rng.uniform(0.5, 1.5) * think)
+            await asyncio.sleep(pause())
         await s.close()
 
     async def exact() -> None:

@@ -153,6 +153,12 @@ def test_heatmap_text_at_1400_px_and_the_tour_by_arrow_keys(browser_page):
 def test_slider_exact_evaluation_frontier_and_export_by_clicking(browser_page):
     page, url, exports, out = browser_page
     _open(page, f"{url}/remix?run=pico&lam=0.2,0.2,0.2", PAGES["remix"])
+    # the server's first request is this link: the sidebar still lists app.py's pages by title
+    # (not Streamlit's pages/-folder list of file names with an "app" entry)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.get_by_text("Remix", exact=True).wait_for()
+    assert nav.get_by_text("app", exact=True).count() == 0 and nav.get_by_text("remix", exact=True).count() == 0
+    assert "lam=0.2" in page.url
     before = _metrics(page)
     # the first subgroup's slider: click its thumb, then the arrow keys, as a keyboard user would
     # (a page still finishing its first run may redraw the slider under the keys: try again)

@@ -26,7 +26,19 @@ h1 { font-size: 2.6rem !important; }
 
 
 def setup(title: str, icon: str = "⚖️") -> None:
+    _through_app_navigation()
     st.set_page_config(page_title=f"{title} · taskfair", page_icon=icon, layout="wide")
+
+
+def _through_app_navigation() -> None:
+    """A served app's first request by a link to a page (``/remix?…``) runs that page through
+    Streamlit's older pages/-folder navigation, before app.py has declared its own: the sidebar
+    then lists file names and an "app" entry, for every session, until app.py first runs.
+    Declare app.py's navigation the one in use and run again (once per server)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 class Page(NamedTuple):
