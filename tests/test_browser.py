@@ -115,6 +115,9 @@ def test_every_page_renders_in_a_real_browser(browser_page):
         page.screenshot(path=str(out / f"{path or 'overview'}.png"), full_page=True)
     # the overview's chart is drawn (plotly renders into an svg)
     _open(page, f"{url}/?run=pico", PAGES[""])
+    # below the fold, and drawn after the script run is over: bring it into view and wait for it
+    page.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached", timeout=60_000)
     assert page.locator(".js-plotly-plot .main-svg").count() > 0
 
 

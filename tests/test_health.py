@@ -139,7 +139,11 @@ def _dashboard_says_so(root, run_id):
         at.query_params["run"] = run_id
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        assert any("is degenerate" in e.value for e in at.error), [e.value for e in at.error]
+        banners = [e.value for e in at.error if "is degenerate" in e.value]
+        assert banners, [e.value for e in at.error]
+        for b in banners:  # each seed named once ("seed 13", not "seed 13, 13, 13, …")
+            named = b.split("(seed", 1)[1].split(")", 1)[0].replace(" ", "").split(",")
+            assert len(named) == len(set(named)), b
         at = AppTest.from_file(str(app / "pages/4_frontier.py"), default_timeout=120)
         at.query_params["run"] = run_id
         at.run()

@@ -184,13 +184,13 @@ def health_warnings(results: RunResults) -> list[dict]:
         part = bad[bad.family == family]
         for target, rows in part.groupby("target", sort=False):
             label = name or f"the {target} model"
-            out.append({"method": label, "seeds": sorted(int(s) for s in rows.seed),
+            out.append({"method": label, "seeds": sorted({int(s) for s in rows.seed}),
                         "reason": rows.reason.iloc[0]})
     chosen = results.summary.get("chosen_lambda", {})
     ta = [r for r in bad[bad.family == "uniform"].itertuples()
           if any(int(s) == int(r.seed) and np.isclose(lam, r.lam) for s, lam in chosen.items())]
     if ta:
-        out.append({"method": "task addition (chosen λ)", "seeds": sorted(int(r.seed) for r in ta),
+        out.append({"method": "task addition (chosen λ)", "seeds": sorted({int(r.seed) for r in ta}),
                     "reason": ta[0].reason})
     return out
 
