@@ -155,6 +155,17 @@ def main() -> None:
                      f"{ld['peak_rss_MB_end']:.0f} MB (after warm-up {ld['peak_rss_MB_after_warmup']:.0f} MB); shared caches "
                      f"{'unchanged' if ld['shared_caches_unchanged'] else 'CHANGED'}; {len(ld['errors'])} isolation errors",
                      ok(ld["shared_caches_unchanged"] and not ld["errors"] and ld["slider_moves_during_exact"] > 0)))
+    for think, name in ((0.05, "serve-load"), (1.0, "serve-load-think1")):
+        sl = load(name)
+        if sl:
+            rows.append((f"Served app: 8 Remix sessions (websocket clients, a move every {think:g} s) + 1 exact evaluation",
+                         "slider rerun p95 < 150 ms while an exact evaluation runs; a new session's first page < 3 s",
+                         f"alone: median {sl['slider_ms_median_without_exact']:.0f} ms, p95 {sl['slider_ms_p95_without_exact']:.0f} ms; "
+                         f"during exact evaluations ({sl['slider_moves_during_exact']} moves): median "
+                         f"{sl['slider_ms_median_during_exact']:.0f} ms, p95 **{sl['slider_ms_p95_during_exact']:.0f} ms**; first page "
+                         f"Overview {sl['first_page_warm_s/overview']:.2f} s, Remix {sl['first_page_warm_s/remix']:.2f} s (cold "
+                         f"{sl['first_page_cold_s']:.1f} s); server peak RSS {sl['server_peak_rss_MB']:.0f} MB",
+                         ok(sl["slider_ms_p95_during_exact"] < 150 and sl["first_page_warm_s/overview"] < 3)))
     p = load("precompute")
     if p:
         st = p["stages_s"]

@@ -68,7 +68,8 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
                     errors.append(f"session {i} at {lams} shows accuracy {acc}, its own λ give {want:.3f}")
                 moves_done[i] += 1
         except Exception as exc:  # noqa: BLE001 - collected and reported below
-            errors.append(f"session {i}: {exc!r}")
+            import traceback
+            errors.append(f"session {i}: {exc!r}\n{traceback.format_exc()[-2000:]}")
 
     def exact_session() -> None:
         try:
