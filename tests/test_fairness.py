@@ -153,7 +153,7 @@ def test_seed_mean_aligned_equals_the_group_by(n_seeds, n_rows, with_ci, data):
         frames.append(f.assign(seed=s))
     want = seed_mean(pd.concat(frames), ["group", "metric"])
     got = seed_mean_aligned(frames, ["group", "metric"])
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), rtol=1e-12, atol=1e-15)
 
 
 def test_seed_mean_aligned_falls_back_when_the_rows_differ():

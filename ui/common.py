@@ -35,10 +35,16 @@ def _through_app_navigation() -> None:
     Streamlit's older pages/-folder navigation, before app.py has declared its own: the sidebar
     then lists file names and an "app" entry, for every session, until app.py first runs.
     Declare app.py's navigation the one in use and run again (once per server)."""
+    global _NAVIGATION_SWITCHED
     from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    # at most once per process (AppTest resets the flag before every run; a rerun drops a click)
+    if not _NAVIGATION_SWITCHED and getattr(PagesManager, "uses_pages_directory", None):
+        _NAVIGATION_SWITCHED = True
+        PagesManager.uses_pages_directory = False  # streamlit 1.67 (pinned): its pages/-folder switch
         st.rerun()
+
+
+_NAVIGATION_SWITCHED = False
 
 
 class Page(NamedTuple):

@@ -58,11 +58,13 @@ def results(root: str, run_id: str, mtime: float) -> RunResults:
     return load_results(root, run_id, partial=True)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=4)   # as many as `results` keeps
 def settled(root: str, run_id: str, mtime: float) -> bool:
     """Once per loaded run: collect, then freeze what is alive (the libraries, the run) so that
     Python's generation-2 collections, which hold every session up while they run, skip it. The
-    earlier freeze is undone first, so a run evicted since is collected."""
+    earlier freeze is undone first, so a run evicted since is collected. What else is alive at
+    that moment (other sessions' state) is frozen too: if it later becomes cyclic garbage it waits
+    for the next loaded run's call: bounded, one snapshot per run version."""
     import gc
     gc.unfreeze()
     gc.collect()
