@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import save
+from common import free_port, save
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"overview": ("eval/reference",), "sweep": ("eval/uniform",),
          "heatmaps": ("eval/uniform", "eval/inject/")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ready(root: Path, run_id: str) -> dict[str, bool]:
@@ -93,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="taskfair-demo-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(root), "PYTHONPATH": str(ROOT)}
-    port = _free_port()
+    port = free_port()
     t0 = time.perf_counter()
     app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
                             "--server.port", str(port), "--server.headless", "true",

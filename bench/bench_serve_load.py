@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import save
+from common import free_port, save
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Session:
@@ -51,10 +44,13 @@ class Session:
         self.texts: list[str] = []
         self.page_hash = ""
 
-    async def open(self) -> None:
+    async def connect(self) -> None:
         import websockets
         self.ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=2 ** 26)
-        await self.rerun({}, page_name="remix")
+
+    async def open(self, page_name: str = "remix") -> None:
+        await self.connect()
+        await self.rerun({}, page_name=page_name)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -175,7 +171,7 @@ async def _run(url: str, run_id: str, moves: int, think: float) -> dict:
 
 
 def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", think: str = "0.05") -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
            "PYTHONPATH": str(ROOT)}
     app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -202,8 +198,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
             await s.close()
             for name in ("", "remix"):
                 s = Session(url, f"run={run_id}")
-                import websockets
-                s.ws = await websockets.connect(url, subprotocols=["streamlit"], max_size=2 ** 26)
+                await s.connect()
                 t = time.perf_counter()
                 await s.rerun({}, page_name=name)
                 out[f"first_page_warm_s/{name or 'overview'}"] = time.perf_counter() - t

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
 import time
 from pathlib import Path
@@ -55,3 +56,10 @@ def save(name: str, payload: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=float))
     print(f"wrote {path}")
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (for a dashboard the benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
