@@ -192,8 +192,7 @@ def remix_extrapolation(root: str, run_id: str, mtime: float, lams: tuple[float,
 @st.cache_data(show_spinner=False)
 def headline_of(root: str, run_id: str, mtime: float, family: str, split: str) -> dict[str, float]:
     """A stored family's overall metrics (mean over seeds and points): the Remix page's reference."""
-    m = results(root, run_id, mtime).metrics
-    return m[(m.family == family) & (m.split == split) & (m.group == "(all)")].groupby("metric").value.mean().to_dict()
+    return views.family_overall(results(root, run_id, mtime), family, split=split)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)

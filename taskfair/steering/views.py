@@ -17,7 +17,8 @@ from ..store.results import RunResults
 from .thresholds import THRESHOLD_CAVEAT as _CAVEAT
 
 __all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect",
-           "health_warnings", "point_config", "chosen_configs", "methods_headline", "thresholds_against_merges"]
+           "health_warnings", "point_config", "chosen_configs", "methods_headline", "thresholds_against_merges",
+           "family_overall"]
 
 
 def _chosen_uniform(metrics: pd.DataFrame, chosen: dict) -> pd.DataFrame:
@@ -102,6 +103,12 @@ def uniform_sweep(results: RunResults, *, split: str = "test", per_group: bool =
         m = m[(m.group == ALL) & m.metric.isin(HEADLINE_METRICS)]
     m = m[m.family.isin(["uniform", "fft", "lora"])]
     return seed_mean(m, ["family", "lam", "group", "metric"])
+
+
+def family_overall(results: RunResults, family: str, *, split: str = "test") -> dict[str, float]:
+    """A stored family's overall metrics (``(all)`` rows), mean over seeds and points."""
+    m = results.metrics
+    return m[(m.family == family) & (m.split == split) & (m.group == ALL)].groupby("metric").value.mean().to_dict()
 
 
 def family_grid(results: RunResults, family: str, *, target: str = "", split: str = "test") -> pd.DataFrame:
