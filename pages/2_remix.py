@@ -53,18 +53,15 @@ st.session_state["remix_lams"] = lams
 
 with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_ci",
                     help="Bootstrap intervals (100 resamples) in the table and on hover; adds ~30 ms per move")
-est = loaders.remix_estimate(root, run_id, mtime, split, lams, n_boot=100 if with_ci else 0)
-overall = est[est.group == "(all)"].set_index("metric")["mean"]
+view = loaders.remix_view(root, run_id, mtime, split, lams, n_boot=100 if with_ci else 0)
+est, overall, errors, trivial = view.table, view.headline[split], view.error, view.degenerate
 fft = loaders.headline_of(root, run_id, mtime, "fft", split)
-beyond = loaders.remix_extrapolation(root, run_id, mtime, lams)
-if beyond:
-    st.warning(f"**Extrapolated estimate**: {beyond}. The estimate interpolates between stored points; "
+if view.extrapolation:
+    st.warning(f"**Extrapolated estimate**: {view.extrapolation}. The estimate interpolates between stored points; "
                "press *Evaluate exactly* below before trusting these numbers.")
-trivial = loaders.remix_health(root, run_id, mtime, split, lams)
 if trivial:
     st.error(f"**This remix is a constant predictor** ({trivial}): its DPD and EOD are trivially low and say "
              "nothing about fairness.")
-errors = loaders.remix_error(root, run_id, mtime, split, lams)
 c = st.columns(4)
 for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
                                ["normal", "normal", "inverse", "inverse"]):
@@ -100,11 +97,9 @@ if thr and thr != "none":
                    "the merged model alone does not.**")
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
-both = {sp: est if sp == split else loaders.remix_estimate(root, run_id, mtime, sp, lams, n_boot=0)
-        for sp in ("val", "test")}
-side = (pd.DataFrame({f"{sp} (estimate)": b[b.group == "(all)"].set_index("metric")["mean"] for sp, b in both.items()})
-        .reindex(["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]))
-side.index = [charts.NAMES[m] for m in side.index]
+HEADLINE = ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
+side = pd.DataFrame({f"{sp} (estimate)": [view.headline[sp][m] for m in HEADLINE] for sp in ("val", "test")},
+                    index=[charts.NAMES[m] for m in HEADLINE])
 st.caption("Validation (where coefficients should be chosen) beside test (what to report):")
 st.dataframe(side, width="content", column_config={c: st.column_config.NumberColumn(format="%.3f") for c in side.columns})
 
@@ -112,7 +107,7 @@ st.info("These numbers are an **estimate** from stored predictions (each subgrou
         "by every stored remix-like point), not a run of the merged model. Use *Evaluate exactly* to check them.",
         icon="ℹ️")
 st.plotly_chart(charts.remix_heatmap(est, groups), width="stretch")
-common.explain_undefined(est)
+common.warn_undefined(view.undefined)
 common.table(est, f"{run_id}-remix-estimate-{split}", present=present)
 
 exact_cache = st.session_state.setdefault("exact", {})

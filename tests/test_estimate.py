@@ -1,6 +1,7 @@
 """The instant remix estimate: exact where the model was evaluated, and closer to exact
 evaluation than the first-order sum where it was not."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from taskfair.steering.estimate import RemixEstimator
@@ -80,3 +81,60 @@ def test_expected_error_is_the_error_with_each_point_left_out(res):
     # at a stored point the estimate is the stored prediction: no error
     assert set(expected_error([est], lams[0]).values()) == {0.0}
     assert expected_error([est], [0.123] * len(res.groups)) == err
+
+
+@pytest.mark.parametrize("n_boot", [0, 20])
+def test_remix_view_equals_the_separate_answers(res, n_boot):
+    """One call per slider move (:func:`remix_view`) gives what the five separate questions gave:
+    both splits' estimates, constant predictor or not, expected error, extrapolation — with two
+    estimators per split (seeds), and undefined seeds left out of the headline mean."""
+    from taskfair.metrics.tables import undefined
+    from taskfair.steering.configurations import extrapolation
+    from taskfair.steering.estimate import expected_error, remix_health, remix_metrics
+    from taskfair.steering.remix import remix_view
+    sr = next(iter(res.seeds.values()))
+    ests = {sp: [RemixEstimator(sr, sp), RemixEstimator(sr, sp, "first_order")] for sp in ("val", "test")}
+    stored = sr.subgroup_space("test")[0]
+    k = len(res.groups)
+    points = [stored[0], stored[len(stored) // 2], [0.3] * k, np.linspace(-0.5, 1.2, k), [5.0] * k, [-3.0] * k]
+    for lams in points:
+        for split in ("val", "test"):
+            v = remix_view(res, ests, lams, split, n_boot=n_boot)
+            want = remix_metrics(ests[split], lams, n_boot=n_boot)
+            pd.testing.assert_frame_equal(v.table, want)
+            for sp in ("val", "test"):
+                t = remix_metrics(ests[sp], lams, n_boot=0)
+                overall = t[t.group == "(all)"].set_index("metric")["mean"]
+                assert v.headline[sp].keys() == {"accuracy", "macro_accuracy", "worst_dpd", "worst_eod"}
+                for m, x in v.headline[sp].items():
+                    assert x == pytest.approx(overall[m], nan_ok=True, abs=1e-12)
+            assert v.degenerate == remix_health(ests[split], lams)
+            assert v.error == expected_error(ests[split], lams)
+            assert v.extrapolation == extrapolation(res, "remix:" + ",".join(f"{float(x):g}" for x in lams))
+            assert list(v.undefined) == undefined(want)
+    assert remix_view(res, ests, [-3.0] * k, "test").extrapolation   # outside the stored box: said
+    with pytest.raises(ValueError, match="no estimators for the split 'train'"):
+        remix_view(res, ests, [0.3] * k, "train")
+
+
+def test_headline_leaves_out_the_seeds_where_a_number_is_undefined():
+    """A seed whose labels are all negative has no true-positive rate, so its worst EOD is
+    undefined: the headline mean is the other seed's, as the table's seed mean is; NaN when no
+    seed defines it."""
+    from types import SimpleNamespace
+    from taskfair.steering.estimate import metrics_of
+    from taskfair.steering.remix import headline_of
+    rng = np.random.default_rng(0)
+    masks = np.zeros((2, 40), bool)
+    masks[0, :20] = masks[1, 20:] = True
+
+    def seed(s, labels):
+        return SimpleNamespace(labels=labels, masks=masks, groups=["a", "b"], results=SimpleNamespace(seed=s))
+    ok, blank = seed(1, rng.integers(0, 2, 40)), seed(2, np.zeros(40, int))
+    preds = [rng.integers(0, 2, 40).astype(bool), rng.integers(0, 2, 40).astype(bool)]
+    table = metrics_of([ok, blank], preds, n_boot=0)
+    overall = table[table.group == "(all)"].set_index("metric")["mean"]
+    got = headline_of([ok, blank], preds)
+    assert np.isfinite(got["worst_eod"]) and got["worst_eod"] == pytest.approx(headline_of([ok], preds[:1])["worst_eod"])
+    assert all(got[m] == pytest.approx(overall[m]) for m in got)
+    assert np.isnan(headline_of([blank], preds[1:])["worst_eod"])

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -181,7 +181,11 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
 def explain_undefined(df: pd.DataFrame, value: str = "mean") -> None:
     """Say why any value in ``df`` is undefined (NaN), instead of showing a bare gap."""
     from taskfair.metrics.tables import undefined
-    lines = undefined(df, value)
+    warn_undefined(undefined(df, value))
+
+
+def warn_undefined(lines: Sequence[str]) -> None:
+    """The warning :func:`explain_undefined` shows, from its lines already computed."""
     if lines:
         st.warning("Some values are undefined and left blank:\n\n" + "\n".join(f"- {x}" for x in lines[:12])
                    + ("\n- …" if len(lines) > 12 else ""), icon="⚠️")

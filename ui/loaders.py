@@ -13,7 +13,8 @@ import streamlit as st
 
 from taskfair.metrics.tables import seed_mean
 from taskfair.steering import views
-from taskfair.steering.estimate import RemixEstimator, remix_health as _remix_health, remix_metrics
+from taskfair.steering.estimate import RemixEstimator
+from taskfair.steering.remix import RemixView, remix_view as _remix_view
 from taskfair.steering.exact import load_theta0
 from taskfair.store import ArtifactStore, StoreError
 from taskfair.store.results import RunResults, load_results
@@ -177,18 +178,6 @@ def methods_headline(root: str, run_id: str, mtime: float, split: str) -> pd.Dat
     return with_intervals(t).rename(columns={"accuracy": "Accuracy", "worst_dpd": "Worst DPD", "worst_eod": "Worst EOD"})
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
-def remix_health(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> str:
-    return _remix_health(estimators(root, run_id, mtime, split), lams)
-
-
-@st.cache_data(show_spinner=False, max_entries=2048)
-def remix_extrapolation(root: str, run_id: str, mtime: float, lams: tuple[float, ...]) -> str:
-    """Why the estimate at ``lams`` extrapolates beyond the stored points ("" when it does not)."""
-    from taskfair.steering.configurations import extrapolation
-    return extrapolation(results(root, run_id, mtime), "remix:" + ",".join(f"{v:g}" for v in lams))
-
-
 @st.cache_data(show_spinner=False)
 def headline_of(root: str, run_id: str, mtime: float, family: str, split: str) -> dict[str, float]:
     """A stored family's overall metrics (mean over seeds and points): the Remix page's reference."""
@@ -196,16 +185,12 @@ def headline_of(root: str, run_id: str, mtime: float, family: str, split: str) -
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def remix_error(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...]) -> dict[str, float]:
-    """The estimate's expected error per headline metric (leave-one-out; 0 at a stored point)."""
-    from taskfair.steering.estimate import expected_error
-    return expected_error(estimators(root, run_id, mtime, split), lams)
-
-
-@st.cache_data(show_spinner=False, max_entries=2048)
-def remix_estimate(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
-                   n_boot: int = 100) -> pd.DataFrame:
-    return remix_metrics(estimators(root, run_id, mtime, split), lams, n_boot=n_boot)
+def remix_view(root: str, run_id: str, mtime: float, split: str, lams: tuple[float, ...],
+               n_boot: int = 0) -> RemixView:
+    """A slider position: the estimate on ``split``, both splits' headline numbers, its expected
+    error, whether it is a constant predictor or an extrapolation (one library call)."""
+    ests = {sp: estimators(root, run_id, mtime, sp) for sp in dict.fromkeys((split, "val", "test"))}
+    return _remix_view(results(root, run_id, mtime), ests, lams, split, n_boot=n_boot)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

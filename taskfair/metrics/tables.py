@@ -69,8 +69,8 @@ def seed_mean_aligned(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd
 
 def undefined(df: pd.DataFrame, value: str = "mean") -> list[str]:
     """Plain-language lines for every undefined (NaN) value in a seed-mean table with notes."""
-    if "note" not in df.columns:
-        return []
+    if "note" not in df.columns or not np.isnan(df[value].to_numpy(float)).any():
+        return []   # the common case, cheaply (a slider move asks every time)
     rows = df[df[value].isna() & df["note"].astype(bool)]
     cols = [c for c in ("group", "metric") if c in rows.columns]
     seen = rows.drop_duplicates(cols + ["note"])

@@ -6,6 +6,7 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Config`, its merge
   :class:`Recipe`, its margins (stored, estimated or exact)
 - :mod:`.estimate`       — :class:`RemixEstimator`, :func:`remix_metrics`
+- :mod:`.remix`          — :func:`remix_view`: one slider position, everything the Remix page shows
 - :mod:`.exact`          — :func:`load_theta0`, :func:`build_model`, :func:`exact_metrics`
 - :mod:`.search`         — :func:`search_coefficients`, :func:`confirm`
 - :mod:`.diff`           — :func:`example_diff`
@@ -20,6 +21,7 @@ from .configurations import (Config, ConfigSpecError, Recipe, config_margins, pa
 from .diff import DIRECTIONS, ExampleDiff, example_diff
 from .estimate import RemixEstimator, remix_health, remix_metrics
 from .findings import Finding, findings
+from .remix import RemixView, remix_view
 from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
 from .sensitivity import sensitivity, vector_tables
@@ -28,7 +30,7 @@ from .thresholds import (THRESHOLD_CAVEAT, ThresholdFit, fit_thresholds, split_t
 from .views import compare_methods, family_grid, frontier_points, health_warnings, min_size_effect, uniform_sweep
 
 __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
-           "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "load_theta0", "build_model",
+           "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "RemixView", "remix_view", "load_theta0", "build_model",
            "merged_model", "model_margins", "exact_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",

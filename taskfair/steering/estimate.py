@@ -224,17 +224,27 @@ def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *
                   n_boot: int = 200) -> pd.DataFrame:
     """Estimated metrics of ``θ0 + Σ λ_g τ_g``, averaged over seeds (one estimator per seed), with
     95% bootstrap intervals over the examples (the same ``n_boot`` resamples at every λ)."""
-    frames = [rates_with_ci(e.margins(lams) > 0, e.labels, e.masks, e.groups,
+    return metrics_of(estimators, [e.margins(lams) > 0 for e in estimators], n_boot=n_boot)
+
+
+def metrics_of(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray], *, n_boot: int = 200) -> pd.DataFrame:
+    """:func:`remix_metrics` from each seed's estimated predictions, already computed."""
+    frames = [rates_with_ci(p, e.labels, e.masks, e.groups,
                             counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
-              for e in estimators]
+              for e, p in zip(estimators, preds)]
     return seed_mean_aligned(frames, ["group", "metric"])
 
 
 def remix_health(estimators: Sequence[RemixEstimator], lams: Sequence[float]) -> str:
     """Why the estimated ``θ0 + Σ λ_g τ_g`` is a constant predictor (or no better than the majority
     class) in some seed, or "" when it is not: its fairness numbers would then mean nothing."""
-    for e in estimators:
-        why = is_degenerate(e.margins(lams) > 0, e.labels)
+    return degenerate_of(estimators, [e.margins(lams) > 0 for e in estimators])
+
+
+def degenerate_of(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray]) -> str:
+    """:func:`remix_health` from each seed's estimated predictions, already computed."""
+    for e, p in zip(estimators, preds):
+        why = is_degenerate(p, e.labels)
         if why:
             return f"seed {e.results.seed}: {why}"
     return ""
