@@ -43,7 +43,8 @@ def test_overview(store):
     assert shown["Worst subgroup under FFT"] in {"female", "muslims", "black"}
     methods = at.dataframe[0].value
     assert set(methods.method) == {"FFT", "LoRA", "task addition"}
-    assert "sem" not in methods.columns  # one seed: the standard error over seeds is empty, not shown
+    shown_cols = list(at.dataframe[0].proto.column_order)   # one seed: the standard error over seeds
+    assert "sem" in methods.columns and "sem" not in shown_cols and "method" in shown_cols  # is empty, not shown
     shown = " ".join(m.value for m in at.markdown)  # the findings, each with its verdict and numbers
     assert "(a) Task addition keeps accuracy" in shown and "(d) No method is the fairest" in shown
     assert shown.count("[see ") == 4

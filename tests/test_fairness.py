@@ -163,3 +163,31 @@ def test_seed_mean_aligned_falls_back_when_the_rows_differ():
     got = seed_mean_aligned([a, b], ["group", "metric"])
     pd.testing.assert_frame_equal(got, seed_mean(pd.concat([a, b]), ["group", "metric"]))
     assert got.set_index("group")["mean"].to_dict() == pytest.approx({"x": 0.3, "y": 0.8})
+
+
+def test_rates_table_reads_every_rate_and_says_why_one_is_undefined():
+    """One point's tidy table: each group's accuracy/DPD/EOD as the rates hold them, the headline
+    numbers under "(all)", and the group's reason beside a value that is undefined (a group with
+    no positive labels has no TPR, so no EOD)."""
+    from taskfair.metrics.fairness import group_rates, summary_metrics
+    from taskfair.metrics.tables import GROUP_METRICS, HEADLINE_METRICS, rates_table
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 60)
+    labels[40:] = 0                                  # group "c": no positives
+    masks = np.zeros((3, 60), bool)
+    masks[0, :20], masks[1, 20:40], masks[2, 40:] = True, True, True
+    pred = rng.integers(0, 2, (2, 60)).astype(bool)
+    rates = group_rates(pred, labels, masks)
+    t = rates_table(rates, ["a", "b", "c"], point=1)
+    assert list(t.columns) == ["group", "metric", "value", "note"] and len(t) == 3 * 3 + 4
+    for j, g in enumerate("abc"):
+        for m in GROUP_METRICS:
+            row = t[(t.group == g) & (t.metric == m)].iloc[0]
+            want = getattr(rates, m)[1, j]
+            assert (np.isnan(row.value) and np.isnan(want)) or row.value == want
+            assert row.note == (rates.reasons[j] if np.isnan(want) else "")
+    assert t[(t.group == "c") & (t.metric == "eod")].note.iloc[0]      # undefined, and said why
+    summary = summary_metrics(rates)
+    overall = t[t.group == "(all)"]
+    assert list(overall.metric) == list(HEADLINE_METRICS)
+    assert overall.value.tolist() == pytest.approx([summary[m][1] for m in HEADLINE_METRICS])
