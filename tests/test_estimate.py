@@ -138,3 +138,19 @@ def test_headline_leaves_out_the_seeds_where_a_number_is_undefined():
     assert np.isfinite(got["worst_eod"]) and got["worst_eod"] == pytest.approx(headline_of([ok], preds[:1])["worst_eod"])
     assert all(got[m] == pytest.approx(overall[m]) for m in got)
     assert np.isnan(headline_of([blank], preds[1:])["worst_eod"])
+
+
+def test_the_slider_path_of_the_metrics_equals_the_group_by(res):
+    """Without intervals the estimate's table is built on arrays; it is exactly the seed mean
+    (:func:`seed_mean`, a pandas group-by) of each seed's :func:`rates_with_ci` table."""
+    from taskfair.metrics.tables import rates_with_ci, seed_mean
+    from taskfair.steering.estimate import metrics_of
+    sr = next(iter(res.seeds.values()))
+    ests = [RemixEstimator(sr, "test"), RemixEstimator(sr, "test", "first_order"), RemixEstimator(sr, "test", "diagonal")]
+    k = len(res.groups)
+    for n in (1, 3):
+        for lams in ([0.3] * k, np.linspace(-0.5, 1.2, k), [-3.0] * k):
+            preds = [e.margins(lams) > 0 for e in ests[:n]]
+            want = seed_mean(pd.concat([rates_with_ci(p, e.labels, e.masks, e.groups).assign(seed=i)
+                                        for i, (e, p) in enumerate(zip(ests, preds))]), ["group", "metric"])
+            pd.testing.assert_frame_equal(metrics_of(ests[:n], preds, n_boot=0), want, rtol=1e-12, atol=1e-15)

@@ -146,9 +146,7 @@ def load(root: str, run_id: str, mtime: float):
     from taskfair.store import NoResultsYet
     try:
         res = loaders.results(root, run_id, mtime)
-        if res.finished:  # the thresholds baseline is fitted with the run's loading, once per server
-            loaders.threshold_points(root, run_id, mtime)
-        loaders.settled(root, run_id, mtime)
+        loaders.settled(root, run_id, mtime)   # the thresholds baseline fitted with the run's loading, once
         return res
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")
@@ -170,8 +168,7 @@ def table(df: pd.DataFrame, name: str, *, present: bool = False) -> None:
     if present:
         return
     # columns with no value at all (the standard error over seeds of a one-seed run) are noise
-    # on screen; the CSV keeps every column
-    # on screen (hidden by the browser, not dropped: a copy of the frame cost a slider move ~1 ms)
+    # on screen, hidden by the browser (not dropped: a copy cost a slider move ~1 ms); the CSV keeps them
     empty = {c for c in ("sem", "n_seeds", "low", "high") if c in df.columns and df[c].isna().all()}
     st.dataframe(df, hide_index=True, width="stretch", column_order=[c for c in df.columns if c not in empty])
     # the CSV is written when the button is pressed, not on every rerun (a slider move)

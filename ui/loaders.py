@@ -61,12 +61,15 @@ def results(root: str, run_id: str, mtime: float) -> RunResults:
 
 @st.cache_resource(show_spinner=False, max_entries=4)   # as many as `results` keeps
 def settled(root: str, run_id: str, mtime: float) -> bool:
-    """Once per loaded run: collect, then freeze what is alive (the libraries, the run) so that
+    """Once per loaded run: the per-group thresholds baseline fitted (a finished run), then
+    collect, and freeze what is alive (the libraries, the run) so that
     Python's generation-2 collections, which hold every session up while they run, skip it. The
     earlier freeze is undone first, so a run evicted since is collected. What else is alive at
     that moment (other sessions' state) is frozen too: if it later becomes cyclic garbage it waits
     for the next loaded run's call: bounded, one snapshot per run version."""
     import gc
+    if results(root, run_id, mtime).finished:
+        threshold_points(root, run_id, mtime)
     gc.unfreeze()
     gc.collect()
     gc.freeze()
@@ -151,7 +154,7 @@ def family_grid(root: str, run_id: str, mtime: float, family: str, target: str, 
 def threshold_points(root: str, run_id: str, mtime: float) -> pd.DataFrame:
     """Per-group thresholds fitted on validation over FFT, LoRA and task addition at the chosen λ
     (both constraints), in the metrics' shape; empty for a run that cannot have them yet. Fitted
-    when a page first loads a finished run (``common.load``), so that no later page waits for it."""
+    when a page first loads a finished run (:func:`settled`), so that no later page waits for it."""
     from taskfair.steering.thresholds import threshold_points as fit
     res = results(root, run_id, mtime)
     return fit(res, views.chosen_configs(res), n_boot=200)  # the run's own bootstrap default

@@ -10,8 +10,8 @@ import pandas as pd
 
 from .fairness import ALL, GroupRates, bootstrap_ci, group_rates, summary_metrics
 
-__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "undefined", "rates_table",
-           "rates_with_ci", "with_intervals"]
+__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "seed_mean_columns", "undefined",
+           "rates_columns", "rates_table", "rates_with_ci", "with_intervals"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
 HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
@@ -48,23 +48,33 @@ def seed_mean_aligned(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd
             list(f.columns) != list(first.columns) or list(zip(*(f[k].tolist() for k in keys))) != rows
             for f in frames[1:]):
         return seed_mean(pd.concat(frames), keys)
-    vals = np.stack([f["value"].to_numpy(float) for f in frames])
+    low = high = None
+    if "low" in first.columns:
+        low, high = (np.stack([f[c].to_numpy(float) for f in frames]) for c in ("low", "high"))
+    return seed_mean_columns({k: first[k].to_numpy() for k in keys}, np.stack([f["value"].to_numpy(float) for f in frames]),
+                             [f["note"].tolist() for f in frames] if "note" in first.columns else None, low, high)
+
+
+def seed_mean_columns(keys: dict[str, Sequence], values: np.ndarray, notes: Sequence[Sequence[str]] | None = None,
+                      low: np.ndarray | None = None, high: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`seed_mean`'s frame from arrays: ``values [S, R]`` (a row per seed) of the ``R`` rows
+    named by ``keys`` (column → ``R`` values), with each seed's ``notes`` and interval bounds
+    ``low``/``high [S, R]`` when given."""
+    vals = np.asarray(values, dtype=np.float64)
     n = (~np.isnan(vals)).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, np.nansum(vals, 0) / np.maximum(n, 1), np.nan)
         var = np.nansum((vals - mean) ** 2, 0) / (n - 1)
         sem = np.where(n > 1, np.sqrt(var) / np.sqrt(np.maximum(n, 1)), np.nan)
-    out = pd.DataFrame({**{k: first[k].to_numpy() for k in keys}, "mean": mean, "n": n.astype(np.int64), "sem": sem})
-    if "low" in first.columns:
-        for c in ("low", "high"):
-            b = np.stack([f[c].to_numpy(float) for f in frames])
+    out = {**keys, "mean": mean, "n": n.astype(np.int64), "sem": sem}
+    if low is not None:
+        for c, b in (("low", low), ("high", high)):
             with np.errstate(invalid="ignore"):
                 nb = (~np.isnan(b)).sum(0)
                 out[c] = np.where(nb > 0, np.nansum(b, 0) / np.maximum(nb, 1), np.nan)
-    if "note" in first.columns:
-        notes = zip(*[f["note"].tolist() for f in frames])
-        out["note"] = ["; ".join(sorted({x for x in row if x})) for row in notes]
-    return out
+    if notes is not None:
+        out["note"] = ["; ".join(sorted({x for x in row if x})) for row in zip(*notes)]
+    return pd.DataFrame(out)
 
 
 def undefined(df: pd.DataFrame, value: str = "mean") -> list[str]:
@@ -77,9 +87,9 @@ def undefined(df: pd.DataFrame, value: str = "mean") -> list[str]:
     return [f"{' · '.join(str(r[c]) for c in cols)}: {r['note']}" for _, r in seen.iterrows()]
 
 
-def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.DataFrame:
-    """One point's per-group accuracy/DPD/EOD and summaries as a tidy frame."""
-    # built by columns, not from a list of row dicts (pandas' row path costs a slider move ~1 ms)
+def rates_columns(rates: GroupRates, groups: Sequence[str], point: int = 0) -> dict[str, list | np.ndarray]:
+    """One point's per-group accuracy/DPD/EOD and summaries, column by column (``group``,
+    ``metric``, ``value``, ``note``: why a value is undefined)."""
     per = np.array([[getattr(rates, m)[point, j] for m in GROUP_METRICS] for j in range(len(groups))],
                    dtype=np.float64).reshape(-1)
     summary = summary_metrics(rates)
@@ -87,11 +97,15 @@ def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.
     value = np.concatenate([per, overall])
     reason = [rates.reasons[j] for j in range(len(groups)) for _ in GROUP_METRICS]
     reason += ["undefined for every group"] * len(HEADLINE_METRICS)
-    return pd.DataFrame({
-        "group": [g for g in groups for _ in GROUP_METRICS] + [ALL] * len(HEADLINE_METRICS),
-        "metric": list(GROUP_METRICS) * len(groups) + list(HEADLINE_METRICS),
-        "value": value,
-        "note": [r if np.isnan(v) else "" for r, v in zip(reason, value)]})
+    return {"group": [g for g in groups for _ in GROUP_METRICS] + [ALL] * len(HEADLINE_METRICS),
+            "metric": list(GROUP_METRICS) * len(groups) + list(HEADLINE_METRICS),
+            "value": value,
+            "note": [r if np.isnan(v) else "" for r, v in zip(reason, value)]}
+
+
+def rates_table(rates: GroupRates, groups: Sequence[str], point: int = 0) -> pd.DataFrame:
+    """One point's per-group accuracy/DPD/EOD and summaries as a tidy frame."""
+    return pd.DataFrame(rates_columns(rates, groups, point))
 
 
 def with_intervals(table: pd.DataFrame, *, fmt: str = ".3f") -> pd.DataFrame:

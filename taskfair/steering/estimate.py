@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..metrics.fairness import GroupRates, bootstrap_counts, group_rates
 from ..metrics.health import is_degenerate
-from ..metrics.tables import rates_with_ci, seed_mean_aligned
+from ..metrics.tables import rates_columns, rates_with_ci, seed_mean_aligned, seed_mean_columns
 from ..store.results import SeedResults
 
 __all__ = ["interp_rows", "RemixEstimator", "remix_metrics", "remix_health", "expected_error"]
@@ -229,6 +229,11 @@ def remix_metrics(estimators: Sequence[RemixEstimator], lams: Sequence[float], *
 
 def metrics_of(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray], *, n_boot: int = 200) -> pd.DataFrame:
     """:func:`remix_metrics` from each seed's estimated predictions, already computed."""
+    if not n_boot and len({tuple(e.groups) for e in estimators}) == 1:
+        # a slider move: the seed mean on arrays, one frame built (the same frame as below)
+        cols = [rates_columns(group_rates(p, e.labels, e.masks), e.groups) for e, p in zip(estimators, preds)]
+        return seed_mean_columns({"group": cols[0]["group"], "metric": cols[0]["metric"]},
+                                 np.stack([c["value"] for c in cols]), [c["note"] for c in cols])
     frames = [rates_with_ci(p, e.labels, e.masks, e.groups,
                             counts=e.resamples(n_boot) if n_boot else None).assign(seed=e.results.seed)
               for e, p in zip(estimators, preds)]

@@ -67,8 +67,8 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
     lams = tuple(float(v) for v in lams)
     preds = {sp: [e.margins(lams) > 0 for e in ests] for sp, ests in estimators.items()}
     table = metrics_of(estimators[split], preds[split], n_boot=n_boot)
-    overall = table[table["group"].to_numpy() == ALL]
-    headline = {split: {m: float(v) for m, v in zip(overall["metric"], overall["mean"]) if m in HEADLINE_METRICS}}
+    headline = {split: {m: float(v) for g, m, v in zip(table["group"].tolist(), table["metric"].tolist(),
+                                                        table["mean"].tolist()) if g == ALL and m in HEADLINE_METRICS}}
     for sp, ests in estimators.items():
         if sp != split:
             headline[sp] = headline_of(ests, preds[sp])
