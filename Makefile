@@ -34,12 +34,12 @@ precompute: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config $(PROFILE)
 
 app: setup
-	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m ui.serve app.py --server.address 127.0.0.1 --server.port 8501 \
 	  --server.headless true --browser.gatherUsageStats false
 
 # The dashboard first (pages fill in as results land), the precompute beside it; Ctrl-C stops both.
 demo: setup
-	@HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 \
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m ui.serve app.py --server.address 127.0.0.1 --server.port 8501 \
 	  --server.headless true --browser.gatherUsageStats false >dashboard.log 2>&1 & app=$$!; \
 	trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
 	echo "dashboard: http://127.0.0.1:8501 (log: dashboard.log); its pages fill in as the precompute stores results"; \
@@ -67,6 +67,7 @@ bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_load.py ../artifacts quick 10 1
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1 streamlit
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_beyond.py ../artifacts quick 5 6
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_scale.py
 	$(BIN)/python bench/report.py

@@ -88,7 +88,7 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(root), "PYTHONPATH": str(ROOT)}
     port = free_port()
     t0 = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+    app = subprocess.Popen([sys.executable, "-m", "ui.serve", "app.py", "--server.address", "127.0.0.1",
                             "--server.port", str(port), "--server.headless", "true",
                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,4 +1,5 @@
-"""The load test against a real server: `streamlit run app.py` in its own process, and 8 browser
+"""The load test against a real server: the dashboard served as `make app` serves it (`python -m
+ui.serve app.py`, i.e. `streamlit run` with Nagle's algorithm off) in its own process, and 8 browser
 sessions played by websocket clients in another (Streamlit's own protocol: a ``BackMsg`` with the
 widget states in, ``ForwardMsg`` deltas out), while a 9th session presses *Evaluate exactly*.
 
@@ -9,7 +10,10 @@ server's interpreter; they do share this machine's cores (one asyncio loop in an
 The 9th session follows its exact evaluation by rerunning the whole page every 0.5 s, where a
 browser reruns only the page's progress fragment once a second: a heavier load than a browser's.
 
-    python bench/bench_serve_load.py [artifact_root] [run_id] [moves_per_session] [think_s]
+    python bench/bench_serve_load.py [artifact_root] [run_id] [moves_per_session] [think_s] [launcher]
+
+``launcher``: ``ui.serve`` (default) or ``streamlit`` (plain `streamlit run`, the baseline: every
+rerun's later messages wait ~40 ms for the client's delayed acknowledgement).
 
 Two phases, as in ``bench_load.py``: the 8 sessions alone, then the same while the 9th runs two
 exact evaluations (they keep moving until it is done). ``think_s``: the pause between one
@@ -170,11 +174,15 @@ async def _run(url: str, run_id: str, moves: int, think: float) -> dict:
     }
 
 
-def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", think: str = "0.05") -> None:
+def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", think: str = "0.05",
+         launcher: str = "ui.serve") -> None:
+    if launcher not in ("ui.serve", "streamlit"):
+        raise SystemExit(f"launcher must be ui.serve (the dashboard's) or streamlit (plain `streamlit run`), not {launcher!r}")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
            "PYTHONPATH": str(ROOT)}
-    app = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+    cmd = ["-m", "ui.serve"] if launcher == "ui.serve" else ["-m", "streamlit", "run"]
+    app = subprocess.Popen([sys.executable, *cmd, "app.py", "--server.address", "127.0.0.1",
                             "--server.port", str(port), "--server.headless", "true",
                             "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -186,7 +194,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
             except OSError:
                 time.sleep(0.5)
         else:
-            raise SystemExit("the dashboard did not start (streamlit run app.py)")
+            raise SystemExit(f"the dashboard did not start ({' '.join(cmd[1:])} app.py)")
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
 
         async def warm() -> dict:
@@ -211,8 +219,10 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
     finally:
         app.terminate()
         app.wait(timeout=30)
+    res["launcher"] = launcher
     print(json.dumps({k: v for k, v in res.items() if k != "timeline"}, indent=2))
-    save("serve-load" if float(think) <= 0.1 else f"serve-load-think{float(think):g}", res)
+    name = "serve-load" if float(think) <= 0.1 else f"serve-load-think{float(think):g}"
+    save(name + ("-plain" if launcher == "streamlit" else ""), res)
 
 
 if __name__ == "__main__":

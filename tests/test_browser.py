@@ -1,4 +1,4 @@
-"""Real clicks in a real browser: `streamlit run` headless on 127.0.0.1 over the pico run, driven
+"""Real clicks in a real browser: the dashboard served (`python -m ui.serve`, i.e. `streamlit run`) headless on 127.0.0.1 over the pico run, driven
 by Playwright through Debian's chromium (``executable_path``; nothing is downloaded). Every page
 opens without an exception; a Remix slider moves the numbers; *Evaluate exactly* shows exact
 figures; a Frontier point loads into Remix and exports to a folder. Screenshots are kept under
@@ -45,7 +45,7 @@ def server(pico_store, tmp_path):
     port = _free_port()
     env = {**os.environ, "TASKFAIR_ARTIFACTS": str(pico_store), "HF_HUB_OFFLINE": "1",
            "TASKFAIR_EXPORTS": str(tmp_path / "exports")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    proc = subprocess.Popen([sys.executable, "-m", "ui.serve", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--browser.gatherUsageStats", "false"],   # the rest from .streamlit/config.toml
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
