@@ -115,6 +115,8 @@ def test_remix_view_equals_the_separate_answers(res, n_boot):
     assert remix_view(res, ests, [-3.0] * k, "test").extrapolation   # outside the stored box: said
     with pytest.raises(ValueError, match="no estimators for the split 'train'"):
         remix_view(res, ests, [0.3] * k, "train")
+    with pytest.raises(ValueError, match=f"{k + 1} λ given for {k} subgroups"):
+        remix_view(res, ests, [0.3] * (k + 1), "test")
 
 
 def test_headline_leaves_out_the_seeds_where_a_number_is_undefined():

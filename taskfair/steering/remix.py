@@ -65,6 +65,9 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
     if split not in estimators:
         raise ValueError(f"no estimators for the split {split!r} (have {sorted(estimators)})")
     lams = tuple(float(v) for v in lams)
+    if len(lams) != len(results.groups):
+        raise ValueError(f"{len(lams)} λ given for {len(results.groups)} subgroups ({', '.join(results.groups)}): "
+                         "give one per subgroup, in that order")
     preds = {sp: [e.margins(lams) > 0 for e in ests] for sp, ests in estimators.items()}
     table = metrics_of(estimators[split], preds[split], n_boot=n_boot)
     headline = {split: {m: float(v) for g, m, v in zip(table["group"].tolist(), table["metric"].tolist(),
