@@ -462,3 +462,20 @@ def test_remix_layerwise_panel_evaluates_and_searches(store):
     at.button(key="lw_search").click().run()
     _ok(at)
     assert any("Best on validation after 2 exact evaluations" in s.value for s in at.success)
+
+
+def test_remix_layerwise_grid_survives_its_switch(store):
+    """The grid's values are kept when the panel is switched off and on (Streamlit drops a hidden
+    widget's state): the panel starts from the kept grid."""
+    at = _ok(page("pages/2_remix.py", lam="0.5,0.5,0.5").run())
+    at.toggle(key="lw_show").set_value(True).run()
+    key = "lw_grid_0.5,0.5,0.5"
+    kept = at.session_state["lw_kept"][key]
+    assert kept.shape == (3, 4) and (kept.to_numpy() == 0.5).all()
+    edited = kept.copy()
+    edited.iloc[0, 0] = 0.2                      # as if a cell had been edited, then the panel hidden
+    at.toggle(key="lw_show").set_value(False).run()
+    at.session_state["lw_kept"] = {key: edited}
+    at.toggle(key="lw_show").set_value(True).run()
+    _ok(at)
+    assert any("layerwise:0.2/0.5/0.5/0.5,0.5/0.5/0.5/0.5" in c.value for c in at.code)
