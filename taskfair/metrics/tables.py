@@ -10,7 +10,7 @@ import pandas as pd
 
 from .fairness import ALL, GroupRates, bootstrap_ci, group_rates, summary_metrics
 
-__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "seed_mean_columns", "undefined",
+__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "seed_mean_columns", "seed_means", "undefined",
            "rates_columns", "rates_table", "rates_with_ci", "with_intervals"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
@@ -55,23 +55,27 @@ def seed_mean_aligned(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd
                              [f["note"].tolist() for f in frames] if "note" in first.columns else None, low, high)
 
 
-def seed_mean_columns(keys: dict[str, Sequence], values: np.ndarray, notes: Sequence[Sequence[str]] | None = None,
-                      low: np.ndarray | None = None, high: np.ndarray | None = None) -> pd.DataFrame:
-    """:func:`seed_mean`'s frame from arrays: ``values [S, R]`` (a row per seed) of the ``R`` rows
-    named by ``keys`` (column → ``R`` values), with each seed's ``notes`` and interval bounds
-    ``low``/``high [S, R]`` when given."""
+def seed_means(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over the seeds (axis 0) of ``values [S, …]``: the mean, the count and the standard error of
+    the values that are defined (NaN left out; the mean NaN where none is, the error where < 2 are)."""
     vals = np.asarray(values, dtype=np.float64)
     n = (~np.isnan(vals)).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, np.nansum(vals, 0) / np.maximum(n, 1), np.nan)
         var = np.nansum((vals - mean) ** 2, 0) / (n - 1)
         sem = np.where(n > 1, np.sqrt(var) / np.sqrt(np.maximum(n, 1)), np.nan)
+    return mean, n, sem
+
+
+def seed_mean_columns(keys: dict[str, Sequence], values: np.ndarray, notes: Sequence[Sequence[str]] | None = None,
+                      low: np.ndarray | None = None, high: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`seed_mean`'s frame from arrays: ``values [S, R]`` (a row per seed) of the ``R`` rows
+    named by ``keys`` (column → ``R`` values), with each seed's ``notes`` and interval bounds
+    ``low``/``high [S, R]`` when given."""
+    mean, n, sem = seed_means(values)
     out = {**keys, "mean": mean, "n": n.astype(np.int64), "sem": sem}
     if low is not None:
-        for c, b in (("low", low), ("high", high)):
-            with np.errstate(invalid="ignore"):
-                nb = (~np.isnan(b)).sum(0)
-                out[c] = np.where(nb > 0, np.nansum(b, 0) / np.maximum(nb, 1), np.nan)
+        out["low"], out["high"] = seed_means(low)[0], seed_means(high)[0]
     if notes is not None:
         out["note"] = ["; ".join(sorted({x for x in row if x})) for row in zip(*notes)]
     return pd.DataFrame(out)

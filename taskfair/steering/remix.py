@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.fairness import ALL, group_rates, summary_metrics
-from ..metrics.tables import HEADLINE_METRICS, undefined
+from ..metrics.tables import HEADLINE_METRICS, seed_means, undefined
 from ..store.results import RunResults
-from .configurations import extrapolation
+from .configurations import Config, extrapolation
 from .estimate import RemixEstimator, degenerate_of, expected_error, metrics_of
 
 __all__ = ["RemixView", "remix_view", "headline_of"]
@@ -50,12 +50,8 @@ def headline_of(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray
     undefined left out; NaN when it is undefined in all): the ``(all)`` rows of
     :func:`~.estimate.metrics_of` without building its table."""
     per_seed = [summary_metrics(group_rates(p, e.labels, e.masks)) for e, p in zip(estimators, preds)]
-    out = {}
-    for m in HEADLINE_METRICS:
-        v = np.array([float(s[m][0]) for s in per_seed])
-        ok = ~np.isnan(v)
-        out[m] = float(v[ok].sum() / ok.sum()) if ok.any() else float("nan")
-    return out
+    mean = seed_means(np.array([[s[m][0] for m in HEADLINE_METRICS] for s in per_seed], dtype=np.float64))[0]
+    return {m: float(v) for m, v in zip(HEADLINE_METRICS, mean)}
 
 
 def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstimator]], lams: Sequence[float],
@@ -79,5 +75,5 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
         lams=lams, split=split, table=table, headline=headline,
         error=expected_error(estimators[split], lams),
         degenerate=degenerate_of(estimators[split], preds[split]),
-        extrapolation=extrapolation(results, "remix:" + ",".join(f"{v:g}" for v in lams)),
+        extrapolation=extrapolation(results, Config("remix", lams=lams)),
         undefined=tuple(undefined(table)))
