@@ -25,15 +25,15 @@ def layerwise(root: str, run_id: str, mtime: float, groups: list[str], lams: tup
                    "evaluation. The grid starts from the sliders above.")
         key = "lw_grid_" + ",".join(f"{v:g}" for v in lams)
         # Streamlit drops a widget's state when it is not drawn (the switch turned off): the grid
-        # is kept under a key of its own and the editor starts from it when drawn again
-        kept = st.session_state.setdefault("lw_kept", {})
-        start = kept.get(key)
+        # of the sliders' current position is kept under a key of its own, and the editor starts
+        # from it when drawn again
+        start = st.session_state.get("lw_kept", {}).get(key)
         if start is None or list(start.index) != groups or list(start.columns) != list(blocks):
             start = pd.DataFrame([[v] * len(blocks) for v in lams], index=groups, columns=list(blocks))
         grid = st.data_editor(start, key=key, width="stretch",
                               column_config={b: st.column_config.NumberColumn(b, min_value=LO, max_value=HI, step=0.05)
                                              for b in blocks})
-        kept[key] = grid.copy()
+        st.session_state["lw_kept"] = {key: grid.copy()}
         values = grid.to_numpy(dtype=float)
         if not np.isfinite(values).all():
             st.warning("Fill every cell of the grid with a number.")
