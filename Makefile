@@ -65,6 +65,7 @@ bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_exact.py ../artifacts quick
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_load.py ../artifacts quick 10
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_load.py ../artifacts quick 10 1
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_floor.py
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1 streamlit

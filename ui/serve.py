@@ -7,7 +7,7 @@ connection kept it on: a rerun's later messages waited for the browser to acknow
 and browsers delay that acknowledgement (40 ms on Linux, up to 200 ms on Windows). Every rerun,
 however short, took ≥ 44 ms on this machine; with ``TCP_NODELAY`` on the listening socket
 (inherited by each accepted connection) a one-slider page answers in ~6 ms
-(``bench/bench_serve_load.py`` measures both). Where Streamlit no longer binds that way, the
+(``bench/bench_serve_floor.py``; ``bench/bench_serve_load.py`` measures the dashboard both ways). Where Streamlit no longer binds that way, the
 server starts unchanged.
 """
 from __future__ import annotations
