@@ -69,7 +69,7 @@ def test_eight_sessions_and_an_exact_evaluation_stay_isolated(pico_store, monkey
                 moves_done[i] += 1
         except Exception as exc:  # noqa: BLE001 - collected and reported below
             import traceback
-            errors.append(f"session {i}: {exc!r}\n{traceback.format_exc()[-2000:]}")
+            errors.append(f"session {i}: {exc!r}\n{traceback.format_exc()[-6000:]}")
 
     def exact_session() -> None:
         try:
