@@ -15,13 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from bench_serve_load import Session
-from common import free_port, save
+from common import free_port, save, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 'import streamlit as st\nst.write(st.slider("x", 0.0, 1.0, step=0.05, key="x"))\n'
@@ -42,14 +41,7 @@ def one(launcher: str, folder: str, moves: int) -> dict:
                            cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit(f"the page did not start ({' '.join(cmd[1:])})")
+        wait_healthy(port, f"the page ({' '.join(cmd[1:])})")
 
         async def run() -> dict:
             s = Session(f"ws://127.0.0.1:{port}/_stcore/stream", "")

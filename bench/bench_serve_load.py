@@ -27,12 +27,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from common import free_port, save
+from common import free_port, save, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,14 +186,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
                             "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise SystemExit(f"the dashboard did not start ({' '.join(cmd[1:])} app.py)")
+        wait_healthy(port, f"the dashboard ({' '.join(cmd[1:])} app.py)")
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
 
         async def warm() -> dict:
