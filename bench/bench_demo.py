@@ -3,8 +3,9 @@ it, and this records when each page has what it needs.
 
 Reports, in seconds from the start: the dashboard answering (``/_stcore/health``), the Overview
 renderable (θ0, FFT and LoRA in the results so far), the λ sweep, the heatmaps, and the whole run;
-the stage timings; and, measured in the same run on the same data, one grid point's evaluation
-uncompiled against compiled (``eval.compile``), from which the uncompiled whole run is derived.
+the stage timings; the number of grid points and the mean evaluation time of one; and, measured
+after the run on the same data, one grid point's evaluation uncompiled (as the run evaluated
+them; ``eval.compile`` is off by default) against compiled, interleaved.
 
     python bench/bench_demo.py [--points 3] [--keep]
 """
@@ -18,10 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from common import free_port, save
+from common import free_port, healthy, save
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"overview": ("eval/reference",), "sweep": ("eval/uniform",),
@@ -45,10 +45,27 @@ def _ready(root: Path, run_id: str) -> dict[str, bool]:
     return {p: all(j in done for j in plan if any(n in j for n in needs)) for p, needs in PAGES.items()}
 
 
+def gemm_rate(n: int = 1536, repeats: int = 5) -> float:
+    """This machine's float32 matrix-product rate (FLOP/s, best of ``repeats``): the bound a
+    compute-bound evaluation cannot beat."""
+    import torch
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
 def point_costs(points: int) -> dict:
-    """One grid point (merge + margins on validation and test) of `quick`, uncompiled and compiled."""
+    """One grid point (merge + margins on validation and test) of `quick`, uncompiled and compiled,
+    and how close the uncompiled one is to this machine's matrix-product bound: its FLOPs (counted
+    by torch's FlopCounterMode) over the rate of one large float32 product, measured alongside."""
     import numpy as np
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from precompute import load_profile, validate_study
     from taskfair import load_classifier, predict_margins
@@ -62,11 +79,15 @@ def point_costs(points: int) -> dict:
     def point(m) -> np.ndarray:
         return np.concatenate([predict_margins(m, tok, enc[s], batch_size=cfg.eval.batch_size) for s in enc])
 
+    with FlopCounterMode(display=False) as counter:
+        point(model)
+    flops = counter.get_total_flops()
     t = time.perf_counter()
     compiled = compiled_for_inference(model, tok, sp.val.texts[:8], max_length=cfg.train.max_length)
     compile_s = time.perf_counter() - t
-    eager, comp, diff = [], [], 0.0
-    for _ in range(points):  # interleaved, so a noisy neighbour affects both alike
+    eager, comp, rates, diff = [], [], [], 0.0
+    for _ in range(points):  # interleaved, so a noisy neighbour affects all alike
+        rates.append(gemm_rate())
         t = time.perf_counter()
         a = point(model)
         eager.append(time.perf_counter() - t)
@@ -74,16 +95,26 @@ def point_costs(points: int) -> dict:
         b = point(compiled)
         comp.append(time.perf_counter() - t)
         diff = max(diff, float(np.abs(a - b).max()))
+    rate = float(np.median(rates))
     return {"eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
             "compile_s": compile_s, "max_margin_difference": diff, "points_timed": points,
-            "threads": torch.get_num_threads(), "examples_per_point": int(len(sp.val) + len(sp.test))}
+            "threads": torch.get_num_threads(), "examples_per_point": int(len(sp.val) + len(sp.test)),
+            "point_gflop": flops / 1e9, "gemm_gflops": rate / 1e9,
+            "point_bound_s": flops / rate, "eager_over_bound": float(np.median(eager)) / (flops / rate)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the artifact root")
+    ap.add_argument("--costs-only", action="store_true",
+                    help="measure one grid point against the matrix-product bound, without the whole run")
     args = ap.parse_args()
+    if args.costs_only:
+        costs = point_costs(args.points)
+        print(json.dumps(costs, indent=2))
+        save("demo-point", costs)
+        return
     root = Path(tempfile.mkdtemp(prefix="taskfair-demo-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(root), "PYTHONPATH": str(ROOT)}
     port = free_port()
@@ -99,13 +130,8 @@ def main() -> None:
     try:
         while pre.poll() is None:
             now = time.perf_counter() - t0
-            if "dashboard up" not in seen:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            seen["dashboard up"] = now
-                except OSError:
-                    pass
+            if "dashboard up" not in seen and healthy(port):
+                seen["dashboard up"] = now
             for page, ok in _ready(root, "quick").items():
                 if ok and page not in seen:
                     seen[page] = now
@@ -119,16 +145,16 @@ def main() -> None:
         app.terminate()
         app.wait(timeout=30)
     timings = json.loads((root / "quick" / "timings.json").read_text())
-    # the grid points the compiled model evaluated (θ0 and FFT are evaluated before the grid)
+    # the grid points (θ0 and FFT are evaluated before the grid, with the training jobs)
     from precompute import load_profile
     from precompute.plan import REFERENCE, plan_points
     cfg = load_profile("quick", {})
     jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
     n_points = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
     costs = point_costs(args.points)
-    saved = n_points * (costs["eager_point_s"] - costs["compiled_point_s"]) - costs["compile_s"]
-    res = {"seconds_from_start": seen, "stages_s": timings, "grid_points_compiled": n_points, "point_costs": costs,
-           "whole_run_uncompiled_derived_s": seen["whole run"] + saved, "artifact_root": str(root)}
+    res = {"seconds_from_start": seen, "stages_s": timings, "grid_points": n_points,
+           "evaluate_s_per_point": timings.get("evaluate", float("nan")) / max(n_points + 2, 1),
+           "point_costs": costs, "artifact_root": str(root)}
     print(json.dumps(res, indent=2))
     save("demo", res)
     if not args.keep:

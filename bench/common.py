@@ -58,16 +58,23 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+def healthy(port: int) -> bool:
+    """Whether the Streamlit server on ``port`` answers its health check now."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def wait_healthy(port: int, what: str, tries: int = 120) -> None:
     """Wait until the Streamlit server on ``port`` answers its health check (about a minute);
     stop the benchmark with ``what`` did not start otherwise."""
-    import urllib.request
     for _ in range(tries):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
+        if healthy(port):
+            return
+        time.sleep(0.5)
     raise SystemExit(f"{what} did not start")
 
 

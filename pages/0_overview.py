@@ -23,12 +23,9 @@ for w in loaders.health_warnings(root, run_id, mtime):
              "`--set train.min_steps=200` (or `subgroup_train.min_steps`), or raise the learning rate.")
 
 st.subheader(f"The study's findings, checked on this run ({split})")
-_MARK = {"holds": "✅ holds", "partly": "🟡 partly", "does not hold": "❌ does not hold", "not measured": "— not measured"}
 _URL = {"Overview": "./", "Sweep": "sweep", "Heatmaps": "heatmaps", "Frontier": "frontier"}
-if not res.finished:
-    _MARK["not measured"] = "⏳ pending (its points are not evaluated yet)"
 for f in loaders.findings(root, run_id, mtime, split):
-    st.markdown(f"**({f.key}) {f.claim}** — {_MARK.get(f.verdict, f.verdict)}  \n"
+    st.markdown(f"**({f.key}) {f.claim}** — {common.verdict_badge(f.verdict, finished=res.finished)}  \n"
                 f"<small>{f.evidence} · [see {f.page}]({_URL.get(f.page, './')})</small>", unsafe_allow_html=True)
 st.caption("Computed from this run's stored metrics: means over seeds, [95% bootstrap interval over the "
            "examples]. Task addition is θ0 + λ Σ τ_g at the λ chosen on validation.")
@@ -49,7 +46,7 @@ comp = loaders.compare_methods(root, run_id, mtime, split)
 if not res.finished:
     waiting = [m for m, fam in (("LoRA", "lora"), ("task addition", "uniform")) if fam not in set(res.metrics.family)]
     if waiting:
-        st.caption(f"⏳ Still to come: {' and '.join(waiting)} (joining this comparison as soon as evaluated).")
+        st.caption(f":material/hourglass_top: Still to come: {' and '.join(waiting)} (joining this comparison as soon as evaluated).")
 st.plotly_chart(charts.method_bars(comp), width="stretch")
 st.caption("Task addition: θ0 + λ Σ τ_g at the λ with the highest validation accuracy (per seed). "
            + charts.ERRORS + " DPD and EOD compare the "

@@ -12,8 +12,8 @@ st.markdown(common.PRESENT_CSS, unsafe_allow_html=True)  # a tour is always show
 
 found = {f.key: f for f in loaders.findings(root, run_id, mtime, split)}
 STEPS = ["intro", "a", "b", "c", "d", "end"]
-_MARK = {"holds": ("✅", "holds on this run"), "partly": ("🟡", "holds in part on this run"),
-         "does not hold": ("❌", "does not hold on this run"), "not measured": ("—", "is not measured by this run")}
+_VERDICT = {"holds": "holds on this run", "partly": "holds in part on this run",
+            "does not hold": "does not hold on this run", "not measured": "is not measured by this run"}
 _PLAIN = {
     "a": "Merging the subgroup models' changes into the base model is about as accurate as training one "
          "model on all the data (FFT) or a cheap adapter (LoRA).",
@@ -65,9 +65,10 @@ elif name == "end":
                 "the effect at once; [Export](export) writes the model you choose.")
 else:
     f = found.get(name)
-    icon, verdict = _MARK.get(f.verdict, ("", f.verdict)) if f else ("—", "is not measured by this run")
-    st.title(f"{icon} ({name}) {f.claim if f else ''}")
-    st.markdown(f"**In plain words:** {_PLAIN[name]}\n\n**This claim {verdict}.** "
+    key = f.verdict if f else "not measured"
+    st.title(f"({name}) {f.claim if f else ''}")
+    st.markdown(f"{common.verdict_badge(key, finished=res.finished)}\n\n**In plain words:** {_PLAIN[name]}\n\n"
+                f"**This claim {_VERDICT.get(key, key)}.** "
                 f"<small>{f.evidence if f else ''}</small>", unsafe_allow_html=True)
     if name in ("a", "d"):
         comp = loaders.compare_methods(root, run_id, mtime, split)

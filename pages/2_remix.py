@@ -55,7 +55,7 @@ with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_c
                     help="Bootstrap intervals (100 resamples) in the table and on hover; adds ~30 ms per move")
 view = loaders.remix_view(root, run_id, mtime, split, lams, n_boot=100 if with_ci else 0)
 est, overall, errors, trivial = view.table, view.headline[split], view.error, view.degenerate
-fft = loaders.headline_of(root, run_id, mtime, "fft", split)
+fft = loaders.stored_headline(root, run_id, mtime, "fft", split)
 if view.extrapolation:
     st.warning(f"**Extrapolated estimate**: {view.extrapolation}. The estimate interpolates between stored points; "
                "press *Evaluate exactly* below before trusting these numbers.")

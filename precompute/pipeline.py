@@ -22,7 +22,7 @@ from taskfair import (ArtifactStore, ConfigError, DataError, Dataset, Run, Split
 from taskfair.store import layout, run_lock
 
 from .jobs import SeedContext, evaluate_grid, train_jobs
-from .plan import REFERENCE, plan_points
+from .plan import REFERENCE, plan_points, planned_jobs, seed_jobs
 from .summary import build_metrics, summarise
 
 __all__ = ["validate_study", "run_study", "planned_jobs", "training_plan", "StudyResult", "STAGES",
@@ -98,16 +98,6 @@ def training_plan(cfg: StudyConfig, groups: tuple[str, ...], sp: Splits) -> list
                     f"is trivially fair); set {key}={FEW_STEPS * 3} or more")
         out.append({"fine_tune": name, "rows": rows, "steps": steps, "epochs": epochs, "warning": warn})
     return out
-
-
-def planned_jobs(cfg: StudyConfig, groups: tuple[str, ...]) -> list[str]:
-    """The name of every job a run of ``cfg`` records when it finishes (for progress displays)."""
-    jobs = [layout.DATA_JOB]
-    for seed in cfg.seeds:
-        jobs.append(layout.base_job(seed))
-        jobs += [layout.train_job(seed, v) for v in ("fft", "lora", *groups)]
-        jobs += [layout.eval_job(seed, name) for name in plan_points(cfg, groups, seed)]
-    return jobs + [layout.METRICS_JOB]
 
 
 @dataclass
@@ -244,14 +234,18 @@ def plan_costs(cfg: StudyConfig, groups: tuple[str, ...], splits: dict[int, Spli
     for seed in cfg.seeds:
         sp = splits[seed]
         n_eval = float(len(sp.val) + len(sp.test))
-        jobs[layout.base_job(seed)] = 0.0
-        for row, name in zip(training_plan(cfg, groups, sp), ("fft", "lora", *groups)):
-            jobs[layout.train_job(seed, name)] = 3.0 * row["rows"] * row["epochs"] + (n_eval if name == "lora" else 0.0)
+        train = training_plan(cfg, groups, sp)
         seen: set = set()
-        for name, points in plan_points(cfg, groups, seed).items():
-            new = {p.key for p in points} - seen
-            seen |= new
-            jobs[layout.eval_job(seed, name)] = len(new) * n_eval
+        for job, kind, what in seed_jobs(cfg, groups, seed):
+            if kind == "train":
+                row = train[what]
+                jobs[job] = 3.0 * row["rows"] * row["epochs"] + (n_eval if row["fine_tune"] == "LoRA" else 0.0)
+            elif kind == "eval":
+                new = {p.key for p in what} - seen
+                seen |= new
+                jobs[job] = len(new) * n_eval
+            else:
+                jobs[job] = 0.0
     jobs[layout.METRICS_JOB] = 0.0
     return jobs
 

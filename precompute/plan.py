@@ -14,8 +14,9 @@ from itertools import combinations
 import numpy as np
 
 from taskfair.config import StudyConfig
+from taskfair.store import layout
 
-__all__ = ["Point", "plan_points", "REFERENCE"]
+__all__ = ["Point", "plan_points", "REFERENCE", "seed_jobs", "planned_jobs"]
 
 REFERENCE = "reference"
 
@@ -71,3 +72,18 @@ def plan_points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dic
         jobs["probes"] = [Point("probe", f"#{n}", float("nan"), (0.0,) + tuple(np.round(rng.uniform(0, 1, k), 4).tolist()))
                           for n in range(cfg.grids.probes)]
     return jobs
+
+
+def seed_jobs(cfg: StudyConfig, groups: tuple[str, ...], seed: int) -> list[tuple[str, str, object]]:
+    """A seed's jobs in the order they run: (job name, kind, what): ``base``; ``train`` with the
+    index of the fine-tune in :func:`training_plan`; ``eval`` with the job's points."""
+    jobs: list[tuple[str, str, object]] = [(layout.base_job(seed), "base", None)]
+    jobs += [(layout.train_job(seed, v), "train", i) for i, v in enumerate(("fft", "lora", *groups))]
+    jobs += [(layout.eval_job(seed, name), "eval", pts) for name, pts in plan_points(cfg, groups, seed).items()]
+    return jobs
+
+
+def planned_jobs(cfg: StudyConfig, groups: tuple[str, ...]) -> list[str]:
+    """The name of every job a run of ``cfg`` records when it finishes (for progress displays)."""
+    return [layout.DATA_JOB, *(j for seed in cfg.seeds for j, _, _ in seed_jobs(cfg, groups, seed)),
+            layout.METRICS_JOB]

@@ -48,6 +48,9 @@ def test_overview(store):
     shown = " ".join(m.value for m in at.markdown)  # the findings, each with its verdict and numbers
     assert "(a) Task addition keeps accuracy" in shown and "(d) No method is the fairest" in shown
     assert shown.count("[see ") == 4
+    # each verdict a badge in Streamlit's icon font (emoji need a system font some browsers lack)
+    assert sum(f"{v}]" in shown for v in ("holds", "partly", "does not hold", "not measured")) >= 1
+    assert shown.count("-badge[:material/") == 4
     assert len(at.get("plotly_chart")) == 2      # the methods, and the effect of a minimum group size
     test_table = methods.copy()
     at.sidebar.radio[0].set_value("val").run()
@@ -360,7 +363,7 @@ def test_pages_of_a_run_still_computing(computing_store, monkeypatch):
     assert shown["λ chosen on validation"] == "pending"
     assert set(at.dataframe[0].value.method) == {"FFT", "LoRA"}
     text = " ".join(m.value for m in at.markdown)
-    assert "(a) Task addition keeps accuracy" in text and "pending" in text
+    assert "(a) Task addition keeps accuracy" in text and ":gray-badge[:material/hourglass_top: pending]" in text
     bar = at.get("progress")[0].proto.text
     assert "jobs" in bar and "no precompute is running" in bar
     for name in ("pages/1_sweep.py", "pages/2_remix.py", "pages/4_frontier.py"):
@@ -395,7 +398,9 @@ def test_guided_tour_steps_through_the_findings(store):
     _ok(at)
     assert at.query_params["step"] == ["1"] or at.query_params["step"] == "1"
     assert "(a) Task addition keeps accuracy" in at.title[0].value
-    assert any(w in " ".join(m.value for m in at.markdown) for w in ("holds", "does not hold", "not measured"))
+    said = " ".join(m.value for m in at.markdown)
+    assert any(f"-badge[:material/{icon}: {w}]" in said for icon, w in (
+        ("check_circle", "holds"), ("contrast", "partly"), ("cancel", "does not hold"), ("remove", "not measured")))
     assert len(at.get("plotly_chart")) == 1
     for step, text in ((3, "(c) Injecting"), (5, "Every configuration at once")):
         at = _ok(page("pages/10_tour.py", step=str(step)).run())

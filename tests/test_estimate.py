@@ -125,7 +125,7 @@ def test_headline_leaves_out_the_seeds_where_a_number_is_undefined():
     seed defines it."""
     from types import SimpleNamespace
     from taskfair.steering.estimate import metrics_of
-    from taskfair.steering.remix import headline_of
+    from taskfair.steering.remix import estimated_headline
     rng = np.random.default_rng(0)
     masks = np.zeros((2, 40), bool)
     masks[0, :20] = masks[1, 20:] = True
@@ -136,10 +136,10 @@ def test_headline_leaves_out_the_seeds_where_a_number_is_undefined():
     preds = [rng.integers(0, 2, 40).astype(bool), rng.integers(0, 2, 40).astype(bool)]
     table = metrics_of([ok, blank], preds, n_boot=0)
     overall = table[table.group == "(all)"].set_index("metric")["mean"]
-    got = headline_of([ok, blank], preds)
-    assert np.isfinite(got["worst_eod"]) and got["worst_eod"] == pytest.approx(headline_of([ok], preds[:1])["worst_eod"])
+    got = estimated_headline([ok, blank], preds)
+    assert np.isfinite(got["worst_eod"]) and got["worst_eod"] == pytest.approx(estimated_headline([ok], preds[:1])["worst_eod"])
     assert all(got[m] == pytest.approx(overall[m]) for m in got)
-    assert np.isnan(headline_of([blank], preds[1:])["worst_eod"])
+    assert np.isnan(estimated_headline([blank], preds[1:])["worst_eod"])
 
 
 def test_the_slider_path_of_the_metrics_equals_the_group_by(res):

@@ -25,6 +25,22 @@ h1 { font-size: 2.6rem !important; }
 """
 
 
+# a finding's verdict as a coloured badge (Streamlit's own icon font: it renders the same in every
+# browser, where emoji depend on the system's fonts)
+VERDICT = {"holds": ":green-badge[:material/check_circle: holds]",
+           "partly": ":orange-badge[:material/contrast: partly]",
+           "does not hold": ":red-badge[:material/cancel: does not hold]",
+           "not measured": ":gray-badge[:material/remove: not measured]",
+           "pending": ":gray-badge[:material/hourglass_top: pending]"}
+
+
+def verdict_badge(verdict: str, *, finished: bool = True) -> str:
+    """Markdown for a finding's verdict; ``not measured`` reads *pending* while the run computes."""
+    if verdict == "not measured" and not finished:
+        verdict = "pending"
+    return VERDICT.get(verdict, f":gray-badge[{verdict}]")
+
+
 def setup(title: str, icon: str = "⚖️") -> None:
     _through_app_navigation()
     st.set_page_config(page_title=f"{title} · taskfair", page_icon=icon, layout="wide")
@@ -95,7 +111,7 @@ def waiting_for(res, root: str, run_id: str, title: str, needs: tuple[str, ...] 
     done = set(res.summary.get("jobs_done", ()))
     plan = loaders.planned_jobs(root, run_id)
     missing = [j for j in plan if j not in done and (needs is None or any(n in j for n in needs))]
-    st.info("⏳ **This run is still computing.** The pages show the results stored so far and fill in "
+    st.info("**This run is still computing.** The pages show the results stored so far and fill in "
             "as jobs finish; the figures can still change.", icon=None)
     follow(root, run_id, loaders.results_version(root, run_id))
     if needs is None or missing:
@@ -150,7 +166,8 @@ def load(root: str, run_id: str, mtime: float):
         return res
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")
-        st.info(f"⏳ {exc}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as they land).")
+        st.info(f"{exc}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as "
+                "they land).", icon=":material/hourglass_top:")
         follow(root, run_id, None)
         st.stop()
     except Exception as exc:  # damaged, tampered or unfinished run: say so, keep the app up
@@ -209,8 +226,8 @@ def no_runs(root: str) -> None:
     st.title("taskfair — fairness of task arithmetic")
     starting = loaders.starting_runs(root)
     if starting:  # `make demo`: the precompute beside the dashboard is loading its data and model
-        st.info(f"⏳ The precompute of run **{starting[0]}** is starting (loading the data and the model). "
-                "This page follows it; the Overview appears as soon as FFT is evaluated.")
+        st.info(f"The precompute of run **{starting[0]}** is starting (loading the data and the model). "
+                "This page follows it; the Overview appears as soon as FFT is evaluated.", icon=":material/hourglass_top:")
 
         @st.fragment(run_every=POLL_S)
         def wait() -> None:

@@ -182,7 +182,7 @@ def methods_headline(root: str, run_id: str, mtime: float, split: str) -> pd.Dat
 
 
 @st.cache_data(show_spinner=False)
-def headline_of(root: str, run_id: str, mtime: float, family: str, split: str) -> dict[str, float]:
+def stored_headline(root: str, run_id: str, mtime: float, family: str, split: str) -> dict[str, float]:
     """A stored family's overall metrics (mean over seeds and points): the Remix page's reference."""
     return views.family_overall(results(root, run_id, mtime), family, split=split)
 

@@ -21,7 +21,7 @@ from ..store.results import RunResults
 from .configurations import Config, extrapolation
 from .estimate import RemixEstimator, degenerate_of, expected_error, metrics_of
 
-__all__ = ["RemixView", "remix_view", "headline_of"]
+__all__ = ["RemixView", "remix_view", "estimated_headline"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RemixView:
     undefined: tuple[str, ...]
 
 
-def headline_of(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray]) -> dict[str, float]:
+def estimated_headline(estimators: Sequence[RemixEstimator], preds: Sequence[np.ndarray]) -> dict[str, float]:
     """The headline numbers of one estimated point, mean over seeds (seeds where a number is
     undefined left out; NaN when it is undefined in all): the ``(all)`` rows of
     :func:`~.estimate.metrics_of` without building its table."""
@@ -70,7 +70,7 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
                                                         table["mean"].tolist()) if g == ALL and m in HEADLINE_METRICS}}
     for sp, ests in estimators.items():
         if sp != split:
-            headline[sp] = headline_of(ests, preds[sp])
+            headline[sp] = estimated_headline(ests, preds[sp])
     return RemixView(
         lams=lams, split=split, table=table, headline=headline,
         error=expected_error(estimators[split], lams),
