@@ -168,6 +168,28 @@ def main() -> None:
                          f"Overview {sl['first_page_warm_s/overview']:.2f} s, Remix {sl['first_page_warm_s/remix']:.2f} s (cold "
                          f"{sl['first_page_cold_s']:.1f} s); server peak RSS {sl['server_peak_rss_MB']:.0f} MB",
                          ok(sl["slider_ms_p95_during_exact"] < 150 and sl["first_page_warm_s/overview"] < 3)))
+    so = load("serve-soak")
+    if so and "dashboard" in so:
+        d, g = so["dashboard"], so.get("gc_after_each_rerun")
+        rows.append((f"Memory soak of the served dashboard: {d['reruns']} Remix reruns in {d['sessions']} sessions "
+                     "one after another (`bench_serve_soak.py`)",
+                     "memory bounded with the collection after each rerun off (no steady growth)",
+                     f"RSS {d['rss_first_sample_MB']:.0f} → {d['rss_end_MB']:.0f} MB (peak {d['rss_peak_MB']:.0f}), second "
+                     f"half {d['growth_second_half_MB_per_1000_reruns']:+.1f} MB per 1,000 reruns, rerun median "
+                     f"{d['rerun_ms_median']:.0f} ms" + (
+                         f"; Streamlit's default (collection after each rerun), same run: RSS "
+                         f"{g['rss_first_sample_MB']:.0f} → {g['rss_end_MB']:.0f} MB, "
+                         f"{g['growth_second_half_MB_per_1000_reruns']:+.1f} MB per 1,000, rerun median "
+                         f"{g['rerun_ms_median']:.0f} ms" if g else ""),
+                     ok(d["growth_second_half_MB_per_1000_reruns"] < 5)))
+    dp = load("demo-point")
+    if dp:
+        rows.append(("One `quick` grid point (merge + margins on validation and test) against this machine's "
+                     "float32 matrix-product rate (`bench_demo.py --costs-only`)", "compute-bound (no goal set)",
+                     f"{dp['point_gflop']:.0f} GFLOP on {dp['examples_per_point']} texts in {dp['eager_point_s']:.1f} s; "
+                     f"a {dp['gemm_gflops']:.0f} GFLOP/s product would take {dp['point_bound_s']:.1f} s: the point runs "
+                     f"at **{1 / dp['eager_over_bound']:.0%}** of the bound (compiled: {dp['compiled_point_s']:.1f} s)",
+                     "measured"))
     p = load("precompute")
     if p:
         st = p["stages_s"]

@@ -57,6 +57,24 @@ def one_runtime_for_all_sessions(monkeypatch) -> None:
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
     scripts = ScriptCache()
     monkeypatch.setattr(local_runner, "ScriptCache", lambda: scripts)
+    # AppTest marks each run as a test run by swapping streamlit.config.get_option for the run's
+    # length (global.appTest: widgets then record their format_func for the tree to read). Swaps
+    # that overlap in threads restore each other's: a session ran with the flag off, recorded no
+    # format_func, and reading its radio's value failed (KeyError on the widget id). Set the flag
+    # once for all sessions, and let AppTest's swaps go nowhere.
+    import contextlib
+
+    from streamlit import config
+    real_get_option = config.get_option
+    monkeypatch.setattr(config, "get_option",
+                        lambda name: True if name == "global.appTest" else real_get_option(name))
+
+    def no_swap(overrides: dict):
+        if set(overrides) != {"global.appTest"}:
+            raise RuntimeError(f"AppTest now overrides {sorted(overrides)} for each run: extend "
+                               "ui.harness.one_runtime_for_all_sessions to set them once")
+        return contextlib.nullcontext()
+    monkeypatch.setattr(app_test, "patch_config_options", no_swap)
 
 
 def evaluate_exactly(at, *, timeout: float = 600.0, poll: float = 0.5):

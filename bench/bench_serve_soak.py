@@ -1,0 +1,95 @@
+"""Memory soak of the served dashboard: thousands of Remix reruns against one server, as the
+dashboard serves them (``.streamlit/config.toml``: no full garbage collection after each rerun),
+against the same server with Streamlit's default collection after every rerun, in the same run.
+
+Sessions come and go as people do: each plays ``moves_per_session`` slider moves back to back
+and closes, and the next one opens, until ``reruns`` moves are done. The server's resident memory
+(``VmRSS``) is sampled after every ``sample_every`` moves. Reported per server: RSS after warm-up,
+at the end and at its peak, the growth over the second half (MB per 1,000 reruns: a leak shows as
+a steady slope there, a cache filling up as a step in the first half), and the rerun median.
+
+    python bench/bench_serve_soak.py [artifact_root] [run_id] [reruns] [moves_per_session]
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_serve_load import Session
+from common import free_port, save, wait_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) / 1024 for x in f if x.startswith(field))
+
+
+async def _soak(url: str, run_id: str, pid: int, reruns: int, per_session: int, sample_every: int) -> dict:
+    rng = np.random.default_rng(0)
+    samples: list[tuple[int, float]] = []
+    times: list[float] = []
+    done = 0
+    while done < reruns:
+        s = Session(url, f"run={run_id}")
+        await s.open()
+        groups = [k for k in s.sliders if k != "all subgroups"]
+        for _ in range(min(per_session, reruns - done)):
+            lams = np.round(rng.uniform(0, 1, len(groups)) / 0.05) * 0.05
+            times.append(await s.rerun({s.sliders[g]: v for g, v in zip(groups, lams)}))
+            done += 1
+            if done % sample_every == 0:
+                samples.append((done, _rss_mb(pid)))
+        await s.close()
+    xs, ys = np.array(samples, dtype=float).T
+    half = xs >= xs[-1] / 2
+    slope = float(np.polyfit(xs[half], ys[half], 1)[0] * 1000) if half.sum() > 1 else float("nan")
+    return {"reruns": done, "sessions": -(-done // per_session), "rss_first_sample_MB": float(ys[0]),
+            "rss_end_MB": float(ys[-1]), "rss_max_MB": float(ys.max()),
+            "growth_second_half_MB_per_1000_reruns": slope,
+            "rerun_ms_median": float(np.median(times) * 1e3), "rerun_ms_p95": float(np.percentile(times, 95) * 1e3),
+            "samples": samples}
+
+
+def serve_and_soak(root: str, run_id: str, reruns: int, per_session: int, post_script_gc: bool) -> dict:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
+           "PYTHONPATH": str(ROOT)}
+    app = subprocess.Popen([sys.executable, "-m", "ui.serve", "app.py", "--server.address", "127.0.0.1",
+                            "--server.port", str(port), "--server.headless", "true",
+                            "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false",
+                            "--runner.postScriptGC", str(post_script_gc).lower()],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port, "the dashboard")
+        url = f"ws://127.0.0.1:{port}/_stcore/stream"
+        t = time.perf_counter()
+        res = asyncio.run(_soak(url, run_id, app.pid, reruns, per_session, max(reruns // 40, 1)))
+        res["wall_s"] = time.perf_counter() - t
+        res["rss_peak_MB"] = _rss_mb(app.pid, "VmHWM")
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    res["postScriptGC"] = post_script_gc
+    return res
+
+
+def main(root: str = "artifacts", run_id: str = "quick", reruns: str = "2000", per_session: str = "200") -> None:
+    out = {}
+    for gc_on in (False, True):   # the dashboard's setting, then Streamlit's default as the baseline
+        r = serve_and_soak(root, run_id, int(reruns), int(per_session), gc_on)
+        out["gc_after_each_rerun" if gc_on else "dashboard"] = r
+        print(json.dumps({k: v for k, v in r.items() if k != "samples"}, indent=2), flush=True)
+    save("serve-soak", out)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
