@@ -54,7 +54,7 @@ images: setup
 	test -f data/synthetic-images/labels.csv || HF_HUB_OFFLINE=1 $(BIN)/python -m taskfair images data/synthetic-images
 	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config images-demo
 
-# Every benchmark (about 35 minutes on 2 cores, ~20 GB of scratch disk), then BENCHMARKS.md.
+# Every benchmark (about 45 minutes on 2 cores, ~20 GB of scratch disk), then BENCHMARKS.md.
 bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_metrics.py
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_merge.py
@@ -69,7 +69,7 @@ bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1 streamlit
-	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_soak.py ../artifacts quick 2000 200
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_soak.py ../artifacts quick 6000 200
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_demo.py --costs-only
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_beyond.py ../artifacts quick 5 6
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_scale.py

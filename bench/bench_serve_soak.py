@@ -5,10 +5,12 @@ against the same server with Streamlit's default collection after every rerun, i
 Sessions come and go as people do: each plays ``moves_per_session`` slider moves back to back
 and closes, and the next one opens, until ``reruns`` moves are done. The server's resident memory
 (``VmRSS``) is sampled after every ``sample_every`` moves. Reported per server: RSS after warm-up,
-at the end and at its peak, the growth over the second half (MB per 1,000 reruns: a leak shows as
-a steady slope there, a cache filling up as a step in the first half), and the rerun median.
+at the end and at its peak, the growth over the second half (MB per 1,000 reruns), and the rerun
+median. Every move is a new λ, so the Remix page's cache of estimated views fills up (it keeps
+2,048: a few MB) over the first 2,048 moves; run more than twice that many, so that a leak shows
+as a slope in the second half and the filling cache does not.
 
-    python bench/bench_serve_soak.py [artifact_root] [run_id] [reruns] [moves_per_session]
+    python bench/bench_serve_soak.py [artifact_root] [run_id] [reruns: 6000] [moves_per_session: 200]
 """
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def serve_and_soak(root: str, run_id: str, reruns: int, per_session: int, post_s
     return res
 
 
-def main(root: str = "artifacts", run_id: str = "quick", reruns: str = "2000", per_session: str = "200") -> None:
+def main(root: str = "artifacts", run_id: str = "quick", reruns: str = "6000", per_session: str = "200") -> None:
     out = {}
     for gc_on in (False, True):   # the dashboard's setting, then Streamlit's default as the baseline
         r = serve_and_soak(root, run_id, int(reruns), int(per_session), gc_on)
