@@ -60,9 +60,12 @@ def gemm_rate(n: int = 1536, repeats: int = 5) -> float:
 
 
 def point_costs(points: int) -> dict:
-    """One grid point (merge + margins on validation and test) of `quick`, uncompiled and compiled,
+    """One grid point of `quick` (its margins on validation and test, in the run's evaluation
+    precision; the merge before them takes milliseconds on MiniLM), uncompiled and compiled,
     and how close the uncompiled one is to this machine's matrix-product bound: its FLOPs (counted
-    by torch's FlopCounterMode) over the rate of one large float32 product, measured alongside."""
+    by torch's FlopCounterMode) over the rate of one large float32 product, measured alongside
+    (the bound of an fp32 evaluation; where bf16 is native the run evaluates in bf16, faster), and
+    what that bound makes of the whole grid (``grid_floor_min``)."""
     import numpy as np
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -77,7 +80,8 @@ def point_costs(points: int) -> dict:
     enc = {s: encode_inputs(tok, getattr(sp, s).texts, max_length=cfg.train.max_length) for s in ("val", "test")}
 
     def point(m) -> np.ndarray:
-        return np.concatenate([predict_margins(m, tok, enc[s], batch_size=cfg.eval.batch_size) for s in enc])
+        return np.concatenate([predict_margins(m, tok, enc[s], batch_size=cfg.eval.batch_size,
+                                               precision=cfg.eval.precision) for s in enc])
 
     with FlopCounterMode(display=False) as counter:
         point(model)
@@ -96,7 +100,12 @@ def point_costs(points: int) -> dict:
         comp.append(time.perf_counter() - t)
         diff = max(diff, float(np.abs(a - b).max()))
     rate = float(np.median(rates))
-    return {"eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
+    from precompute.plan import REFERENCE, plan_points
+    from taskfair.models.inference import native_bf16
+    jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
+    n_grid = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
+    return {"evaluated_in": "bf16" if cfg.eval.precision == "bf16" and native_bf16("cpu") else "fp32",
+            "grid_points": n_grid, "grid_floor_min": n_grid * flops / rate / 60,"eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
             "compile_s": compile_s, "max_margin_difference": diff, "points_timed": points,
             "threads": torch.get_num_threads(), "examples_per_point": int(len(sp.val) + len(sp.test)),
             "point_gflop": flops / 1e9, "gemm_gflops": rate / 1e9,
@@ -153,7 +162,7 @@ def main() -> None:
     n_points = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
     costs = point_costs(args.points)
     res = {"seconds_from_start": seen, "stages_s": timings, "grid_points": n_points,
-           "evaluate_s_per_point": timings.get("evaluate", float("nan")) / max(n_points + 2, 1),
+           "evaluate_s_per_point": timings.get("evaluate", float("nan")) / max(n_points, 1),
            "point_costs": costs, "artifact_root": str(root)}
     print(json.dumps(res, indent=2))
     save("demo", res)

@@ -4,10 +4,10 @@ against the same server with Streamlit's default collection after every rerun, i
 
 Sessions come and go as people do: each plays ``moves_per_session`` slider moves back to back
 and closes, and the next one opens, until ``reruns`` moves are done. The server's resident memory
-(``VmRSS``) is sampled after every ``sample_every`` moves. Reported per server: RSS after warm-up,
+(``VmRSS``) is sampled after every ``sample_every`` moves. Reported per server: RSS at the first sample,
 at the end and at its peak, the growth over the second half (MB per 1,000 reruns), and the rerun
 median. Every move is a new λ, so the Remix page's cache of estimated views fills up (it keeps
-2,048: a few MB) over the first 2,048 moves; run more than twice that many, so that a leak shows
+2,048: about 17 MB measured) over the first 2,048 moves; run more than twice that many, so that a leak shows
 as a slope in the second half and the filling cache does not.
 
     python bench/bench_serve_soak.py [artifact_root] [run_id] [reruns: 6000] [moves_per_session: 200]

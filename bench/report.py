@@ -173,7 +173,7 @@ def main() -> None:
         d, g = so["dashboard"], so.get("gc_after_each_rerun")
         rows.append((f"Memory soak of the served dashboard: {d['reruns']} Remix reruns in {d['sessions']} sessions "
                      "one after another (`bench_serve_soak.py`)",
-                     "memory bounded with the collection after each rerun off (no steady growth)",
+                     "memory bounded with the collection after each rerun off: second-half growth < 5 MB per 1,000 reruns",
                      f"RSS {d['rss_first_sample_MB']:.0f} → {d['rss_end_MB']:.0f} MB (peak {d['rss_peak_MB']:.0f}), second "
                      f"half {d['growth_second_half_MB_per_1000_reruns']:+.1f} MB per 1,000 reruns, rerun median "
                      f"{d['rerun_ms_median']:.0f} ms" + (
@@ -184,11 +184,14 @@ def main() -> None:
                      ok(d["growth_second_half_MB_per_1000_reruns"] < 5)))
     dp = load("demo-point")
     if dp:
-        rows.append(("One `quick` grid point (merge + margins on validation and test) against this machine's "
+        rows.append(("One `quick` grid point (margins on validation and test) against this machine's "
                      "float32 matrix-product rate (`bench_demo.py --costs-only`)", "compute-bound (no goal set)",
-                     f"{dp['point_gflop']:.0f} GFLOP on {dp['examples_per_point']} texts in {dp['eager_point_s']:.1f} s; "
-                     f"a {dp['gemm_gflops']:.0f} GFLOP/s product would take {dp['point_bound_s']:.1f} s: the point runs "
-                     f"at **{1 / dp['eager_over_bound']:.0%}** of the bound (compiled: {dp['compiled_point_s']:.1f} s)",
+                     f"{dp['point_gflop']:.0f} GFLOP on {dp['examples_per_point']} texts in {dp['eager_point_s']:.1f} s "
+                     f"({dp.get('evaluated_in', 'fp32')}); a {dp['gemm_gflops']:.0f} GFLOP/s product would take "
+                     f"{dp['point_bound_s']:.1f} s: the point runs at **{1 / dp['eager_over_bound']:.0%}** of the bound "
+                     f"(compiled: {dp['compiled_point_s']:.1f} s, compile {dp['compile_s']:.0f} s); the grid's "
+                     f"{dp.get('grid_points', '?')} points need ≥ **{dp.get('grid_floor_min', float('nan')):.1f} min** at "
+                     "that bound, training not included",
                      "measured"))
     p = load("precompute")
     if p:

@@ -67,7 +67,7 @@ else:
     f = found.get(name)
     key = f.verdict if f else "not measured"
     st.title(f"({name}) {f.claim if f else ''}")
-    st.markdown(f"{common.verdict_badge(key, finished=res.finished)}\n\n**In plain words:** {_PLAIN[name]}\n\n"
+    st.markdown(f"{common.verdict_badge(key)}\n\n**In plain words:** {_PLAIN[name]}\n\n"   # (a finished run)
                 f"**This claim {_VERDICT.get(key, key)}.** "
                 f"<small>{f.evidence if f else ''}</small>", unsafe_allow_html=True)
     if name in ("a", "d"):

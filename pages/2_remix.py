@@ -25,7 +25,10 @@ if st.session_state.get("remix_run") != run_id:
         st.session_state[k] = start
     st.session_state["lam_all"] = start
     st.session_state["remix_run"] = run_id
-if from_url is not None and raw != st.session_state.get("lam_applied"):
+# the browser sends its address with every rerun and learns a rerun's ?lam= only from its reply:
+# a λ this page wrote itself is an echo (a quick second move carries the first's), not a link
+written = st.session_state.setdefault("lam_written", [])
+if from_url is not None and raw != st.session_state.get("lam_applied") and raw not in written:
     for k, v in zip(keys, from_url):
         st.session_state[k] = v
     st.session_state["lam_applied"] = raw
@@ -49,6 +52,8 @@ for col, g, k in zip(cols, groups, keys):
     col.slider(g, LO, HI, step=0.05, key=k)
 lams = tuple(round(float(st.session_state[k]), 4) for k in keys)
 st.query_params["lam"] = st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
+if st.session_state["lam_applied"] not in written:
+    written[:] = written[-63:] + [st.session_state["lam_applied"]]   # the last 64: echoes lag a few moves
 st.session_state["remix_lams"] = lams
 
 with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_ci",

@@ -106,6 +106,24 @@ def test_remix_sliders_change_the_metrics_and_url(store):
     assert "±0." in at.metric[0].value   # an estimate shows its expected error beside it
 
 
+def test_a_stale_link_in_a_rerun_does_not_undo_a_slider_move(store):
+    """The browser sends its address with every rerun, and it learns the page's new ?lam= only
+    when that rerun's reply arrives: a quick second move is sent with the λ of the move before.
+    That echo of a λ the page itself wrote must not put the sliders back; a link from outside
+    (a new λ) still sets them."""
+    at = _ok(page("pages/2_remix.py", lam="0.2,0.2,0.2").run())
+    at.slider[1].set_value(0.5).run()
+    _ok(at)
+    assert at.query_params["lam"] == "0.5,0.2,0.2"
+    at.query_params["lam"] = "0.2,0.2,0.2"          # the browser has not seen the reply yet
+    at.slider[1].set_value(0.8).run()
+    _ok(at)
+    assert at.slider[1].value == 0.8 and at.query_params["lam"] == "0.8,0.2,0.2"
+    at.query_params["lam"] = "0.3,0.4,0.5"          # a λ this page never wrote: a link, applied
+    _ok(at.run())
+    assert [s.value for s in at.slider[1:]] == [0.3, 0.4, 0.5]
+
+
 def test_remix_estimate_at_a_stored_point_is_exact(store):
     """At a point on a subgroup's own axis the estimate is the stored prediction, so the exact
     evaluation agrees with it; the page shows the comparison."""
