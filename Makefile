@@ -69,6 +69,7 @@ bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1 streamlit
+	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_load.py ../artifacts quick 10 1 ui.serve on
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_serve_soak.py ../artifacts quick 6000 200
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_demo.py --costs-only
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_beyond.py ../artifacts quick 5 6

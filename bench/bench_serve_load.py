@@ -10,10 +10,12 @@ server's interpreter; they do share this machine's cores (one asyncio loop in an
 The 9th session follows its exact evaluation by rerunning the whole page every 0.5 s, where a
 browser reruns only the page's progress fragment once a second: a heavier load than a browser's.
 
-    python bench/bench_serve_load.py [artifact_root] [run_id] [moves_per_session] [think_s] [launcher]
+    python bench/bench_serve_load.py [artifact_root] [run_id] [moves_per_session] [think_s] [launcher] [gc]
 
 ``launcher``: ``ui.serve`` (default) or ``streamlit`` (plain `streamlit run`, the baseline: every
-rerun's later messages wait ~40 ms for the client's delayed acknowledgement).
+rerun's later messages wait ~40 ms for the client's delayed acknowledgement). ``gc``: ``off`` (the
+dashboard's ``runner.postScriptGC = false``, default) or ``on`` (Streamlit's default: a full
+collection after every rerun), to weigh that setting.
 
 Two phases, as in ``bench_load.py``: the 8 sessions alone, then the same while the 9th runs two
 exact evaluations (they keep moving until it is done). ``think_s``: the pause between one
@@ -174,16 +176,19 @@ async def _run(url: str, run_id: str, moves: int, think: float) -> dict:
 
 
 def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", think: str = "0.05",
-         launcher: str = "ui.serve") -> None:
+         launcher: str = "ui.serve", gc: str = "off") -> None:
     if launcher not in ("ui.serve", "streamlit"):
         raise SystemExit(f"launcher must be ui.serve (the dashboard's) or streamlit (plain `streamlit run`), not {launcher!r}")
+    if gc not in ("off", "on"):
+        raise SystemExit(f"gc must be off (the dashboard's setting) or on (Streamlit's default), not {gc!r}")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
            "PYTHONPATH": str(ROOT)}
     cmd = ["-m", "ui.serve"] if launcher == "ui.serve" else ["-m", "streamlit", "run"]
     app = subprocess.Popen([sys.executable, *cmd, "app.py", "--server.address", "127.0.0.1",
                             "--server.port", str(port), "--server.headless", "true",
-                            "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false"],
+                            "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false",
+                            "--runner.postScriptGC", "true" if gc == "on" else "false"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, f"the dashboard ({' '.join(cmd[1:])} app.py)")
@@ -211,10 +216,10 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
     finally:
         app.terminate()
         app.wait(timeout=30)
-    res["launcher"] = launcher
+    res["launcher"], res["postScriptGC"] = launcher, gc == "on"
     print(json.dumps({k: v for k, v in res.items() if k != "timeline"}, indent=2))
     name = "serve-load" if float(think) <= 0.1 else f"serve-load-think{float(think):g}"
-    save(name + ("-plain" if launcher == "streamlit" else ""), res)
+    save(name + ("-plain" if launcher == "streamlit" else "") + ("-gc" if gc == "on" else ""), res)
 
 
 if __name__ == "__main__":

@@ -157,10 +157,12 @@ def main() -> None:
                      f"{ld['peak_rss_MB_end']:.0f} MB (after warm-up {ld['peak_rss_MB_after_warmup']:.0f} MB); shared caches "
                      f"{'unchanged' if ld['shared_caches_unchanged'] else 'CHANGED'}; {len(ld['errors'])} isolation errors",
                      ok(ld["shared_caches_unchanged"] and not ld["errors"] and ld["slider_moves_during_exact"] > 0)))
-    for think, name in ((0.05, "serve-load"), (1.0, "serve-load-think1")):
+    for think, name in ((0.05, "serve-load"), (1.0, "serve-load-think1"), (1.0, "serve-load-think1-gc")):
         sl = load(name)
         if sl and sl.get("slider_ms_p95_during_exact") is not None:
-            rows.append((f"Served app: 8 Remix sessions (websocket clients, a move every {think:g} s) + 1 exact evaluation",
+            gc_note = " — with Streamlit's collection after every rerun (the baseline of `runner.postScriptGC = false`)" \
+                if sl.get("postScriptGC") else ""
+            rows.append((f"Served app: 8 Remix sessions (websocket clients, a move every {think:g} s) + 1 exact evaluation{gc_note}",
                          "slider rerun p95 < 150 ms while an exact evaluation runs; a new session's first page < 3 s",
                          f"alone: median {sl['slider_ms_median_without_exact']:.0f} ms, p95 {sl['slider_ms_p95_without_exact']:.0f} ms; "
                          f"during exact evaluations ({sl['slider_moves_during_exact']} moves): median "
