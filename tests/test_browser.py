@@ -146,6 +146,7 @@ def test_heatmap_text_at_1400_px_and_the_tour_by_arrow_keys(browser_page):
     page.get_by_text("(a) Task addition keeps accuracy", exact=False).first.wait_for()
     _settled(page)
     assert "step=1" in page.url
+    page.wait_for_selector(".js-plotly-plot .main-svg")   # the finding's chart is drawn
     page.screenshot(path=str(out / "tour-a.png"), full_page=True)
     page.keyboard.press("ArrowRight")
     page.get_by_text("(b) Task addition has lower DPD", exact=False).first.wait_for()
