@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import free_port, healthy, save
+from common import healthy, save, served
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"overview": ("eval/reference",), "sweep": ("eval/uniform",),
@@ -43,6 +43,14 @@ def _ready(root: Path, run_id: str) -> dict[str, bool]:
         return {}
     done = set(so_far[1].get("jobs_done", ()))
     return {p: all(j in done for j in plan if any(n in j for n in needs)) for p, needs in PAGES.items()}
+
+
+def grid_points(cfg) -> int:
+    """The distinct grid points of a seed of ``cfg`` (θ0 and FFT, the job ``reference``, are
+    evaluated before the grid, with the training jobs)."""
+    from precompute.plan import REFERENCE, plan_points
+    jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
+    return len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
 
 
 def gemm_rate(n: int = 1536, repeats: int = 5) -> float:
@@ -100,12 +108,11 @@ def point_costs(points: int) -> dict:
         comp.append(time.perf_counter() - t)
         diff = max(diff, float(np.abs(a - b).max()))
     rate = float(np.median(rates))
-    from precompute.plan import REFERENCE, plan_points
     from taskfair.models.inference import native_bf16
-    jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
-    n_grid = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
+    n_grid = grid_points(cfg)
     return {"evaluated_in": "bf16" if cfg.eval.precision == "bf16" and native_bf16("cpu") else "fp32",
-            "grid_points": n_grid, "grid_floor_min": n_grid * flops / rate / 60,"eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
+            "grid_points": n_grid, "grid_floor_min": n_grid * flops / rate / 60,
+            "eager_point_s": float(np.median(eager)), "compiled_point_s": float(np.median(comp)),
             "compile_s": compile_s, "max_margin_difference": diff, "points_timed": points,
             "threads": torch.get_num_threads(), "examples_per_point": int(len(sp.val) + len(sp.test)),
             "point_gflop": flops / 1e9, "gemm_gflops": rate / 1e9,
@@ -126,17 +133,12 @@ def main() -> None:
         return
     root = Path(tempfile.mkdtemp(prefix="taskfair-demo-"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(root), "PYTHONPATH": str(ROOT)}
-    port = free_port()
     t0 = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "-m", "ui.serve", "app.py", "--server.address", "127.0.0.1",
-                            "--server.port", str(port), "--server.headless", "true",
-                            "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pre = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
-                            "--output-root", str(root)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
     seen: dict[str, float] = {}
-    try:
+    with served(cwd=ROOT, env=env, wait=False) as (_, port):   # polled below, beside the precompute
+        pre = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
+                                "--output-root", str(root)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
         while pre.poll() is None:
             now = time.perf_counter() - t0
             if "dashboard up" not in seen and healthy(port):
@@ -150,16 +152,9 @@ def main() -> None:
         if pre.returncode != 0:
             raise SystemExit(f"the precompute failed ({pre.returncode}):\n{err[-3000:]}")
         seen["whole run"] = time.perf_counter() - t0
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
     timings = json.loads((root / "quick" / "timings.json").read_text())
-    # the grid points (θ0 and FFT are evaluated before the grid, with the training jobs)
     from precompute import load_profile
-    from precompute.plan import REFERENCE, plan_points
-    cfg = load_profile("quick", {})
-    jobs = plan_points(cfg, tuple(cfg.dataset.subgroups), cfg.seeds[0])
-    n_points = len({p.key for pts in jobs.values() for p in pts} - {p.key for p in jobs[REFERENCE]})
+    n_points = grid_points(load_profile("quick", {}))
     costs = point_costs(args.points)
     res = {"seconds_from_start": seen, "stages_s": timings, "grid_points": n_points,
            "evaluate_s_per_point": timings.get("evaluate", float("nan")) / max(n_points, 1),

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench_serve_load import Session
-from common import free_port, save, wait_healthy
+from common import save, served
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 'import streamlit as st\nst.write(st.slider("x", 0.0, 1.0, step=0.05, key="x"))\n'
@@ -32,16 +30,9 @@ def _cpu_s(pid: int) -> float:
 
 
 def one(launcher: str, folder: str, moves: int) -> dict:
-    port = free_port()
-    cmd = ["-m", "ui.serve"] if launcher == "ui.serve" else ["-m", "streamlit", "run"]
-    app = subprocess.Popen([sys.executable, *cmd, "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
-                            "--server.headless", "true", "--server.enableXsrfProtection", "false",
-                            "--runner.postScriptGC", "false", "--server.fileWatcherType", "none",
-                            "--browser.gatherUsageStats", "false"],
-                           cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(port, f"the page ({' '.join(cmd[1:])})")
+    with served(cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)}, launcher=launcher,
+                options=("--server.enableXsrfProtection", "false", "--runner.postScriptGC", "false",
+                         "--server.fileWatcherType", "none")) as (app, port):
 
         async def run() -> dict:
             s = Session(f"ws://127.0.0.1:{port}/_stcore/stream", "")
@@ -57,9 +48,6 @@ def one(launcher: str, folder: str, moves: int) -> dict:
             return {"median_ms": float(np.median(times) * 1e3), "min_ms": float(np.min(times) * 1e3),
                     "server_cpu_ms_per_move": cpu * 1e3}
         return asyncio.run(run())
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
 
 
 def main(moves: str = "80") -> None:

@@ -26,14 +26,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import free_port, save, wait_healthy
+from common import proc_mb, save, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,17 +180,11 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
         raise SystemExit(f"launcher must be ui.serve (the dashboard's) or streamlit (plain `streamlit run`), not {launcher!r}")
     if gc not in ("off", "on"):
         raise SystemExit(f"gc must be off (the dashboard's setting) or on (Streamlit's default), not {gc!r}")
-    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
            "PYTHONPATH": str(ROOT)}
-    cmd = ["-m", "ui.serve"] if launcher == "ui.serve" else ["-m", "streamlit", "run"]
-    app = subprocess.Popen([sys.executable, *cmd, "app.py", "--server.address", "127.0.0.1",
-                            "--server.port", str(port), "--server.headless", "true",
-                            "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false",
-                            "--runner.postScriptGC", "true" if gc == "on" else "false"],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(port, f"the dashboard ({' '.join(cmd[1:])} app.py)")
+    with served(cwd=ROOT, env=env, launcher=launcher,
+                options=("--server.enableXsrfProtection", "false",
+                         "--runner.postScriptGC", "true" if gc == "on" else "false")) as (app, port):
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
 
         async def warm() -> dict:
@@ -211,11 +204,7 @@ def main(root: str = "artifacts", run_id: str = "quick", moves: str = "10", thin
             return out
         res = asyncio.run(warm())
         res.update(asyncio.run(_run(url, run_id, int(moves), float(think))))
-        with open(f"/proc/{app.pid}/status") as f:
-            res["server_peak_rss_MB"] = next(int(x.split()[1]) / 1024 for x in f if x.startswith("VmHWM"))
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+        res["server_peak_rss_MB"] = proc_mb(app.pid, "VmHWM")
     res["launcher"], res["postScriptGC"] = launcher, gc == "on"
     print(json.dumps({k: v for k, v in res.items() if k != "timeline"}, indent=2))
     name = "serve-load" if float(think) <= 0.1 else f"serve-load-think{float(think):g}"

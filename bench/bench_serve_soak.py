@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,14 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from bench_serve_load import Session
-from common import free_port, save, wait_healthy
+from common import proc_mb, save, served
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _rss_mb(pid: int, field: str = "VmRSS") -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(x.split()[1]) / 1024 for x in f if x.startswith(field))
 
 
 async def _soak(url: str, run_id: str, pid: int, reruns: int, per_session: int, sample_every: int) -> dict:
@@ -49,7 +43,7 @@ async def _soak(url: str, run_id: str, pid: int, reruns: int, per_session: int, 
             times.append(await s.rerun({s.sliders[g]: v for g, v in zip(groups, lams)}))
             done += 1
             if done % sample_every == 0:
-                samples.append((done, _rss_mb(pid)))
+                samples.append((done, proc_mb(pid)))
         await s.close()
     xs, ys = np.array(samples, dtype=float).T
     half = xs >= xs[-1] / 2
@@ -62,24 +56,15 @@ async def _soak(url: str, run_id: str, pid: int, reruns: int, per_session: int, 
 
 
 def serve_and_soak(root: str, run_id: str, reruns: int, per_session: int, post_script_gc: bool) -> dict:
-    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TASKFAIR_ARTIFACTS": str(Path(root).resolve()),
            "PYTHONPATH": str(ROOT)}
-    app = subprocess.Popen([sys.executable, "-m", "ui.serve", "app.py", "--server.address", "127.0.0.1",
-                            "--server.port", str(port), "--server.headless", "true",
-                            "--server.enableXsrfProtection", "false", "--browser.gatherUsageStats", "false",
-                            "--runner.postScriptGC", str(post_script_gc).lower()],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(port, "the dashboard")
+    with served(cwd=ROOT, env=env, options=("--server.enableXsrfProtection", "false",
+                                            "--runner.postScriptGC", str(post_script_gc).lower())) as (app, port):
         url = f"ws://127.0.0.1:{port}/_stcore/stream"
         t = time.perf_counter()
         res = asyncio.run(_soak(url, run_id, app.pid, reruns, per_session, max(reruns // 40, 1)))
         res["wall_s"] = time.perf_counter() - t
-        res["rss_peak_MB"] = _rss_mb(app.pid, "VmHWM")
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
+        res["rss_peak_MB"] = proc_mb(app.pid, "VmHWM")
     res["postScriptGC"] = post_script_gc
     return res
 

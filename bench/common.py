@@ -1,14 +1,17 @@
 """Shared helpers for the benchmarks: timing with medians, machine description, result files."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -83,3 +86,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(*, cwd: str | Path, env: dict, launcher: str = "ui.serve", options: Sequence[str] = (),
+           wait: bool = True) -> Iterator[tuple[subprocess.Popen, int]]:
+    """``app.py`` in ``cwd`` served on a free port of 127.0.0.1, as ``python -m ui.serve`` (the
+    dashboard's launcher) or, with ``launcher="streamlit"``, plain ``streamlit run``; extra
+    Streamlit ``options`` after the common ones. Yields ``(process, port)`` once the server answers
+    its health check (``wait=False``: at once), and stops the server when the block ends."""
+    port = free_port()
+    cmd = ["-m", "ui.serve"] if launcher == "ui.serve" else ["-m", "streamlit", "run"]
+    app = subprocess.Popen([sys.executable, *cmd, "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
+                            "--server.headless", "true", "--browser.gatherUsageStats", "false", *options],
+                           cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if wait:
+            wait_healthy(port, f"the dashboard ({' '.join(cmd[1:])} app.py)")
+        yield app, port
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
+def proc_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of a process from /proc (``VmRSS`` now, ``VmHWM`` its peak), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) / 1024 for x in f if x.startswith(field))
