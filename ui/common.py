@@ -112,7 +112,7 @@ def waiting_for(res, root: str, run_id: str, title: str, needs: tuple[str, ...] 
     plan = loaders.planned_jobs(root, run_id)
     missing = [j for j in plan if j not in done and (needs is None or any(n in j for n in needs))]
     st.info("**This run is still computing.** The pages show the results stored so far and fill in "
-            "as jobs finish; the figures can still change.", icon=None)
+            "as jobs finish; the figures can still change.", icon=":material/hourglass_top:")
     follow(root, run_id, loaders.results_version(root, run_id))
     if needs is None or missing:
         what = "the whole run" if needs is None else f"{len(missing)} more job(s): " + ", ".join(
