@@ -27,8 +27,17 @@ _URL = {"Overview": "./", "Sweep": "sweep", "Heatmaps": "heatmaps", "Frontier": 
 for f in loaders.findings(root, run_id, mtime, split):
     st.markdown(f"**({f.key}) {f.claim}** — {common.verdict_badge(f.verdict, finished=res.finished)}  \n"
                 f"<small>{f.evidence} · [see {f.page}]({_URL.get(f.page, './')})</small>", unsafe_allow_html=True)
-st.caption("Computed from this run's stored metrics: means over seeds, [95% bootstrap interval over the "
-           "examples]. Task addition is θ0 + λ Σ τ_g at the λ chosen on validation.")
+st.caption("Each verdict is decided by paired differences: the same bootstrap resamples of the evaluation "
+           "examples for every configuration of a seed, and across seeds a two-level interval that includes "
+           "seed-to-seed variation; several comparisons behind one verdict are Holm-corrected. *Inconclusive*: "
+           "the intervals cannot tell. Task addition is θ0 + λ Σ τ_g at the λ chosen on validation. "
+           "The rules' error rates on synthetic runs are in BENCHMARKS.md (false *holds* ≤ 5% under each null)."
+           + ("" if len(res.seeds) > 1 else " **One seed: seed-to-seed variation is not measured** — run "
+              "`--set seeds=[13,14,15]` for intervals that include it."))
+with st.expander("The comparisons behind each verdict"):
+    rows = loaders.findings_comparisons(root, run_id, mtime, split)
+    if len(rows):
+        common.table(rows, f"{run_id}-findings-{split}", present=present)
 
 c = st.columns(4)
 head = res.metrics

@@ -11,9 +11,10 @@ present, root, run_id, mtime, res, split, groups = common.page("Guided tour")
 st.markdown(common.PRESENT_CSS, unsafe_allow_html=True)  # a tour is always shown without chrome
 
 found = {f.key: f for f in loaders.findings(root, run_id, mtime, split)}
-STEPS = ["intro", "a", "b", "c", "d", "end"]
+STEPS = ["intro", "a", "b", "c", "d", "e", "end"]
 _VERDICT = {"holds": "holds on this run", "partly": "holds in part on this run",
-            "does not hold": "does not hold on this run", "not measured": "is not measured by this run"}
+            "does not hold": "does not hold on this run", "not measured": "is not measured by this run",
+            "inconclusive": "cannot be decided on this run: the differences are within the noise"}
 _PLAIN = {
     "a": "Merging the subgroup models' changes into the base model is about as accurate as training one "
          "model on all the data (FFT) or a cheap adapter (LoRA).",
@@ -22,6 +23,9 @@ _PLAIN = {
     "c": "Adding one subgroup's vector to the FFT model does not move every subgroup the same way: some "
          "gaps shrink, others grow.",
     "d": "Which method is fairest depends on the subgroup you look at: there is no single winner.",
+    "e": "How far the gaps can move when a vector is scaled is limited: only comments the model is unsure "
+         "about can change their label, and how many can depends on how far the weights move (λ times the "
+         "vector's size). The band shows that limit; the line is what happened.",
 }
 
 try:
@@ -54,7 +58,9 @@ if name == "intro":
         "(its *task vector* τ), and add them to the base model: θ = θ0 + λ Σ τ.\n\n"
         "Fairness is measured per subgroup against the rest of the data: **DPD** (the gap in how often "
         "comments are flagged) and **EOD** (the gap in error rates). Lower is fairer.\n\n"
-        "The study makes four claims. The next pages check each one on this run.")
+        "The study makes four claims and states one bound. The next pages check each one on this run; a "
+        "claim *holds* only when the difference behind it is larger than the noise of the examples "
+        "(and of the seeds), and is *inconclusive* when it is not.")
 elif name == "end":
     st.title("Every configuration at once")
     unf = "worst_dpd"
@@ -75,6 +81,17 @@ else:
         metric = "accuracy" if name == "a" else "dpd"
         st.plotly_chart(charts.method_bars(comp[comp.metric == metric]), width="stretch", key=f"tour_{name}")
         st.caption(f"{charts.NAMES[metric]} per subgroup and method ({split} split). " + charts.ERRORS)
+    elif name == "e":
+        bound = loaders.scaling_bound(root, run_id, mtime, split)
+        if len(bound):
+            target = res.worst_subgroup
+            part = bound[(bound.family == "inject") & (bound.target == target) & (bound.group == target)]
+            if not len(part):
+                part = bound[(bound.family == "uniform") & (bound.group == bound.group.iloc[0])]
+            st.plotly_chart(charts.bound_envelope(part, "dpd"), width="stretch", key="tour_e")
+            st.caption(f"DPD of **{part.group.iloc[0]}** as its vector is "
+                       + ("injected into FFT" if part.family.iloc[0] == "inject" else "added uniformly")
+                       + "; the band is what the bound allows from the reference point.")
     elif name == "b":
         sweep = loaders.uniform_sweep(root, run_id, mtime, split, False)
         st.plotly_chart(charts.sweep_lines(sweep, ["worst_dpd", "worst_eod"]), width="stretch", key="tour_b")

@@ -27,10 +27,14 @@ if pts["degenerate"].any():
     st.warning(f"{int(pts['degenerate'].sum())} point(s) predict one class for nearly every example (or do not "
                "beat the majority class): drawn as grey crosses and kept off the Pareto front — their zero "
                "unfairness is that of a constant predictor.")
-st.caption("Circled: the Pareto front (no other configuration has both higher accuracy and lower "
-           "unfairness). Stars: remixes you added (estimates). Whiskers: 95% bootstrap intervals over "
-           "the evaluation examples, where the run has them — points whose whiskers overlap may not "
-           "really differ.")
+st.caption("Circled: the points on the Pareto front (no other configuration has both higher accuracy and "
+           "lower unfairness) in at least half of the paired bootstrap resamples of the evaluation examples "
+           "(and seeds); a dotted grey ring: on the point estimates' front, but in fewer than half the "
+           "resamples — its place there may be noise. Hover a point for its share. Stars: remixes you added "
+           "(estimates). Whiskers: 95% bootstrap intervals.")
+robust = pts[pts.pareto & pts.front_share.notna()].sort_values("front_share", ascending=False)
+if len(robust):
+    st.markdown("**Robustly on the front:** " + ", ".join(f"{r.label} ({r.front_share:.0%})" for r in robust.itertuples()))
 common.table(pts.drop(columns=["pareto"]).assign(on_front=pts.pareto), f"{run_id}-frontier-{split}",
              present=present)
 

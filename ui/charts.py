@@ -184,6 +184,9 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
         extra = dict(error_x="_xp", error_x_minus="_xm", error_y="_yp", error_y_minus="_ym")
     bad = df[df["degenerate"]] if "degenerate" in df else df.iloc[:0]
     df = df[~df["degenerate"]] if "degenerate" in df else df
+    if "front_share" in df.columns:
+        extra["hover_data"] = {"front share": df["front_share"].map(
+            lambda v: "no resamples" if pd.isna(v) else f"{v:.0%} of resamples")}
     fig = px.scatter(df, x=unfairness, y="accuracy", color="family", symbol="family", hover_name="label",
                      color_discrete_map={f: c for f, (c, _) in FAMILY_STYLE.items()},
                      symbol_map={f: m for f, (_, m) in FAMILY_STYLE.items()},
@@ -197,10 +200,19 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
     if extra:
         fig.update_traces(error_x=dict(thickness=0.8, width=0), error_y=dict(thickness=0.8, width=0))
     front = df[df.pareto].sort_values(unfairness)
+    robust = "front_share" in df.columns and df["front_share"].notna().any()
     fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="lines", name="Pareto front",
                              line=dict(color="black", dash="dash", width=1), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="markers", name="on the front",
+    fig.add_trace(go.Scatter(x=front[unfairness], y=front["accuracy"], mode="markers",
+                             name="on the front in ≥ 50% of resamples" if robust else "on the front",
                              marker=dict(symbol="circle-open", size=14, color="black"), hoverinfo="skip"))
+    if robust:  # on the point-estimate front but not robustly: a thin ring, so the noise shows
+        shaky = df[df.get("pareto_estimate", False) & ~df.pareto]
+        if len(shaky):
+            fig.add_trace(go.Scatter(x=shaky[unfairness], y=shaky["accuracy"], mode="markers",
+                                     name="on the estimate's front only (< 50% of resamples)",
+                                     marker=dict(symbol="circle-open", size=14, color="#888888",
+                                                 line=dict(width=1, dash="dot")), hoverinfo="skip"))
     if remixes is not None and len(remixes):
         fig.add_trace(go.Scatter(x=remixes[unfairness], y=remixes["accuracy"], mode="markers",
                                  name="your remixes (estimate)", text=remixes["label"],
@@ -291,4 +303,28 @@ def counterfactual_bars(table: pd.DataFrame) -> go.Figure:
                                          "mean Δmargin %{customdata[2]:+.3f}<extra></extra>"))
     fig.update_layout(template=TEMPLATE, height=340, yaxis_title="Flip rate", yaxis_tickformat=".0%",
                       xaxis_title="Subgroup (its identity terms swapped)")
+    return fig
+
+
+def bound_envelope(df: pd.DataFrame, metric: str) -> go.Figure:
+    """The scaling bound's envelope ``[lower, upper]`` around one path's measured curve (one
+    subgroup, one metric, mean over seeds of each λ): points outside the envelope in red."""
+    d = df[df.metric == metric].groupby("lam", as_index=False)[["measured", "lower", "upper", "reference"]].mean()
+    ref = df["ref_lam"].iloc[0] if len(df) else np.nan
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=d.lam, y=d.upper, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=d.lam, y=d.lower, mode="lines", line=dict(width=0), fill="tonexty",
+                             fillcolor="rgba(86,180,233,0.25)", name="bound (envelope)",
+                             customdata=np.stack([d.lower, d.upper], axis=1),
+                             hovertemplate="λ=%{x}<br>allowed %{customdata[0]:.3f} – %{customdata[1]:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=d.lam, y=d.measured, mode="lines+markers", name=f"measured {NAMES.get(metric, metric)}",
+                             line=dict(color="#0072B2")))
+    out = d[(d.measured > d.upper + 1e-9) | (d.measured < d.lower - 1e-9)]
+    if len(out):
+        fig.add_trace(go.Scatter(x=out.lam, y=out.measured, mode="markers", name="outside the bound",
+                                 marker=dict(symbol="x", size=11, color="#D55E00")))
+    if np.isfinite(ref):
+        fig.add_vline(x=ref, line=dict(color="#666", dash="dot"), annotation_text="reference")
+    fig.update_layout(template=TEMPLATE, height=320, margin=dict(t=30, b=10, l=10, r=10),
+                      xaxis_title="λ", yaxis_title=NAMES.get(metric, metric))
     return fig

@@ -30,6 +30,7 @@ h1 { font-size: 2.6rem !important; }
 VERDICT = {"holds": ":green-badge[:material/check_circle: holds]",
            "partly": ":orange-badge[:material/contrast: partly]",
            "does not hold": ":red-badge[:material/cancel: does not hold]",
+           "inconclusive": ":blue-badge[:material/help: inconclusive]",
            "not measured": ":gray-badge[:material/remove: not measured]",
            "pending": ":gray-badge[:material/hourglass_top: pending]"}
 
@@ -38,6 +39,8 @@ def verdict_badge(verdict: str, *, finished: bool = True) -> str:
     """Markdown for a finding's verdict; ``not measured`` reads *pending* while the run computes."""
     if verdict == "not measured" and not finished:
         verdict = "pending"
+    if verdict.startswith("not measured:"):   # e.g. a compared model is a constant predictor
+        return f":gray-badge[:material/remove: {verdict}]"
     return VERDICT.get(verdict, f":gray-badge[{verdict}]")
 
 

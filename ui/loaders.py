@@ -124,10 +124,24 @@ def data_report(root: str, run_id: str, mtime: float) -> dict | None:
     return ArtifactStore(root).open(run_id, verify=False).data_report()
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner="Testing the findings (paired bootstrap)…")
 def findings(root: str, run_id: str, mtime: float, split: str) -> list:
     from taskfair.steering.findings import findings as check
     return check(results(root, run_id, mtime), split=split)
+
+
+@st.cache_data(show_spinner=False)
+def findings_comparisons(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
+    """Every comparison behind the findings: finding, verdict, comparison, estimate, 95% interval,
+    p-values (raw and Holm-corrected)."""
+    rows = [{"finding": f.key, "verdict": f.verdict, **t} for f in findings(root, run_id, mtime, split) for t in f.tests]
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(show_spinner="Checking the scaling bound against every measured point…")
+def scaling_bound(root: str, run_id: str, mtime: float, split: str) -> pd.DataFrame:
+    from taskfair.steering.bound import scaling_bound as bound
+    return bound(results(root, run_id, mtime), split=split)
 
 
 @st.cache_data(show_spinner=False)

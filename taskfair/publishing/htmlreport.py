@@ -134,6 +134,18 @@ def _min_size_section(results: RunResults) -> list[str]:
             _table(wide.reset_index())]
 
 
+def _comparisons_section(found) -> list[str]:
+    """Every comparison behind the findings, with its interval and p-values."""
+    rows = [{"finding": f.key, "comparison": t["comparison"], "estimate": t["estimate"],
+             "95% interval": f"[{t['low']:.3f}, {t['high']:.3f}]", "p": t["p"],
+             "p (Holm)": t.get("p_holm", t.get("p_far_holm", float("nan"))), "note": t.get("note", "")}
+            for f in found for t in f.tests]
+    if not rows:
+        return []
+    return ["<details><summary>The comparisons behind each verdict</summary>", _table(pd.DataFrame(rows)),
+            "</details>"]
+
+
 def _thresholds_section(results: RunResults, n_boot: int) -> list[str]:
     """Merges against the standard post-processing fix: per-group thresholds (fairlearn) over
     FFT, LoRA and task addition at the chosen λ, with the verdict against every merge."""
@@ -217,6 +229,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
             coef_rows.append({"configuration": cc.label, "λ": cc.lam, **({"subgroup": cc.target} if cc.target else {})})
     chosen = results.summary.get("chosen_lambda", {})
     caveats = _caveats(results, m)
+    found = findings(results, split="test")
     esc = html.escape
     title = title or f"Fairness report — {results.run_id}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -235,9 +248,13 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         "validation split; the figures that matter are the test ones, shown beside them.</p>",
         "<h2 id='findings'>The study's findings on this run (test)</h2><ul>",
         *[f"<li><b>({esc(f.key)}) {esc(f.claim)}</b> — <b>{esc(f.verdict)}</b><br><small>{esc(f.evidence)}</small></li>"
-          for f in findings(results, split="test")],
-        "</ul><p><small>Computed from the stored metrics: means over seeds, [95% bootstrap interval over the "
-        "examples].</small></p>",
+          for f in found],
+        "</ul><p><small>Each verdict is decided by paired differences: one set of bootstrap resamples of the "
+        "test examples shared by every configuration of a seed, two-level across seeds (seed-to-seed "
+        "variation included); the comparisons behind one verdict are Holm-corrected; <i>inconclusive</i>: the "
+        "intervals cannot tell." + ("" if len(results.seeds) > 1 else
+                                     " <b>One seed: seed-to-seed variation is not measured.</b>") + "</small></p>",
+        *_comparisons_section(found),
         "<h2 id='headline'>Headline (mean over seeds)</h2>", _table(wide),
         f"<p>λ of plain task addition chosen on validation: {esc(json.dumps(chosen))}.</p>",
         *_thresholds_section(results, n_boot),

@@ -26,19 +26,22 @@ __all__ = ["Scenario", "SCENARIOS", "synthetic_results", "verdict_rates"]
 class Scenario:
     """How every point predicts: base rates per subgroup, and per method the rates' shifts.
 
-    ``bias``: added to the first subgroup's FPR and TPR (raises its DPD and EOD); ``skill``: taken
-    from every TPR and added to every FPR (lowers accuracy by that much); ``constant``: predicts
-    positive for every example."""
+    ``bias``: per method, added to a subgroup's TPR and FPR (moves its selection rate and so its
+    DPD and EOD): a number for the first subgroup, or ``{subgroup index: shift}``; ``skill``: taken
+    from every TPR and added to every FPR (lowers accuracy by that much); ``constant``: methods that
+    predict positive for every example; ``inject_bias``: per subgroup, the shift of its own rates
+    when its vector is injected at λ = 1 (linear in λ); ``seed_sd``: seed-to-seed variation, the sd
+    of a per-seed, per-method shift of the first subgroup's rates."""
 
     name: str
     base_rates: tuple[float, ...] = (0.35, 0.5, 0.65)
     tpr: float = 0.8
     fpr: float = 0.2
-    bias: dict = None          # method -> bias (methods: fft, lora, uniform, inject:<g>)
+    bias: dict = None          # method (fft, lora, uniform, inject) -> shift of g0, or {group index: shift}
     skill: dict = None         # method -> loss of accuracy
     constant: tuple[str, ...] = ()
-    inject_bias: dict = None   # subgroup -> bias at λ = 1 of its injection (linear in λ)
-    seed_sd: float = 0.0       # seed-to-seed variation: sd of a per-seed, per-method bias shift
+    inject_bias: dict = None   # subgroup name -> shift of its own rates at λ = 1 of its injection
+    seed_sd: float = 0.0
 
 
 SCENARIOS = {
@@ -49,11 +52,16 @@ SCENARIOS = {
 }
 
 
+def _shift(sc: Scenario, method: str, g: int) -> float:
+    b = (sc.bias or {}).get(method, 0.0)
+    return float(b.get(g, 0.0)) if isinstance(b, dict) else (float(b) if g == 0 else 0.0)
+
+
 def _rates(sc: Scenario, method: str, g: int, lam: float, target: str, groups, rng_shift: float) -> tuple[float, float]:
-    bias = (sc.bias or {}).get(method, 0.0) if g == 0 else 0.0
-    if method == "inject" and sc.inject_bias:
-        base_bias = (sc.bias or {}).get("fft", 0.0) if g == 0 else 0.0
-        bias = base_bias + lam * sc.inject_bias.get(target, 0.0) * (1.0 if groups[g] == target else 0.0)
+    bias = _shift(sc, method, g)
+    if method == "inject":   # FFT's rates, plus the injected subgroup's own shift
+        own = (sc.inject_bias or {}).get(target, 0.0) if groups[g] == target else 0.0
+        bias = _shift(sc, "fft", g) + lam * own
     bias += rng_shift if g == 0 else 0.0
     skill = (sc.skill or {}).get(method, 0.0)
     return float(np.clip(sc.tpr - skill + bias, 0, 1)), float(np.clip(sc.fpr + skill + bias, 0, 1))
@@ -69,7 +77,8 @@ def synthetic_results(sc: Scenario, *, n_test: int = 600, n_val: int = 600, seed
     seed_results, frames, chosen = {}, [], {}
     for s in range(seeds):
         seed = 100 + s
-        shift = {m: gen.normal(0, sc.seed_sd) if sc.seed_sd else 0.0 for m in ("fft", "lora", "uniform", "inject")}
+        shift = {m: gen.normal(0, sc.seed_sd) if sc.seed_sd else 0.0 for m in ("fft", "lora", "uniform")}
+        shift["inject"] = shift["fft"]        # an injection starts from this seed's FFT
         data = {}
         for split, n in (("val", n_val), ("test", n_test)):
             gi = gen.integers(0, G, size=n)

@@ -11,12 +11,14 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..metrics.frontier import pareto_mask
+from ..metrics.inference import N_BOOT, combine, front_membership
 from ..metrics.health import degenerate_points
 from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
+from .evidence import point_key, point_sets
 from .thresholds import THRESHOLD_CAVEAT as _CAVEAT
 
-__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "min_size_effect",
+__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "front_shares", "min_size_effect",
            "health_warnings", "point_config", "chosen_configs", "methods_headline", "thresholds_against_merges",
            "family_overall"]
 
@@ -147,8 +149,11 @@ def point_config(family: str, target: str, lam: float, groups) -> str:
 def frontier_points(results: RunResults, *, split: str = "test", unfairness: str = "worst_dpd",
                     extra: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every evaluated configuration with its accuracy and worst-case DPD/EOD, and whether it is
-    on the Pareto front of accuracy against ``unfairness``; ``extra`` adds rows in the metrics'
-    shape (e.g. per-group thresholds, family ``thresholds``)."""
+    on the Pareto front of accuracy against ``unfairness``: ``front_share`` is the share of paired
+    resamples in which a stored point is on the front, ``pareto`` is a share of at least
+    :data:`FRONT_SHARE` (the point-estimate front, ``pareto_estimate``, for points without stored
+    predictions); ``extra`` adds rows in the metrics' shape (e.g. per-group thresholds, family
+    ``thresholds``)."""
     full = results.metrics if extra is None or not len(extra) else pd.concat([results.metrics, extra],
                                                                              ignore_index=True)
     m = full[(full.split == split) & (full.group == ALL) & full.metric.isin(HEADLINE_METRICS)]
@@ -177,8 +182,40 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
     front = np.zeros(len(wide), dtype=bool)
     if ok.any():
         front[ok] = pareto_mask(wide["accuracy"].to_numpy()[ok], wide[unfairness].to_numpy()[ok])
-    wide["pareto"] = front
+    wide["pareto_estimate"] = front
+    # the front that knows its noise: each stored point's share of paired resamples on the front
+    share = front_shares(results, split=split, unfairness=unfairness,
+                         skip={key(f, t, l) for f, t, l in zip(bad.family, bad.target, bad.lam)})
+    wide["front_share"] = [share.get(point_key(f, t, l), np.nan) for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    known = wide["front_share"].notna().to_numpy()
+    wide["pareto"] = np.where(known, wide["front_share"].fillna(0).to_numpy() >= FRONT_SHARE, front) & ok
     return wide.reset_index(drop=True)
+
+
+FRONT_SHARE = 0.5   # a point is drawn on the front when it is there in at least half the resamples
+
+
+def front_shares(results: RunResults, *, split: str = "test", unfairness: str = "worst_dpd",
+                 skip: set = frozenset(), n_boot: int = N_BOOT) -> dict[tuple, float]:
+    """Per stored point (key of :func:`~taskfair.steering.evidence.point_key`) evaluated in every
+    seed, the share of paired resamples (two-level across seeds) in which it is on the Pareto front
+    of accuracy against ``unfairness``; ``skip``: (family, target, λ) of points never on it."""
+    sets = point_sets(results, split=split, n_boot=n_boot)
+    if not sets:
+        return {}
+    first = next(iter(sets.values()))
+    keys = [k for k in first.keys if all(s.has(k) for s in sets.values())
+            and (k[0], k[1], -1.0 if k[2] is None else round(float(k[2]), 9)) not in skip]
+    if not keys:
+        return {}
+    axes = []
+    for metric in ("accuracy", unfairness):
+        cols = []
+        for k in keys:
+            vals = [(s.series(metric)[0][s.index(k)], s.series(metric)[1][:, s.index(k)]) for s in sets.values()]
+            cols.append(combine([v for v, _ in vals], [r for _, r in vals]).reps)
+        axes.append(np.stack(cols, axis=1))
+    return dict(zip(keys, front_membership(*axes).tolist()))
 
 
 def health_warnings(results: RunResults) -> list[dict]:
