@@ -28,15 +28,18 @@ rows = ["FFT"] + sorted({r for r in grid.row if r != "FFT"}, key=lambda r: float
 has_ci = "low" in grid.columns and grid["low"].notna().any()
 show_ci = st.toggle("95% intervals in the cells", value=has_ci, key="hm_ci", disabled=not has_ci,
                     help="Each cell: the value and, below it, its 95% bootstrap interval over the "
-                         "evaluation examples (mean over seeds). ≈value: the interval overlaps "
-                         "the FFT cell of the same subgroup, so the change from FFT may be noise. "
+                         "evaluation examples (and seeds). ≈value: the paired difference from the FFT "
+                         "cell of the same subgroup has a 95% interval that includes zero, so the change "
+                         "from FFT may be noise. "
                          + ("" if has_ci else "This run has no intervals (eval.bootstrap: 0)."))
 cols = st.columns(3)
 for col, metric in zip(cols, ["accuracy", "dpd", "eod"]):
     col.plotly_chart(charts.heatmap(grid, metric, rows=rows, intervals=show_ci), width="stretch")
 if show_ci:
-    st.caption("Under each value: its 95% interval. Bold: the interval is clear of FFT's for that "
-               "subgroup. ≈value: it overlaps FFT's, so the difference from FFT may be noise.")
+    st.caption("Under each value: its 95% interval. Bold: the paired difference from FFT's cell for that "
+               "subgroup (the same resampled examples for both) is clear of zero at 95%. ≈value: it is not, "
+               "so the change from FFT may be noise. Cells are not corrected for multiplicity: with many "
+               "cells some bold ones are expected by chance (the findings on the Overview are corrected).")
 
 st.subheader("Per-subgroup lines")
 lcols = st.columns(3)

@@ -71,6 +71,15 @@ if done and done[0] == bounds and done[1] == n:
     st.success("Validation (where λ was chosen) beside test (what to report), exact:")
     st.plotly_chart(charts.confirmed(table), width="stretch")
     st.caption(charts.ERRORS.split(";")[0] + ". A test bar well below its validation bar is overfitting to validation.")
+    share = [c for c in table.columns if "front share" in c]
+    if share:
+        first = table.iloc[0]
+        st.markdown("**The best candidate on test, against every stored point under the same resamples:** "
+                    + "; ".join(f"on the front in {first[c]:.0%} of resamples ({c.split('(')[1].rstrip(')')})" for c in share)
+                    + "; minus FFT: " + ", ".join(
+                        f"{charts.NAMES.get(m, m)} {first[f'test {m} − FFT']:+.3f} [{first[f'test {m} − FFT low']:+.3f}, "
+                        f"{first[f'test {m} − FFT high']:+.3f}]" for m in ("accuracy", "worst_dpd", "worst_eod")
+                        if f"test {m} − FFT" in table.columns) + " (paired).")
     common.table(table, f"{run_id}-search-confirmed", present=False)
     lam_cols = [f"λ {g}" for g in groups]
     if st.button("Load the best into Remix", key="search_load"):

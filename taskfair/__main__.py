@@ -127,7 +127,9 @@ def cmd_search(args) -> int:
                   "test = what to report):")
             table = confirm(res, result, n=args.confirm)
             print(with_intervals(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            print("[low, high]: 95% bootstrap interval over the examples (mean over seeds)")
+            print("[low, high]: 95% bootstrap interval over the examples (and seeds, for a mean over several); "
+                  "front share: the share of paired resamples in which the candidate is on the Pareto front "
+                  "of every stored point; − FFT: the paired difference from FFT on test")
             if args.csv:
                 table.to_csv(args.csv, index=False)
                 print(f"wrote {args.csv}")

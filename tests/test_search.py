@@ -66,6 +66,14 @@ def test_confirm_reports_exact_validation_beside_test(res):
             assert (table[f"{col} low"] <= table[col] + 1e-9).all() and (table[col] <= table[f"{col} high"] + 1e-9).all()
         acc = f"{split} accuracy (exact)"   # a real interval, not a point (DPD can be 0 throughout)
         assert (table[f"{acc} high"] > table[f"{acc} low"]).all()
+    # the pick against every stored point under the same resamples: its share on the front, and
+    # its paired difference from FFT (the same as the two exact figures' difference)
+    for name in ("worst DPD", "worst EOD"):
+        assert table[f"test front share ({name})"].between(0, 1).all()
+    fft = res.metrics
+    fft = fft[(fft.family == "fft") & (fft.split == "test") & (fft.group == "(all)") & (fft.metric == "accuracy")].value.mean()
+    assert table["test accuracy − FFT"].iloc[0] == pytest.approx(table["test accuracy (exact)"].iloc[0] - fft, abs=1e-9)
+    assert (table["test accuracy − FFT low"] <= table["test accuracy − FFT"]).all()
 
 
 def test_search_command(pico_store):

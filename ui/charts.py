@@ -125,9 +125,10 @@ def _heatmap(table: pd.DataFrame, *, scale: str, fmt: str, title: str, height: i
 def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None,
             intervals: bool = True) -> go.Figure:
     """Rows (FFT, then λ values) × subgroup columns for one metric (Figure 3). With
-    ``intervals`` each cell also shows its 95% bootstrap interval (mean over seeds) under the
-    value; a cell whose interval overlaps the FFT cell of its subgroup shows ``≈value`` (not bold):
-    a change from FFT that is within the noise reads as such."""
+    ``intervals`` each cell also shows its 95% bootstrap interval under the value; a cell whose
+    paired difference from the FFT cell of its subgroup has a 95% interval that includes zero
+    (``diff_low``/``diff_high``; without them, whose interval overlaps FFT's) shows ``≈value`` (not
+    bold): a change from FFT that is within the noise reads as such."""
     d = df[df.metric == metric]
     table = d.pivot_table(index="row", columns="group", values="mean", sort=False)
     if rows is not None:
@@ -146,7 +147,12 @@ def heatmap(df: pd.DataFrame, metric: str, *, rows: list[str] | None = None,
     noise = np.zeros_like(z, dtype=bool)
     if "FFT" in table.index:
         f = list(table.index).index("FFT")
-        noise = (lo <= hi[f]) & (hi >= lo[f])
+        if "diff_low" in d.columns and d["diff_low"].notna().any():
+            dlo, dhi = (d.pivot_table(index="row", columns="group", values=c, sort=False).reindex(
+                index=table.index, columns=table.columns).to_numpy(float) for c in ("diff_low", "diff_high"))
+            noise = ~((dlo > 0) | (dhi < 0))
+        else:
+            noise = (lo <= hi[f]) & (hi >= lo[f])
         noise[f] = False
     text = [[("" if np.isnan(v) else
               (f"≈{v:.2f}" if n else f"<b>{v:.2f}</b>") +

@@ -1,5 +1,6 @@
 """Per-point metric tables (pure functions): one point's per-group accuracy/DPD/EOD and summaries
-as a tidy frame, with bootstrap intervals; means over seeds with their standard error; and
+as a tidy frame, with bootstrap intervals; means over seeds with their standard error and an
+interval for the mean that includes seed-to-seed variation (:func:`seed_interval`); and
 ``value [low, high]`` for reading."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from .fairness import ALL, GroupRates, bootstrap_ci, group_rates, summary_metrics
 
-__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_mean_aligned", "seed_mean_columns", "seed_means", "undefined",
+__all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_interval", "seed_mean_aligned", "seed_mean_columns", "seed_means", "undefined",
            "rates_columns", "rates_table", "rates_with_ci", "with_intervals"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
@@ -22,9 +23,13 @@ def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     g = df.groupby(list(keys), sort=False, dropna=False)["value"]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["sem"] = (out.pop("std") / np.sqrt(out["n"])).where(out["n"] > 1)
-    if "low" in df.columns:  # 95% bootstrap interval over examples, averaged over seeds
-        ci = df.groupby(list(keys), sort=False, dropna=False)[["low", "high"]].mean().reset_index()
+    if "low" in df.columns:  # the interval of the mean over seeds (seed_interval), from each seed's bounds
+        arms = df.assign(_lo=df["value"] - df["low"], _hi=df["high"] - df["value"])
+        ci = arms.groupby(list(keys), sort=False, dropna=False).agg(
+            _lo=("_lo", "mean"), _hi=("_hi", "mean"), _var=("value", "var")).reset_index()
         out = out.merge(ci, on=list(keys), how="left")
+        out["low"], out["high"] = seed_interval(out["mean"].to_numpy(float), out["n"].to_numpy(), out.pop("_lo").to_numpy(float),
+                                                out.pop("_hi").to_numpy(float), out.pop("_var").to_numpy(float))
     if "note" in df.columns:  # why a value is undefined, carried along for the dashboard
         noted = df[df["note"].astype(bool)]
         if len(noted):
@@ -35,6 +40,27 @@ def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         else:
             out["note"] = ""
     return out
+
+
+def seed_interval(mean: np.ndarray, n: np.ndarray, low_arm: np.ndarray, high_arm: np.ndarray,
+                  var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% interval of a mean over ``n`` seeds from each seed's own interval: the normal
+    approximation of :func:`taskfair.metrics.inference.combine`'s two-level interval. ``low_arm``
+    and ``high_arm`` are the mean over seeds of ``value − low`` and ``high − value``; ``var`` the
+    seed-to-seed variance of the values. The examples' part of each arm shrinks by ``√n``; the
+    seeds' part, ``σ² = max(0, var − w̄)`` (``w̄`` the examples' variance read off the arms), enters
+    with Student's t on ``n − 1`` degrees of freedom. One seed: its own interval."""
+    from scipy.stats import t as student
+    n = np.asarray(n, dtype=np.float64)
+    many = n > 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = ((low_arm + high_arm) / (2 * 1.959964)) ** 2
+        between = np.where(many, np.maximum(0.0, np.nan_to_num(var) - w), 0.0)
+        tq = np.where(many, student.ppf(0.975, np.maximum(n - 1, 1)), 0.0)
+        seeds = tq ** 2 * between / np.where(many, n, 1)
+        lo = np.where(many, np.sqrt(low_arm ** 2 / np.maximum(n, 1) + seeds), low_arm)
+        hi = np.where(many, np.sqrt(high_arm ** 2 / np.maximum(n, 1) + seeds), high_arm)
+    return mean - lo, mean + hi
 
 
 def seed_mean_aligned(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd.DataFrame:
@@ -75,7 +101,10 @@ def seed_mean_columns(keys: dict[str, Sequence], values: np.ndarray, notes: Sequ
     mean, n, sem = seed_means(values)
     out = {**keys, "mean": mean, "n": n.astype(np.int64), "sem": sem}
     if low is not None:
-        out["low"], out["high"] = seed_means(low)[0], seed_means(high)[0]
+        vals = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            var = np.where(n > 1, np.nanvar(vals, axis=0, ddof=1) if len(vals) > 1 else 0.0, np.nan)
+        out["low"], out["high"] = seed_interval(mean, n, seed_means(vals - low)[0], seed_means(high - vals)[0], var)
     if notes is not None:
         out["note"] = ["; ".join(sorted({x for x in row if x})) for row in zip(*notes)]
     return pd.DataFrame(out)

@@ -22,14 +22,20 @@ def point_key(family: str, target: str = "", lam: float | None = None) -> tuple[
 
 
 def point_sets(results: RunResults, *, split: str = "test", n_boot: int = N_BOOT,
-               families: tuple[str, ...] | None = None) -> dict[int, PointSet]:
+               families: tuple[str, ...] | None = None,
+               extra: dict[int, dict[Hashable, np.ndarray]] | None = None) -> dict[int, PointSet]:
     """Per seed, every distinct stored point (of ``families``, default all) on ``split`` under
-    one set of resamples shared by all of them."""
+    one set of resamples shared by all of them; ``extra`` adds points evaluated elsewhere (seed ->
+    key -> margins on ``split``, e.g. a search candidate run exactly) under the same resamples."""
     out = {}
     for seed, sr in results.seeds.items():
         keys: list[Hashable] = []
         rows = []
         seen = set()
+        for k, margins in ((extra or {}).get(seed) or {}).items():
+            keys.append(k)
+            rows.append(np.asarray(margins))
+            seen.add(k)
         for points, arrays in sr.files.values():
             for i, (f, t, lam) in enumerate(zip(points.family, points.target, points.lam)):
                 k = point_key(f, t, lam)

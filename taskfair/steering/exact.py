@@ -140,12 +140,13 @@ def exact_margins(run: Run, seed: int, lams: Sequence[float], base, *, splits=("
 def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *,
                   splits: Sequence[str] = ("test",), n_boot: int = 0,
                   bases: Mapping[int, tuple] | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[float, str], None] | None = None,
+                  keep_margins: dict | None = None) -> pd.DataFrame:
     """Per-group and summary metrics of a configuration (a configuration string, a
     :class:`Config`, or one λ per subgroup) merged and run exactly, for every seed and split:
     a tidy frame ``seed, split, group, metric, value, note`` (and ``low``/``high``, the 95%
     bootstrap interval over the examples, when ``n_boot``). ``bases`` (seed -> θ0) are reused
-    when given, else rebuilt."""
+    when given, else rebuilt. ``keep_margins``, a dict, receives each seed's margins by split."""
     if isinstance(config, str):
         config = parse_config(config, results.groups)
     elif not isinstance(config, Config):
@@ -160,6 +161,8 @@ def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *
         model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base,
                             in_place=given is None)
         margins = model_margins(run, seed, model, base[1], splits=splits)
+        if keep_margins is not None:
+            keep_margins[seed] = margins
         del model
         sr = results.seeds[seed]
         for split in splits:

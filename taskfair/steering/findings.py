@@ -21,11 +21,12 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..metrics.inference import ALPHA, N_BOOT, Interval, PointSet, contrast, holm, slope_weights
+from ..metrics.inference import ALPHA, Interval, PointSet, contrast, holm, slope_weights
 from ..store.results import RunResults
 from .evidence import degenerate_keys, point_key, point_sets
 
-__all__ = ["Finding", "findings", "findings_table", "NEAR_ACCURACY", "MATERIAL", "VERDICTS", "CONSTANT"]
+__all__ = ["Finding", "findings", "findings_table", "NEAR_ACCURACY", "MATERIAL", "VERDICTS", "CONSTANT",
+           "FINDINGS_BOOT"]
 
 NEAR_ACCURACY = 0.02   # "near": task addition's accuracy at most this far below FFT's and LoRA's
 MATERIAL = 0.02        # a change in DPD/EOD over an injection grid smaller than this is no change
@@ -49,9 +50,15 @@ def _row(what: str, iv: Interval, p: float, **extra) -> dict:
             "seeds": iv.seeds, "note": "; ".join(iv.notes), **extra}
 
 
-def _notes(ivs) -> str:
+def _notes(ivs, alpha: float = ALPHA) -> str:
+    ivs = list(ivs)
     notes = sorted({n for iv in ivs for n in iv.notes})
-    return f" Intervals: {'; '.join(notes)}." if notes else ""
+    out = f" Intervals: {'; '.join(notes)}." if notes else ""
+    b = max((len(iv.reps) for iv in ivs), default=0)
+    if b and len(ivs) * 2 / (b + 1) > alpha:   # Holm could never reject the smallest p-value
+        out += (f" With {b} resamples no p-value is below {2 / (b + 1):.4f}, too coarse for {len(ivs)} "
+                "Holm-corrected comparisons: raise n_boot.")
+    return out
 
 
 def _method_key(method: str, seed: int, chosen: dict) -> tuple | None:
@@ -286,12 +293,16 @@ def _no_single_winner(sets, chosen, groups, bad, alpha) -> Finding:
     return Finding("d", claim, verdict, ev, "Overview", rows)
 
 
-def findings(results: RunResults, *, split: str = "test", n_boot: int = N_BOOT, alpha: float = ALPHA,
+FINDINGS_BOOT = 4000   # resamples: a percentile p-value is at least 2/(B+1), and Holm multiplies the
+                       # smallest by the number of comparisons (30 for (d) with five subgroups)
+
+
+def findings(results: RunResults, *, split: str = "test", n_boot: int = FINDINGS_BOOT, alpha: float = ALPHA,
              bound: bool = True) -> list[Finding]:
     """The five findings on ``split``: (a)–(d) from paired differences with intervals over the
     examples (and seeds), (e) the scaling bound against the measured curves (``bound=False``, or a
     run without stored task vectors: *not measured*)."""
-    sets = point_sets(results, split=split, n_boot=n_boot)
+    sets = point_sets(results, split=split, n_boot=n_boot, families=("fft", "lora", "uniform", "inject"))
     chosen = {int(k): float(v) for k, v in results.summary.get("chosen_lambda", {}).items()}
     bad = degenerate_keys(results)
     out = [_accuracy(sets, chosen, bad, alpha), _fairness(sets, chosen, bad, alpha),

@@ -19,6 +19,8 @@ import pandas as pd
 
 from ..metrics.fairness import ALL, group_rates, summary_metrics
 from ..metrics.frontier import hypervolume, pareto_mask
+from ..metrics.tables import seed_mean
+from .views import candidate_evidence
 from ..metrics.health import CONSTANT_SHARE
 from ..store.results import RunResults
 from .estimate import RemixEstimator
@@ -131,13 +133,16 @@ def confirm(results: RunResults, result: SearchResult, *, n: int = 3, progress=N
     picked = result.best.head(n)
     for i, (_, cand) in enumerate(picked.iterrows()):
         lams = cand[lam_cols].to_numpy(dtype=float)
-        t = exact_metrics(results, lams, splits=("val", "test"), n_boot=n_boot, bases=bases)
+        margins: dict = {}
+        t = exact_metrics(results, lams, splits=("val", "test"), n_boot=n_boot, bases=bases, keep_margins=margins)
         t = t[(t.group == ALL) & t.metric.isin(["accuracy", "worst_dpd", "worst_eod"])]
         per = {}
-        for (split, metric), part in t.groupby(["split", "metric"], sort=False):
-            for col, suffix in (("value", ""), ("low", " low"), ("high", " high")):
-                if col in part.columns:
-                    per[f"{split} {metric} (exact){suffix}"] = float(np.nanmean(part[col].to_numpy(dtype=float)))
+        # mean over seeds; the interval of that mean includes seed-to-seed variation (seed_interval)
+        for r in seed_mean(t, ["split", "metric"]).itertuples():
+            per[f"{r.split} {r.metric} (exact)"] = float(r.mean)
+            if n_boot:
+                per[f"{r.split} {r.metric} (exact) low"], per[f"{r.split} {r.metric} (exact) high"] = float(r.low), float(r.high)
+        per.update(candidate_evidence(results, {s: m["test"] for s, m in margins.items()}, split="test"))
         row = {c: cand[c] for c in lam_cols}
         row.update({f"val {m} (estimate)": cand[f"val {m} (estimate)"] for m in ("accuracy", "worst_dpd", "worst_eod")})
         row.update(per)

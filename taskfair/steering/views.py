@@ -11,14 +11,14 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..metrics.frontier import pareto_mask
-from ..metrics.inference import N_BOOT, combine, front_membership
+from ..metrics.inference import N_BOOT, combine, contrast, front_membership
 from ..metrics.health import degenerate_points
 from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
-from .evidence import point_key, point_sets
+from .evidence import degenerate_keys, point_key, point_sets
 from .thresholds import THRESHOLD_CAVEAT as _CAVEAT
 
-__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "front_shares", "min_size_effect",
+__all__ = ["compare_methods", "uniform_sweep", "family_grid", "frontier_points", "front_shares", "candidate_evidence", "min_size_effect",
            "health_warnings", "point_config", "chosen_configs", "methods_headline", "thresholds_against_merges",
            "family_overall"]
 
@@ -113,15 +113,32 @@ def family_overall(results: RunResults, family: str, *, split: str = "test") -> 
     return m[(m.family == family) & (m.split == split) & (m.group == ALL)].groupby("metric").value.mean().to_dict()
 
 
-def family_grid(results: RunResults, family: str, *, target: str = "", split: str = "test") -> pd.DataFrame:
+def family_grid(results: RunResults, family: str, *, target: str = "", split: str = "test",
+                n_boot: int = N_BOOT) -> pd.DataFrame:
     """Per-subgroup metrics of a λ grid (uniform, or injection/axis of ``target``), with the FFT
-    baseline as the first row (``lam`` NaN, ``row`` "FFT") — the paper's Figure 3 layout."""
+    baseline as the first row (``lam`` NaN, ``row`` "FFT") — the paper's Figure 3 layout. Each
+    cell also carries its paired difference from FFT's cell of the same subgroup (``diff``, with
+    its 95% interval ``diff_low``/``diff_high``: the same resampled examples for both, two-level
+    across seeds)."""
     m = results.metrics
     m = m[(m.split == split) & m.metric.isin(GROUP_METRICS) & (m.group != ALL)]
     grid = m[(m.family == family) & (m.target == target)]
     fft = m[m.family == "fft"]
     out = seed_mean(pd.concat([fft, grid]), ["family", "lam", "group", "metric"])
     out["row"] = np.where(out.family == "fft", "FFT", out.lam.map(lambda v: f"λ={v:.2f}"))
+    sets = point_sets(results, split=split, n_boot=n_boot, families=("fft", family))
+    base = point_key("fft")
+    diffs = {}
+    for lam in sorted(set(grid.lam.dropna())):
+        k = point_key(family, target, lam)
+        for g in results.groups:
+            for metric in GROUP_METRICS:
+                iv = contrast(list(sets.values()), lambda s: {k: 1.0, base: -1.0} if s.has(k) and s.has(base) else None,
+                              metric, group=g)
+                diffs[(round(float(lam), 6), g, metric)] = (iv.estimate, iv.low, iv.high)
+    look = [diffs.get((None if pd.isna(l) else round(float(l), 6), g, mt), (np.nan,) * 3)
+            for l, g, mt in zip(out.lam, out.group, out.metric)]
+    out["diff"], out["diff_low"], out["diff_high"] = (np.array([x[i] for x in look], dtype=float) for i in range(3))
     return out
 
 
@@ -193,6 +210,30 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
 
 
 FRONT_SHARE = 0.5   # a point is drawn on the front when it is there in at least half the resamples
+CANDIDATE = ("candidate", "", None)
+
+
+def candidate_evidence(results: RunResults, margins: dict[int, np.ndarray], *, split: str = "test",
+                       n_boot: int = N_BOOT) -> dict[str, float]:
+    """A configuration evaluated outside the run (``margins``: seed -> margins on ``split``) against
+    the stored points under the same resamples: its share of resamples on the Pareto front of
+    every stored non-degenerate point (worst DPD and worst EOD), and its paired differences from FFT
+    with 95% intervals (``… − FFT``, ``… low``/``… high``)."""
+    bad = degenerate_keys(results)
+    sets = point_sets(results, split=split, n_boot=n_boot, extra={s: {CANDIDATE: m} for s, m in margins.items()})
+    out: dict[str, float] = {}
+    first = next(iter(sets.values()))
+    keys = [k for k in first.keys if all(s.has(k) for s in sets.values())
+            and not any((s.seed, k) in bad for s in sets.values())]
+    for unf, name in (("worst_dpd", "worst DPD"), ("worst_eod", "worst EOD")):
+        share = front_membership(*_replicates(sets, keys, ("accuracy", unf)))
+        out[f"{split} front share ({name})"] = float(share[keys.index(CANDIDATE)])
+    fft = point_key("fft")
+    for metric in ("accuracy", "worst_dpd", "worst_eod"):
+        iv = contrast(list(sets.values()), lambda s: {CANDIDATE: 1.0, fft: -1.0} if s.has(fft) else None, metric)
+        out[f"{split} {metric} − FFT"], out[f"{split} {metric} − FFT low"], out[f"{split} {metric} − FFT high"] = \
+            iv.estimate, iv.low, iv.high
+    return out
 
 
 def front_shares(results: RunResults, *, split: str = "test", unfairness: str = "worst_dpd",
@@ -208,14 +249,19 @@ def front_shares(results: RunResults, *, split: str = "test", unfairness: str = 
             and (k[0], k[1], -1.0 if k[2] is None else round(float(k[2]), 9)) not in skip]
     if not keys:
         return {}
+    return dict(zip(keys, front_membership(*_replicates(sets, keys, ("accuracy", unfairness))).tolist()))
+
+
+def _replicates(sets, keys, metrics) -> list[np.ndarray]:
+    """Per metric, the two-level replicates ``[B, len(keys)]`` of each point's mean over seeds."""
     axes = []
-    for metric in ("accuracy", unfairness):
+    for metric in metrics:
         cols = []
         for k in keys:
             vals = [(s.series(metric)[0][s.index(k)], s.series(metric)[1][:, s.index(k)]) for s in sets.values()]
             cols.append(combine([v for v, _ in vals], [r for _, r in vals]).reps)
         axes.append(np.stack(cols, axis=1))
-    return dict(zip(keys, front_membership(*axes).tolist()))
+    return axes
 
 
 def health_warnings(results: RunResults) -> list[dict]:
