@@ -36,26 +36,36 @@ def test_no_runs_explains_what_to_do(tmp_path, monkeypatch):
     assert at.button[0].label == "Run the quick precompute now"
 
 
+def _frame(at, column: str):
+    """The first table on the page with ``column``."""
+    return next(d for d in at.dataframe if column in d.value.columns)
+
+
 def test_overview(store):
     at = _ok(page("app.py").run())
     assert at.sidebar.selectbox[0].value == "pico"
     shown = {m.label: m.value for m in at.metric}
     assert shown["Worst subgroup under FFT"] in {"female", "muslims", "black"}
-    methods = at.dataframe[0].value
+    methods = _frame(at, "method").value
     assert set(methods.method) == {"FFT", "LoRA", "task addition"}
-    shown_cols = list(at.dataframe[0].proto.column_order)   # one seed: the standard error over seeds
+    shown_cols = list(_frame(at, "method").proto.column_order)   # one seed: the standard error over seeds
     assert "sem" in methods.columns and "sem" not in shown_cols and "method" in shown_cols  # is empty, not shown
     shown = " ".join(m.value for m in at.markdown)  # the findings, each with its verdict and numbers
     assert "(a) Task addition keeps accuracy" in shown and "(d) No method is the fairest" in shown
-    assert shown.count("[see ") == 4
+    assert "(e) How far a subgroup's DPD and EOD can move" in shown
+    assert shown.count("[see ") == 5
     # each verdict a badge in Streamlit's icon font (emoji need a system font some browsers lack)
-    assert sum(f"{v}]" in shown for v in ("holds", "partly", "does not hold", "not measured")) >= 1
-    assert shown.count("-badge[:material/") == 4
+    assert sum(f"{v}]" in shown for v in ("holds", "partly", "does not hold", "inconclusive", "not measured")) >= 1
+    assert shown.count("-badge[:material/") == 5
+    # the comparisons behind the verdicts: each with its interval and Holm-corrected p-value
+    comp = _frame(at, "comparison").value
+    assert {"estimate", "low", "high", "p"} <= set(comp.columns) and set(comp.finding) <= {"a", "b", "c", "d"}
+    assert any("One seed: seed-to-seed variation is not measured" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 2      # the methods, and the effect of a minimum group size
     test_table = methods.copy()
     at.sidebar.radio[0].set_value("val").run()
     _ok(at)
-    assert not at.dataframe[0].value.equals(test_table)  # the split changes the numbers
+    assert not _frame(at, "method").value.equals(test_table)  # the split changes the numbers
 
 
 def test_garbage_url_parameters_are_explained(store):
@@ -75,10 +85,18 @@ def test_garbage_url_parameters_are_explained(store):
 
 def test_sweep(store):
     at = _ok(page("pages/1_sweep.py").run())
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2     # the sweep, and the scaling bound's envelope
+    bound = at.get("plotly_chart")[1].proto.spec
+    assert "bound (envelope)" in bound and "measured DPD" in bound
+    assert any("lie inside the bound" in c.value for c in at.caption)
+    at.selectbox(key="bound_path").set_value(("inject", "female")).run()
+    _ok(at)
+    assert at.get("plotly_chart")[1].proto.spec != bound       # another path, another curve
+    at.radio(key="bound_metric").set_value("eod").run()
+    assert "measured EOD" in _ok(at).get("plotly_chart")[1].proto.spec
     at.toggle[0].set_value(True).run()
     _ok(at)
-    assert len(at.get("plotly_chart")) == 4  # the sweep plus three per-subgroup panels
+    assert len(at.get("plotly_chart")) == 5  # the sweep, three per-subgroup panels, the bound
 
 
 def _summary(at):
@@ -180,6 +198,13 @@ def test_frontier_and_load_into_remix(store):
     at = _ok(page("pages/4_frontier.py").run())
     pts = at.dataframe[0].value
     assert pts.on_front.any() and {"fft", "lora", "uniform"} <= set(pts.family)
+    # the front drawn from each stored point's share of resamples on it
+    stored = pts[pts.family != "thresholds"]
+    assert stored.front_share.between(0, 1).all()
+    assert (stored.on_front == (stored.front_share >= 0.5) & ~stored.degenerate).all()
+    assert pts[pts.family == "thresholds"].front_share.isna().all()     # no stored predictions to resample
+    names = {t.get("name") for t in __import__("json").loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert "on the front in ≥ 50% of resamples" in names
     at.radio(key="fr_unf").set_value("worst_eod").run()
     _ok(at)
     assert "uniform λ=0.50" in at.selectbox(key="fr_choice").options
@@ -379,7 +404,7 @@ def test_pages_of_a_run_still_computing(computing_store, monkeypatch):
     assert any("still computing" in i.value for i in at.info)
     shown = {m.label: m.value for m in at.metric}
     assert shown["λ chosen on validation"] == "pending"
-    assert set(at.dataframe[0].value.method) == {"FFT", "LoRA"}
+    assert set(_frame(at, "method").value.method) == {"FFT", "LoRA"}
     text = " ".join(m.value for m in at.markdown)
     assert "(a) Task addition keeps accuracy" in text and ":gray-badge[:material/hourglass_top: pending]" in text
     bar = at.get("progress")[0].proto.text
@@ -418,9 +443,10 @@ def test_guided_tour_steps_through_the_findings(store):
     assert "(a) Task addition keeps accuracy" in at.title[0].value
     said = " ".join(m.value for m in at.markdown)
     assert any(f"-badge[:material/{icon}: {w}]" in said for icon, w in (
-        ("check_circle", "holds"), ("contrast", "partly"), ("cancel", "does not hold"), ("remove", "not measured")))
+        ("check_circle", "holds"), ("contrast", "partly"), ("cancel", "does not hold"), ("help", "inconclusive"),
+        ("remove", "not measured")))
     assert len(at.get("plotly_chart")) == 1
-    for step, text in ((3, "(c) Injecting"), (5, "Every configuration at once")):
+    for step, text in ((3, "(c) Injecting"), (5, "(e) How far"), (6, "Every configuration at once")):
         at = _ok(page("pages/10_tour.py", step=str(step)).run())
         assert text in at.title[0].value and len(at.get("plotly_chart")) == 1
     at = _ok(page("pages/10_tour.py", step="banana").run())

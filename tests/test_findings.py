@@ -109,3 +109,24 @@ def test_the_report_states_the_five_findings(res):
     text = html_report(res, ["fft"], n_boot=0)
     assert "The study's findings on this run" in text and "(a) Task addition keeps accuracy" in text
     assert text.count("<li><b>(") == 5 and "(e)" in text
+
+
+def test_the_calibration_table_in_benchmarks_is_generated_from_the_committed_result():
+    """BENCHMARKS.md's calibration section is exactly what bench/report.py renders from
+    bench/results/findings.json (figures regenerated, never typed)."""
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bench_report", root / "bench" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    f = report.load("findings")
+    assert f is not None, "bench/results/findings.json is committed"
+    block = "\n".join(report.findings_section(f))
+    text = (root / "BENCHMARKS.md").read_text()
+    assert block in text
+    # the goal the table states holds in the committed result
+    for c in f["cases"]:
+        if c["kind"] == "null":
+            assert c["holds"] <= f["alpha"], c
+            assert c["runs"] >= (200 if not c["scenario"].startswith("constant") else 50), c

@@ -73,3 +73,20 @@ def test_cli_search_checks_the_front(pico_store, capsys):
                  "--check-front", "2"]) == 0
     out = capsys.readouterr().out
     assert "the estimated front checked exactly at" in out and "hypervolume: estimated" in out
+
+
+def test_front_shares_follow_the_noise():
+    """Identical predictors drawn independently share the front (none is robustly alone on it); a
+    point made clearly better than the rest is on it in (nearly) every resample; skipped points
+    (degenerate) are never on it."""
+    from taskfair.steering.calibration import SCENARIOS, Scenario, synthetic_results
+    from taskfair.steering.views import front_shares
+    share = front_shares(synthetic_results(SCENARIOS["null"], n_test=400, n_val=400, rng=2), n_boot=300)
+    uni = [v for k, v in share.items() if k[0] in ("uniform", "inject", "fft", "lora")]
+    assert all(0 <= v <= 1 for v in uni) and max(uni) < 0.95
+    res = synthetic_results(Scenario("fair", bias={"fft": -0.2, "lora": -0.2}, skill={"uniform": -0.1}),
+                            n_test=1000, n_val=400, rng=2)
+    share = front_shares(res, n_boot=300, skip={("base", "", -1.0)})
+    best = max(share, key=share.get)
+    assert best[0] == "uniform" and share[best] > 0.5
+    assert ("base", "", None) not in share

@@ -203,7 +203,8 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
     # the front that knows its noise: each stored point's share of paired resamples on the front
     share = front_shares(results, split=split, unfairness=unfairness,
                          skip={key(f, t, l) for f, t, l in zip(bad.family, bad.target, bad.lam)})
-    wide["front_share"] = [share.get(point_key(f, t, l), np.nan) for f, t, l in zip(wide.family, wide.target, wide.lam)]
+    wide["front_share"] = [0.0 if d else share.get(point_key(f, t, l), np.nan)   # a constant predictor: never on it
+                           for f, t, l, d in zip(wide.family, wide.target, wide.lam, wide.degenerate)]
     known = wide["front_share"].notna().to_numpy()
     wide["pareto"] = np.where(known, wide["front_share"].fillna(0).to_numpy() >= FRONT_SHARE, front) & ok
     return wide.reset_index(drop=True)
