@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: setup browser test test-all demo precompute images app bench clean
+.PHONY: setup browser test test-all demo precompute precompute-seeds images app bench bench-findings clean
 
 $(STAMP): requirements.txt requirements-assets.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-all: setup browser
 
 precompute: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config $(PROFILE)
+
+# The embedded default with three seeds (intervals that include seed-to-seed variation): 3× quick's cost.
+precompute-seeds: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m precompute --config quick --set 'seeds=[13,14,15]' --set name=quick-3seeds
 
 app: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m ui.serve app.py --server.address 127.0.0.1 --server.port 8501 \
@@ -74,7 +78,13 @@ bench: setup
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_demo.py --costs-only
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_beyond.py ../artifacts quick 5 6
 	cd bench && HF_HUB_OFFLINE=1 PYTHONPATH=.. ../$(BIN)/python bench_scale.py
+	$(MAKE) bench-findings
 	$(BIN)/python bench/report.py
+
+# The findings' calibration on synthetic runs (about 10 minutes on 2 cores): its table in BENCHMARKS.md.
+bench-findings: setup
+	cd bench && PYTHONPATH=.. ../$(BIN)/python bench_findings.py
+	$(BIN)/python bench/report.py --section findings
 
 clean:
 	rm -rf $(VENV)

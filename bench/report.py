@@ -321,7 +321,7 @@ def findings_section(f: dict) -> list[str]:
              "| finding | truth | test examples | seeds | says *holds* | other verdicts | status |",
              "|---|---|---|---|---|---|---|"]
     for c in f["cases"]:
-        others = ", ".join(f"{v} {s:.0%}" for v, s in sorted(c["verdicts"].items()) if v != "holds" and s > 0)
+        others = ", ".join(f"{v} {s:.1%}" for v, s in sorted(c["verdicts"].items()) if v != "holds" and s > 0)
         if c["kind"] == "null":
             status = "met" if c["holds"] <= f["alpha"] and (not c["scenario"].startswith("constant") or c["holds"] == 0) \
                 else "**not met**"

@@ -109,8 +109,9 @@ def test_run_paths_are_built_only_by_the_store_layout():
 @pytest.mark.parametrize("folder", ["taskfair", "precompute", "ui", "pages"])
 def test_modules_stay_readable(folder):
     long = {str(p.relative_to(ROOT)): n for p in _python_files(folder)
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 320}
-    assert not long, f"split these modules (over ~300 lines): {long}"
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
+    # a cohesive module of up to ~600 lines beats two halves that import each other (CONVENTIONS.md)
+    assert not long, f"split these modules by purpose (over ~600 lines): {long}"
 
 
 def test_file_names_are_ascii():

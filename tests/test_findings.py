@@ -54,7 +54,7 @@ def test_a_constant_predictor_never_holds(name):
 
 @pytest.mark.parametrize("finding, scenario, power", [
     ("b", Scenario("b 0.15", bias={"fft": -0.15, "lora": -0.15}), 0.8),
-    ("c", Scenario("c 0.15", inject_bias={"g0": 0.15, "g2": 0.15}), 0.6),
+    ("c", Scenario("c 0.1", inject_bias={"g0": 0.1, "g2": 0.1}), 0.4),
     ("d", Scenario("d 0.25", bias={"fft": {0: -0.25}, "lora": {1: 0.25}, "uniform": {2: 0.25}}), 0.6),
 ])
 def test_a_planted_effect_is_found_with_its_stated_power(finding, scenario, power):

@@ -271,6 +271,12 @@ def test_any_configuration_exports_and_measures_what_the_run_stored(res, spec, t
     got = [m["value"] for m in done.record["evaluation"]["test"]["metrics"]
            if m["group"] == ALL and m["metric"] == "accuracy"][0]
     assert got == pytest.approx(want, abs=1.5 / len(sr.labels["test"]))  # at most one example's flip
+    # the card compares the model with FFT on the same resampled examples (FFT against itself: zero)
+    card = (done.path / "README.md").read_text()
+    assert "Against FFT and the run's front (test split, paired)" in card and "of resamples" in card
+    if spec == "fft":   # the re-run may flip an example against the stored margins, no more
+        row = next(line for line in card.splitlines() if line.startswith("| accuracy | "))
+        assert abs(float(row.split("|")[2])) <= 1.5 / len(sr.labels["test"]), row
     _, _, sha, ok = recreate(done.path)
     assert ok and sha == done.record["merged_weights_sha256"]
 

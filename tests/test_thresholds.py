@@ -111,7 +111,9 @@ def test_threshold_points_of_a_run_join_the_frontier_and_the_overview(res):
     assert len(thr) == 6 and set(thr.config) == set(tp.target)
     assert "FFT + thresholds (DP)" in set(thr.label)
     verdict = thresholds_against_merges(pts)
-    assert "subgroup at prediction time" in verdict
+    assert "subgroup at prediction time" in verdict and "(point estimates)" in verdict
+    tested = thresholds_against_merges(pts, results=res)      # paired tests against every merge
+    assert "Holm-corrected over the" in tested and "significantly" in tested
     head = methods_headline(res, extra=tp)
     assert {"FFT", "LoRA", "task addition", "FFT + thresholds (EO)"} <= set(head.method)
 
@@ -123,7 +125,7 @@ def test_the_verdict_calls_a_negative_result_when_thresholds_beat_every_merge():
                         "degenerate": False, "pareto": [False, True, True, True]})
     assert thresholds_against_merges(pts).startswith("Negative result for weight steering: FFT + t")
     pts.loc[1, "worst_dpd"] = 0.01
-    assert "than 1 of the 2 merges; 1 merge(s) stay on the Pareto front" in thresholds_against_merges(pts)
+    assert "than 1 of the 2 merges (point estimates); 1 merge(s) stay on the Pareto front" in thresholds_against_merges(pts)
 
 
 def test_cli_and_report_show_thresholds(res, pico_store, tmp_path, capsys):

@@ -183,7 +183,8 @@ def frontier_points(root: str, run_id: str, mtime: float, split: str, unfairness
 
 @st.cache_data(show_spinner=False)
 def thresholds_verdict(root: str, run_id: str, mtime: float, split: str, unfairness: str) -> str:
-    return views.thresholds_against_merges(frontier_points(root, run_id, mtime, split, unfairness, True), unfairness)
+    return views.thresholds_against_merges(frontier_points(root, run_id, mtime, split, unfairness, True), unfairness,
+                                           results=results(root, run_id, mtime), split=split)
 
 
 @st.cache_data(show_spinner=False)

@@ -43,7 +43,7 @@ def _provenance_lines(record: Mapping) -> list[str]:
 def model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
                 record: Mapping | None = None, *, image: bool = False,
                 auto: str = "AutoModelForSequenceClassification",
-                counterfactual: pd.DataFrame | None = None) -> str:
+                counterfactual: pd.DataFrame | None = None, versus: Mapping | None = None) -> str:
     lines = [f"# {name}", "",
              f"A merged {'image' if image else 'sequence'} classifier made with taskfair: "
              "`θ = θ0 + Σ λ_v τ_v` over task vectors of demographic subgroups (and of full fine-tuning or LoRA).", "",
@@ -70,6 +70,21 @@ def model_card(name: str, provenance: Mapping, metrics: pd.DataFrame | None,
         lines += ["", "## Metrics (test split, one subgroup against the rest)", "",
                   metrics.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else
                   "```\n" + metrics.to_string(index=False, float_format=lambda v: f"{v:.3f}") + "\n```"]
+    if versus:
+        lines += ["", "## Against FFT and the run's front (test split, paired)", "",
+                  "The same bootstrap resamples of the test examples for this model and for every stored point of "
+                  "its seed: its difference from full fine-tuning with a 95% interval (an interval that includes 0: "
+                  "no difference shown), and the share of resamples in which it is on the Pareto front of the run's "
+                  "stored configurations. One seed: seed-to-seed variation is not measured.", "",
+                  "| metric | this model − FFT | 95% interval |", "|---|---|---|"]
+        for m, label in (("accuracy", "accuracy"), ("worst_dpd", "worst DPD"), ("worst_eod", "worst EOD")):
+            if f"test {m} − FFT" in versus:
+                lines.append(f"| {label} | {versus[f'test {m} − FFT']:+.3f} | "
+                             f"[{versus[f'test {m} − FFT low']:+.3f}, {versus[f'test {m} − FFT high']:+.3f}] |")
+        shares = [(k.split("(")[1].rstrip(")"), v) for k, v in versus.items() if "front share" in k]
+        if shares:
+            lines += ["", "On the front (accuracy against " + "; ".join(f"{n}: {v:.0%} of resamples" for n, v in shares)
+                      + ")."]
     if counterfactual is not None and len(counterfactual):
         lines += ["", "## Counterfactual identity test (test split)", "",
                   "Each subgroup's comments with their identity terms swapped for the opposite group's (RedditBias's "

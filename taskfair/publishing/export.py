@@ -123,7 +123,7 @@ def _check_written(folder: Path, model: torch.nn.Module) -> str:
 def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance: Mapping | None = None,
                  metrics: pd.DataFrame | None = None, check_texts: Sequence[str] = (),
                  max_length: int = 64, record: Mapping | None = None,
-                 counterfactual: pd.DataFrame | None = None) -> Path:
+                 counterfactual: pd.DataFrame | None = None, versus: Mapping | None = None) -> Path:
     """Write ``model`` + ``tokenizer`` (or image processor) to ``target`` (which must not exist),
     with README.md and metrics.json, then reload it with transformers and check it predicts what
     ``model`` does on ``check_texts`` (image paths for an image model). Built in a temporary
@@ -150,11 +150,14 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         if record is not None:  # what recreate checks the folder against, file by file
             record = {**record, "files": {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}}
         (tmp / "README.md").write_text(_model_card(target.name, provenance, metrics, record, image=image,
-                                                   auto=auto.__name__, counterfactual=counterfactual))
+                                                   auto=auto.__name__, counterfactual=counterfactual,
+                                                   versus=versus))
         if record is not None:
             write_record(record, tmp)
         summary = {"provenance": dict(provenance), "versions": package_versions(),
                    "metrics": [] if metrics is None else json.loads(metrics.to_json(orient="records"))}
+        if versus:
+            summary["versus_fft_paired"] = dict(versus)
         if counterfactual is not None:
             summary["counterfactual"] = json.loads(counterfactual.to_json(orient="records"))
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
@@ -257,6 +260,9 @@ def export_configuration(results: RunResults, config: Config | str, target: str 
     say(0.6, "Recording provenance (bootstrap intervals)…")
     record = build_record(run, seed, how.as_dict, model, method=how.method, params=dict(how.params),
                           margins=margins, n_boot=n_boot, configuration=config.spec, layerwise=_layerwise(how, model))
+    from ..steering.views import candidate_evidence
+    say(0.62, "Comparing with FFT and the run's front (paired)…")
+    versus = candidate_evidence(results, {seed: margins["test"]}, split="test")
     cf = None
     if counterfactual and not is_image_run(results.config):
         say(0.65, "Counterfactual identity test…")
@@ -265,6 +271,7 @@ def export_configuration(results: RunResults, config: Config | str, target: str 
     say(0.7, "Writing and verifying by reloading…")
     texts = results.data["text"].to_numpy()[sr.index["test"][:32]].tolist()
     path = export_model(model, base[1], target, metrics=metrics, check_texts=texts,
-                        max_length=int(results.config["train"]["max_length"]), record=record, counterfactual=cf)
+                        max_length=int(results.config["train"]["max_length"]), record=record, counterfactual=cf,
+                        versus=versus)
     say(1.0, "Done")
     return Exported(path, read_record(path), metrics)

@@ -17,6 +17,7 @@ from ..metrics.fairness import ALL
 from ..metrics.tables import HEADLINE_METRICS, rates_with_ci
 from ..steering.configurations import Config, config_margins, parse_config
 from ..steering.findings import findings
+from ..store.files import StoreError
 from ..steering.views import min_size_effect
 from ..store.files import package_versions
 from ..store.results import RunResults
@@ -134,6 +135,29 @@ def _min_size_section(results: RunResults) -> list[str]:
             _table(wide.reset_index())]
 
 
+def _bound_section(results: RunResults) -> list[str]:
+    """Finding (e) per path: how much of the scaling bound's envelope the measured test curves use,
+    and where they leave it."""
+    from ..steering.bound import scaling_bound
+    try:
+        t = scaling_bound(results, split="test")
+    except (StoreError, OSError, KeyError):
+        return []
+    t = t[t.lam != t.ref_lam]
+    if not len(t):
+        return []
+    rows = []
+    for (family, target), part in t.groupby(["family", "target"], sort=False):
+        rows.append({"path": "θ0 + λ Σ τ" if family == "uniform" else
+                     (f"θ0 + λ τ_{target}" if family == "axis" else f"θ_FFT + λ τ_{target}"),
+                     "reference λ": part.ref_lam.iloc[0], "‖v‖": part.norm.iloc[0],
+                     "points inside": f"{part.inside.astype(bool).mean():.0%} of {len(part)}",
+                     "envelope used (median)": part.used.median(), "largest measured change": (part.measured - part.reference).abs().max()})
+    return ["<p><small>(e) per path, on test: the share of measured subgroup DPD/EOD values inside the bound's "
+            "envelope from the path's reference point (K fitted on validation), and how much of the envelope they use."
+            "</small></p>", _table(pd.DataFrame(rows))]
+
+
 def _comparisons_section(found) -> list[str]:
     """Every comparison behind the findings, with its interval and p-values."""
     rows = [{"finding": f.key, "comparison": t["comparison"], "estimate": t["estimate"],
@@ -156,7 +180,7 @@ def _thresholds_section(results: RunResults, n_boot: int) -> list[str]:
     if not len(extra):
         return []
     head = with_intervals(methods_headline(results, split="test", extra=extra))
-    verdicts = [thresholds_against_merges(frontier_points(results, unfairness=u, extra=extra), u)
+    verdicts = [thresholds_against_merges(frontier_points(results, unfairness=u, extra=extra), u, results=results)
                 for u in ("worst_dpd", "worst_eod")]
     esc = html.escape
     return ["<h2 id='thresholds'>Against per-group thresholds (test)</h2>",
@@ -255,6 +279,7 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         "intervals cannot tell." + ("" if len(results.seeds) > 1 else
                                      " <b>One seed: seed-to-seed variation is not measured.</b>") + "</small></p>",
         *_comparisons_section(found),
+        *_bound_section(results),
         "<h2 id='headline'>Headline (mean over seeds)</h2>", _table(wide),
         f"<p>λ of plain task addition chosen on validation: {esc(json.dumps(chosen))}.</p>",
         *_thresholds_section(results, n_boot),

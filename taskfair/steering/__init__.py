@@ -13,14 +13,20 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.sensitivity`    — :func:`vector_tables`, :func:`sensitivity`
 - :mod:`.thresholds`     — :func:`fit_thresholds`, :func:`threshold_metrics`: per-group thresholds
   (fairlearn's ThresholdOptimizer) over any configuration, the post-processing baseline
-- :mod:`.findings`       — :func:`findings`: the study's four findings checked on a run
+- :mod:`.evidence`       — :func:`point_sets`: every stored point under its seed's shared resamples
+- :mod:`.findings`       — :func:`findings`: the study's findings checked on a run, by paired tests
+- :mod:`.bound`          — :func:`scaling_bound`: how far DPD/EOD can move along a vector (finding e)
+- :mod:`.calibration`    — :func:`synthetic_results`, :func:`verdict_rates`: runs whose truth is known
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
 from .configurations import (Config, ConfigSpecError, Recipe, config_margins, parse_config, recipe,
                              stored_configs)
 from .diff import DIRECTIONS, ExampleDiff, example_diff
 from .estimate import RemixEstimator, remix_health, remix_metrics
-from .findings import Finding, findings
+from .bound import scaling_bound
+from .calibration import Scenario, synthetic_results, verdict_rates
+from .evidence import point_sets
+from .findings import Finding, findings, findings_table
 from .remix import RemixView, remix_view
 from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
@@ -34,6 +40,7 @@ __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "con
            "merged_model", "model_margins", "exact_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
-           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings",
+           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings", "findings_table",
+           "scaling_bound", "point_sets", "Scenario", "synthetic_results", "verdict_rates",
            "THRESHOLD_CAVEAT", "ThresholdFit", "fit_thresholds", "split_thresholds", "threshold_metrics",
            "threshold_points"]

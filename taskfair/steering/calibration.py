@@ -18,6 +18,7 @@ import pandas as pd
 from ..metrics.fairness import ALL
 from ..metrics.health import health_rows, mark_degenerate
 from ..store.results import RunResults, SeedResults
+from .findings import findings
 
 __all__ = ["Scenario", "SCENARIOS", "synthetic_results", "verdict_rates"]
 
@@ -129,7 +130,6 @@ def verdict_rates(sc: Scenario, *, runs: int = 200, n_test: int = 600, seeds: in
                   start: int = 0, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Over ``runs`` synthetic runs of ``sc`` (seeded ``start`` … ``start + runs − 1``: derandomised),
     the share of runs in which each finding (a)–(d) gives each verdict."""
-    from .findings import findings
     counts: dict[tuple[str, str], int] = {}
     for r in range(runs):
         res = synthetic_results(sc, n_test=n_test, n_val=n_test, seeds=seeds, rng=start + r)

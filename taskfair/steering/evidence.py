@@ -23,12 +23,16 @@ def point_key(family: str, target: str = "", lam: float | None = None) -> tuple[
 
 def point_sets(results: RunResults, *, split: str = "test", n_boot: int = N_BOOT,
                families: tuple[str, ...] | None = None,
-               extra: dict[int, dict[Hashable, np.ndarray]] | None = None) -> dict[int, PointSet]:
+               extra: dict[int, dict[Hashable, np.ndarray]] | None = None,
+               seeds: tuple[int, ...] | None = None) -> dict[int, PointSet]:
     """Per seed, every distinct stored point (of ``families``, default all) on ``split`` under
     one set of resamples shared by all of them; ``extra`` adds points evaluated elsewhere (seed ->
-    key -> margins on ``split``, e.g. a search candidate run exactly) under the same resamples."""
+    key -> margins on ``split``, e.g. a search candidate run exactly) under the same resamples;
+    ``seeds``: only these."""
     out = {}
     for seed, sr in results.seeds.items():
+        if seeds is not None and int(seed) not in seeds:
+            continue
         keys: list[Hashable] = []
         rows = []
         seen = set()

@@ -221,7 +221,8 @@ def candidate_evidence(results: RunResults, margins: dict[int, np.ndarray], *, s
     every stored non-degenerate point (worst DPD and worst EOD), and its paired differences from FFT
     with 95% intervals (``… − FFT``, ``… low``/``… high``)."""
     bad = degenerate_keys(results)
-    sets = point_sets(results, split=split, n_boot=n_boot, extra={s: {CANDIDATE: m} for s, m in margins.items()})
+    sets = point_sets(results, split=split, n_boot=n_boot, extra={s: {CANDIDATE: m} for s, m in margins.items()},
+                      seeds=tuple(int(s) for s in margins))
     out: dict[str, float] = {}
     first = next(iter(sets.values()))
     keys = [k for k in first.keys if all(s.has(k) for s in sets.values())
@@ -286,12 +287,15 @@ def health_warnings(results: RunResults) -> list[dict]:
     return out
 
 
-def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd") -> str:
+def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd", *,
+                              results: RunResults | None = None, split: str = "test", alpha: float = 0.05) -> str:
     """One plain sentence on how the per-group threshold points of :func:`frontier_points`
     compare with the merges (every point that is not thresholds, FFT, LoRA, θ0 or a subgroup's own
-    model): whether one
-    of them is both more accurate and fairer than every merge, else how many merges each best
-    threshold point beats. "" when there are no threshold points."""
+    model). The best threshold point (the one that beats the most merges on the estimates) is
+    then tested against every merge with ``results``: paired differences of accuracy and of
+    ``unfairness`` under the same resamples, "better" meaning significantly more accurate *and*
+    significantly fairer (both at α; Holm over the merges). Without ``results`` the sentence
+    counts point estimates and says so. "" when there are no threshold points."""
     ok = points[~points.get("degenerate", False)]
     thr = ok[ok.family == "thresholds"]
     merges = ok[~ok.family.isin(["thresholds", "fft", "lora", "base", "subgroup"])]
@@ -305,12 +309,52 @@ def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd
         if n > best_n:
             best, best_n = r, n
     what = f"{best.label} (accuracy {best.accuracy:.3f}, {name} {getattr(best, unfairness):.3f})"
-    if best_n == len(merges):
-        return (f"Negative result for weight steering: {what} is at least as accurate and as fair as every one of "
-                f"the {len(merges)} merges on this split. " + _CAVEAT)
     front = merges[merges.pareto] if "pareto" in merges else merges.iloc[:0]
-    return (f"{what} is more accurate and fairer than {best_n} of the {len(merges)} merges; "
+    tested = _thresholds_tested(results, best.target, merges, unfairness, split, alpha) if results is not None else None
+    if tested is None:
+        if best_n == len(merges):
+            return (f"Negative result for weight steering: {what} is at least as accurate and as fair as every one of "
+                    f"the {len(merges)} merges on this split (point estimates). " + _CAVEAT)
+        return (f"{what} is more accurate and fairer than {best_n} of the {len(merges)} merges (point estimates); "
+                f"{len(front)} merge(s) stay on the Pareto front beside the thresholds. " + _CAVEAT)
+    better, worse, m = tested
+    test = (f"(paired differences on the same resampled examples, each significantly more accurate and fairer at "
+            f"{alpha:.0%}, Holm-corrected over the {m} merges)")
+    if better == m:
+        return (f"Negative result for weight steering: {what} is significantly more accurate and fairer than every "
+                f"one of the {m} merges on this split {test}. " + _CAVEAT)
+    return (f"{what} is significantly more accurate and fairer than {better} of the {m} merges {test}; on the "
+            f"estimates it beats {best_n}; {worse} merge(s) are significantly better than it on one axis; "
             f"{len(front)} merge(s) stay on the Pareto front beside the thresholds. " + _CAVEAT)
+
+
+def _thresholds_tested(results: RunResults, target: str, merges: pd.DataFrame, unfairness: str, split: str,
+                       alpha: float) -> tuple[int, int, int] | None:
+    """(merges the threshold point ``target`` is significantly better than on both axes, merges
+    significantly better than it on one, merges compared); None when its decisions cannot be had."""
+    from .thresholds import split_thresholds, threshold_predictions
+    try:
+        spec, constraint = split_thresholds(str(target))
+        extra = {s: {("thresholds", str(target), None): np.where(
+            threshold_predictions(results, spec, constraint, s)[0][split], 1.0, -1.0)} for s in results.seeds}
+    except (KeyError, ValueError):
+        return None
+    sets = point_sets(results, split=split, extra=extra)
+    key = ("thresholds", str(target), None)
+    p_both, p_worse, compared = [], [], 0
+    for f, t, lam in zip(merges.family, merges.target, merges.lam):
+        k = point_key(f, t, lam)
+        if not all(s.has(k) for s in sets.values()):
+            continue
+        compared += 1
+        w = lambda s, k=k: {key: 1.0, k: -1.0}   # noqa: E731 - thresholds minus the merge
+        a, u = contrast(list(sets.values()), w, "accuracy"), contrast(list(sets.values()), w, unfairness)
+        p_both.append(max(a.p_at_most(0.0), u.p_at_least(0.0)))    # more accurate and fairer: both
+        p_worse.append(min(a.p_at_least(0.0), u.p_at_most(0.0)) * 2)   # either axis worse
+    if not compared:
+        return None
+    from ..metrics.inference import holm
+    return int((holm(p_both) <= alpha).sum()), int((holm(p_worse) <= alpha).sum()), compared
 
 
 def _label(family: str, target: str, lam: float) -> str:
