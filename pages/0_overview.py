@@ -32,8 +32,8 @@ st.caption("Each verdict is decided by paired differences: the same bootstrap re
            "seed-to-seed variation; several comparisons behind one verdict are Holm-corrected. *Inconclusive*: "
            "the intervals cannot tell. Task addition is θ0 + λ Σ τ_g at the λ chosen on validation. "
            "The rules' error rates on synthetic runs are in BENCHMARKS.md (false *holds* ≤ 5% under each null)."
-           + ("" if len(res.seeds) > 1 else " **One seed: seed-to-seed variation is not measured** — run "
-              "`--set seeds=[13,14,15]` for intervals that include it."))
+           + ("" if len(res.seeds) > 1 else " **One seed: seed-to-seed variation is not measured** — `make precompute-seeds` "
+              "runs the embedded default with three seeds, for intervals that include it."))
 with st.expander("The comparisons behind each verdict"):
     rows = loaders.findings_comparisons(root, run_id, mtime, split)
     if len(rows):

@@ -52,6 +52,11 @@ def _row(what: str, iv: Interval, p: float, **extra) -> dict:
             "seeds": iv.seeds, "note": "; ".join(iv.notes), **extra}
 
 
+def _p(p: float) -> str:
+    """A p-value for reading: never 0 (a bootstrap p-value is at least 1 / (B + 1))."""
+    return "n/a" if not np.isfinite(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
 def _notes(ivs, alpha: float = ALPHA) -> str:
     ivs = list(ivs)
     notes = sorted({n for iv in ivs for n in iv.notes})
@@ -124,8 +129,8 @@ def _accuracy(sets, chosen, bad, alpha) -> Finding:
     ev = ("accuracy, task addition minus " + "; minus ".join(f"{b}: {ivs[b].text(notes=False)}" for b in ivs)
           + f". Near means no more than {NEAR_ACCURACY} below each: one-sided paired bootstrap tests at "
           f"{alpha:.0%} against −{NEAR_ACCURACY} (non-inferiority, p = "
-          + ", ".join(f"{p:.3f}" for p in p_near) + "; both must pass, so no correction), and "
-          f"'further below' tests Holm-corrected (p = " + ", ".join(f"{p:.3f}" for p in p_far) + ")."
+          + ", ".join(_p(p) for p in p_near) + "; both must pass, so no correction), and "
+          f"'further below' tests Holm-corrected (p = " + ", ".join(_p(p) for p in p_far) + ")."
           + _notes(ivs.values()))
     return Finding("a", claim, verdict, ev, "Overview", rows)
 
@@ -176,7 +181,7 @@ def _fairness(sets, chosen, bad, alpha) -> Finding:
     ev = ("at the λ chosen on validation, task addition minus "
           + "; ".join(f"{b} in {names[m]}: {iv.text(notes=False)}" for (m, b), iv in ivs.items())
           + f" — two-sided paired bootstrap tests, Holm-corrected over {len(ivs)} (p = "
-          + ", ".join(f"{a:.3f}" for a in adj) + f"); significantly lower in {sum(lower)}, higher in "
+          + ", ".join(_p(a) for a in adj) + f"); significantly lower in {sum(lower)}, higher in "
           f"{sum(higher)} of {len(ivs)}."
           + (f" Trend over the sweep: {'; '.join(trend)}" if trend else "")
           + (f" (constant predictors left out of the trend: {', '.join(left)})" if left else "")
@@ -236,7 +241,7 @@ def _injection(sets, groups, bad, alpha) -> Finding:
                  for (k, (kind, iv)), pp, a in zip(tests.items(), p, adj))
     shown = sorted(zip(tests.items(), adj), key=lambda x: x[1])[:6]
     ev = ("change from FFT over the injection grid (least-squares slope × the grid's range, paired): "
-          + "; ".join(f"inject {k[0]}, {kind}: {iv.text(notes=False)} (Holm p {a:.3f})" for (k, (kind, iv)), a in shown)
+          + "; ".join(f"inject {k[0]}, {kind}: {iv.text(notes=False)} (Holm p {_p(a)})" for (k, (kind, iv)), a in shown)
           + (f"; … {len(tests) - len(shown)} more" if len(tests) > len(shown) else "")
           + f". Two-sided tests, Holm-corrected over {len(tests)}; significant: {sum(bool(v) for v in sig.values())}"
           + (f"; opposite directions — {'; '.join(opposite)}" if opposite else "")
