@@ -53,3 +53,20 @@ def test_the_bound_on_a_run(pico_store):
     sr = next(iter(res.seeds.values()))
     norms = {k: 2.0 * v for k, v in __import__("taskfair.steering.bound", fromlist=["x"]).path_norms(res, sr.seed).items()}
     assert margin_rate(sr, norms) == pytest.approx(margin_rate(sr, {k: v / 2 for k, v in norms.items()}) / 2)
+
+
+def test_the_bound_can_fail_and_says_where():
+    """A path whose margins move far faster per unit of λ‖τ‖ than the others' (here: its vector's
+    norm said to be tiny) leaves the envelope that K from the other paths allows: (e) is not
+    *holds*, and the evidence names where. With honest norms the same run's envelope is wide."""
+    from taskfair.steering.calibration import SCENARIOS, synthetic_results
+    from taskfair.steering.findings import _bound
+    res = synthetic_results(SCENARIOS["null"], n_test=400, n_val=400, rng=5)
+    seed = next(iter(res.seeds))
+    fair = {("uniform", ""): 1.0, **{("inject", g): 1.0 for g in res.groups}}
+    lying = {**fair, ("inject", "g0"): 1e-3}
+    f = _bound(res, norms={seed: lying})
+    assert f.verdict in ("partly", "does not hold") and "Leaves the envelope at inject:g0" in f.evidence
+    t = scaling_bound(res, norms={seed: fair})
+    assert t[t.lam != t.ref_lam].inside.astype(bool).all()
+    assert _bound(res, norms={seed: fair}).verdict in ("holds", "inconclusive")

@@ -72,10 +72,13 @@ def test_worst_case_names_what_it_leaves_out_and_says_when_conditional():
     pred = rng.random((1, n)) < 0.5
     ps = point_set(np.concatenate([pred, pred]), y, masks, ["a", "b", "tiny"], keys=["x", "y"], seed=0,
                    split="test", n_boot=300)
-    assert "tiny" in ps.left_out[0]                    # no negatives: its EOD is undefined
+    assert "tiny" in ps.left_out[0]["worst_eod"]        # no negatives: its EOD is undefined …
+    assert "tiny" not in ps.left_out[0]["worst_dpd"]    # … but its DPD is, and counts
+    iv = contrast([ps], lambda s: {"x": 1.0}, "worst_eod")
+    assert any("leaves out tiny" in n for n in iv.notes)
     iv = contrast([ps], lambda s: {"x": 1.0}, "worst_dpd")
-    assert iv.dropped > 0.2
-    assert any("leaves out tiny" in n for n in iv.notes) and any("conditional" in n for n in iv.notes)
+    assert iv.dropped > 0.2                             # resamples without the one tiny row are dropped
+    assert not any("leaves out" in n for n in iv.notes) and any("conditional" in n for n in iv.notes)
     assert ONE_SEED in iv.notes
 
 
@@ -126,3 +129,17 @@ def test_a_group_interval_agrees_with_fairlearns_bootstrap():
         lo, hi = mf.by_group_ci[0].iloc[j], mf.by_group_ci[1].iloc[j]
         ours = np.quantile(ps.reps["group:selection_rate"][:, 0, j], [0.025, 0.975])
         assert abs(ours[0] - lo) < 0.015 and abs(ours[1] - hi) < 0.015, (j, ours, lo, hi)
+
+
+def test_points_combined_one_by_one_keep_their_seed_level_correlation():
+    """Two points whose seeds deviate alike (a seed that trained well helps both) differ by a
+    constant in every two-level replicate: the seed-level draws are shared, so a front built from
+    points combined separately does not invent noise in their difference."""
+    rng = np.random.default_rng(4)
+    reps = [rng.normal(0, 0.005, 1000) for _ in range(3)]
+    a = combine([0.70, 0.75, 0.80], [r + m for r, m in zip(reps, (0.70, 0.75, 0.80))])
+    b = combine([0.72, 0.77, 0.82], [r + m for r, m in zip(reps, (0.72, 0.77, 0.82))])
+    assert a.high - a.low > 0.05                           # each is wide: the seeds disagree
+    assert np.allclose(b.reps - a.reps, 0.02)              # their difference is not
+    share = front_membership(np.stack([a.reps, b.reps], 1), np.stack([a.reps * 0, b.reps * 0], 1))
+    assert share[1] == 1.0 and share[0] == 0.0             # b dominates in every replicate

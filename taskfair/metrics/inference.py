@@ -15,7 +15,9 @@ mean of every seed's ``b``-th example replicate (variance ``w̄/S``) plus a seed
 ``sqrt(σ̂²/S) · t_b``, where ``σ̂² = max(0, s² − w̄)`` is the seed-to-seed variance ``s²`` of the
 seeds' estimates less the part the examples explain (a method-of-moments split of the two
 levels) and ``t_b`` follows Student's t on ``S − 1`` degrees of freedom (few seeds estimate ``σ²``
-poorly: heavy tails widen the interval). Resampling the seeds themselves with replacement was
+poorly: heavy tails widen the interval). The draw's direction is a multiplier combination of the
+seeds' deviations shared by every statistic, so points combined one by one (a front) keep the
+correlation of their seed-level errors. Resampling the seeds themselves with replacement was
 tried first: with three seeds it has 10 distinct draws, and its lumpy tails never let a
 Holm-corrected test reject. With one seed it is the example bootstrap and says *one seed:
 seed-to-seed variation not measured*.
@@ -68,7 +70,8 @@ class PointSet:
 
     ``value[m]`` is ``[T]`` (summary metrics) or ``[T, G]`` (per group, metric ``m`` of
     :data:`PER_GROUP`, keyed ``"group:" + m``); ``reps[m]`` is ``[B, T]`` / ``[B, T, G]``.
-    ``left_out[t]`` names the subgroups a worst-case metric of point ``t`` leaves out, with why."""
+    ``left_out[t][m]`` names the subgroups the worst-case metric ``m`` (``worst_dpd``,
+    ``worst_eod``) of point ``t`` leaves out, with why."""
 
     seed: int
     split: str
@@ -76,7 +79,7 @@ class PointSet:
     groups: tuple[str, ...]
     value: dict[str, np.ndarray]
     reps: dict[str, np.ndarray]
-    left_out: tuple[dict[str, str], ...]
+    left_out: tuple[dict[str, dict[str, str]], ...]
     _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
@@ -162,9 +165,9 @@ def point_set(pred: np.ndarray, labels: np.ndarray, masks: np.ndarray, groups: S
     left_out = []
     for t in range(P.shape[0]):
         out = {}
-        for j, g in enumerate(groups):
-            if np.isnan(value["group:dpd"][t, j]) or np.isnan(value["group:eod"][t, j]):
-                out[g] = est.reasons[j] or "undefined"
+        for metric, per in (("worst_dpd", "dpd"), ("worst_eod", "eod")):
+            out[metric] = {g: est.reasons[j] or "undefined" for j, g in enumerate(groups)
+                           if np.isnan(value["group:" + per][t, j])}
         left_out.append(out)
     for metric, per, fn in (("worst_dpd", "dpd", np.max), ("worst_eod", "eod", np.max),
                             ("macro_accuracy", "accuracy", np.mean)):
@@ -226,22 +229,29 @@ class Interval:
         return s + (f" ({'; '.join(self.notes)})" if notes and self.notes else "")
 
 
-def _seed_noise(n_seeds: int, n_boot: int) -> np.ndarray:
-    """Student-t draws ``[B]`` on ``S − 1`` degrees of freedom (fixed: every statistic of a run
-    shares them, so statistics stay paired across seeds too)."""
-    return np.random.default_rng(20260).standard_t(max(n_seeds - 1, 1), size=n_boot)
+def _seed_draws(n_seeds: int, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seed level's random draws, fixed so that every statistic of a run shares them (points
+    combined one by one then keep the seeds' joint variation): standard normals ``[B, S]`` and a
+    scale ``[B]`` that makes each draw Student's t on ``S − 1`` degrees of freedom."""
+    rng = np.random.default_rng(20260)
+    xi = rng.standard_normal((n_boot, n_seeds))
+    df = max(n_seeds - 1, 1)
+    return xi, np.sqrt(df / rng.chisquare(df, size=n_boot))
 
 
 def combine(estimates: Sequence[float], reps: Sequence[np.ndarray], *, alpha: float = ALPHA,
             notes: Sequence[str] = ()) -> Interval:
     """The mean over seeds of per-seed statistics (``estimates [S]``, example replicates
-    ``reps [S] × [B]``) with the two-level bootstrap interval (see the module's text)."""
+    ``reps [S] × [B]``) with the two-level bootstrap interval (see the module's text). The seed
+    level is a multiplier draw ``Σ_s ξ_bs (θ̂_s − θ̄) / ‖θ̂ − θ̄‖``, scaled to ``σ̂/√S`` and made
+    Student-t: one standard normal a replicate for a single statistic, and for several statistics
+    combined one by one (the points of a front) the same ``ξ``, so their seed-level errors keep
+    the correlation the seeds show."""
     est = np.asarray(estimates, dtype=np.float64)
     R = np.stack([np.asarray(r, dtype=np.float64) for r in reps])                # [S, B]
     S, B = R.shape
     if not np.isfinite(est).all():
         return Interval(float("nan"), float("nan"), float("nan"), np.full(B, np.nan), S, 0.0, tuple(notes), alpha)
-    dropped = float(np.mean(~np.isfinite(R)))
     with np.errstate(invalid="ignore"):
         combined = R.mean(axis=0)                                              # a drop in any seed drops b
     out = list(notes)
@@ -249,8 +259,13 @@ def combine(estimates: Sequence[float], reps: Sequence[np.ndarray], *, alpha: fl
         out.append(ONE_SEED)
     else:
         w = np.array([np.nanvar(r, ddof=1) if np.isfinite(r).sum() > 1 else 0.0 for r in R])
+        dev = est - est.mean()
         between = max(0.0, float(np.var(est, ddof=1)) - float(w.mean()))
-        combined = combined + np.sqrt(between / S) * _seed_noise(S, B)
+        norm = float(np.sqrt((dev ** 2).sum()))
+        if between > 0 and norm > 0:
+            xi, scale = _seed_draws(S, B)
+            combined = combined + np.sqrt(between / S) * scale * (xi @ dev) / norm
+    dropped = float(np.mean(~np.isfinite(combined)))
     ok = np.isfinite(combined)
     lo, hi = (np.quantile(combined[ok], [alpha / 2, 1 - alpha / 2]) if ok.any() else (np.nan, np.nan))
     if dropped > 0:
@@ -267,6 +282,7 @@ def contrast(sets: Sequence[PointSet], weights_of: Callable[[PointSet], Mapping[
     ests, reps, notes = [], [], []
     for s in sets:
         w = weights_of(s)
+        w = {k: v for k, v in (w or {}).items() if v != 0}   # a point with no weight cannot drop a resample
         if not w:
             continue
         value, rep = s.series(metric, group)
@@ -276,7 +292,7 @@ def contrast(sets: Sequence[PointSet], weights_of: Callable[[PointSet], Mapping[
         with np.errstate(invalid="ignore"):
             reps.append(rep[:, idx] @ wv)
         if group is None and metric.startswith("worst_"):
-            gone = sorted({f"{g} ({why})" for i in idx for g, why in s.left_out[i].items()})
+            gone = sorted({f"{g} ({why})" for i in idx for g, why in s.left_out[i].get(metric, {}).items()})
             if gone:
                 notes.append("leaves out " + ", ".join(gone))
     if not ests:

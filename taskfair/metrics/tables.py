@@ -4,6 +4,7 @@ interval for the mean that includes seed-to-seed variation (:func:`seed_interval
 ``value [low, high]`` for reading."""
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -102,7 +103,8 @@ def seed_mean_columns(keys: dict[str, Sequence], values: np.ndarray, notes: Sequ
     out = {**keys, "mean": mean, "n": n.astype(np.int64), "sem": sem}
     if low is not None:
         vals = np.asarray(values, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a row with < 2 seeds: its variance is unused
             var = np.where(n > 1, np.nanvar(vals, axis=0, ddof=1) if len(vals) > 1 else 0.0, np.nan)
         out["low"], out["high"] = seed_interval(mean, n, seed_means(vals - low)[0], seed_means(high - vals)[0], var)
     if notes is not None:

@@ -202,7 +202,7 @@ def frontier_points(results: RunResults, *, split: str = "test", unfairness: str
     wide["pareto_estimate"] = front
     # the front that knows its noise: each stored point's share of paired resamples on the front
     share = front_shares(results, split=split, unfairness=unfairness,
-                         skip={key(f, t, l) for f, t, l in zip(bad.family, bad.target, bad.lam)})
+                         skip={point_key(f, t, l) for f, t, l in zip(bad.family, bad.target, bad.lam)})
     wide["front_share"] = [0.0 if d else share.get(point_key(f, t, l), np.nan)   # a constant predictor: never on it
                            for f, t, l, d in zip(wide.family, wide.target, wide.lam, wide.degenerate)]
     known = wide["front_share"].notna().to_numpy()
@@ -247,8 +247,7 @@ def front_shares(results: RunResults, *, split: str = "test", unfairness: str = 
     if not sets:
         return {}
     first = next(iter(sets.values()))
-    keys = [k for k in first.keys if all(s.has(k) for s in sets.values())
-            and (k[0], k[1], -1.0 if k[2] is None else round(float(k[2]), 9)) not in skip]
+    keys = [k for k in first.keys if all(s.has(k) for s in sets.values()) and k not in skip]
     if not keys:
         return {}
     return dict(zip(keys, front_membership(*_replicates(sets, keys, ("accuracy", unfairness))).tolist()))
@@ -310,7 +309,8 @@ def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd
             best, best_n = r, n
     what = f"{best.label} (accuracy {best.accuracy:.3f}, {name} {getattr(best, unfairness):.3f})"
     front = merges[merges.pareto] if "pareto" in merges else merges.iloc[:0]
-    tested = _thresholds_tested(results, best.target, merges, unfairness, split, alpha) if results is not None else None
+    tested = (_thresholds_tested(results, best.target, merges, unfairness, split, alpha, len(thr))
+              if results is not None else None)
     if tested is None:
         if best_n == len(merges):
             return (f"Negative result for weight steering: {what} is at least as accurate and as fair as every one of "
@@ -319,7 +319,8 @@ def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd
                 f"{len(front)} merge(s) stay on the Pareto front beside the thresholds. " + _CAVEAT)
     better, worse, m = tested
     test = (f"(paired differences on the same resampled examples, each significantly more accurate and fairer at "
-            f"{alpha:.0%}, Holm-corrected over the {m} merges)")
+            f"{alpha:.0%}, Holm-corrected over the {m} merges and Bonferroni over the {len(thr)} threshold points "
+            "it was picked from)")
     if better == m:
         return (f"Negative result for weight steering: {what} is significantly more accurate and fairer than every "
                 f"one of the {m} merges on this split (paired differences on the same resampled examples, each at "
@@ -330,7 +331,7 @@ def thresholds_against_merges(points: pd.DataFrame, unfairness: str = "worst_dpd
 
 
 def _thresholds_tested(results: RunResults, target: str, merges: pd.DataFrame, unfairness: str, split: str,
-                       alpha: float) -> tuple[int, int, int] | None:
+                       alpha: float, n_picked: int = 1) -> tuple[int, int, int] | None:
     """(merges the threshold point ``target`` is significantly better than on both axes, merges
     significantly better than it on one, merges compared); None when its decisions cannot be had."""
     from .thresholds import split_thresholds, threshold_predictions
@@ -351,7 +352,8 @@ def _thresholds_tested(results: RunResults, target: str, merges: pd.DataFrame, u
         compared += 1
         w = lambda s, k=k: {key: 1.0, k: -1.0}   # noqa: E731 - thresholds minus the merge
         a, u = contrast(list(sets.values()), w, "accuracy"), contrast(list(sets.values()), w, unfairness)
-        p_both.append(max(a.p_at_most(0.0), u.p_at_least(0.0)))    # more accurate and fairer: both
+        # more accurate and fairer: both; × the threshold points the best was picked from (on this split)
+        p_both.append(min(1.0, n_picked * max(a.p_at_most(0.0), u.p_at_least(0.0))))
         p_worse.append(min(a.p_at_least(0.0), u.p_at_most(0.0)) * 2)   # either axis worse
     if not compared:
         return None
