@@ -43,8 +43,9 @@ def with_errors(df: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-ERRORS = ("Error bars: 95% bootstrap interval over the evaluation examples (mean over seeds); "
-          "hover for the standard error over seeds.")
+ERRORS = ("Error bars: 95% bootstrap interval over the evaluation examples (with several seeds, of the mean "
+          "over seeds, seed-to-seed variation included); hover for the standard error over seeds. Overlapping "
+          "bars do not test a difference: the findings' paired differences do.")
 
 
 def method_bars(df: pd.DataFrame) -> go.Figure:

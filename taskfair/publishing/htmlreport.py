@@ -285,8 +285,9 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
         *_thresholds_section(results, n_boot),
         "<h2 id='subgroups'>Per subgroup (test)</h2>",
         "<p>Bars: value (mean over seeds); whiskers: 95% bootstrap interval over test examples "
-        f"({n_boot} resamples). Hover for the spread over seeds. Overlapping intervals mean the "
-        "difference may be noise.</p>", fig_html, _table(per),
+        f"({n_boot} resamples). Hover for the spread over seeds. Two intervals that overlap do not "
+        "test a difference (nor do two that do not): the differences the findings rest on are paired "
+        "and listed above with their own intervals.</p>", fig_html, _table(per),
         *_min_size_section(results),
         *(_counterfactual_section(results, list(dict.fromkeys(m.spec))) if counterfactual else []),
         "<h2 id='coefficients'>Coefficients</h2>",
