@@ -3,7 +3,9 @@ each finding says *holds* under its null (false holds) and under a planted effec
 effect size, test-set size and number of seeds. Writes bench/results/findings.json (committed);
 `python bench/report.py --section findings` renders its table into BENCHMARKS.md.
 
-    python bench_findings.py [runs_null] [runs_power]
+    python bench_findings.py [runs_null] [runs_power] [n_boot]
+
+``n_boot`` defaults to the findings' own (4,000 resamples, as the dashboard and the report run them).
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import time
 from common import machine, save
 
 from taskfair.steering.calibration import SCENARIOS, Scenario, verdict_rates
+from taskfair.steering.findings import FINDINGS_BOOT
 
 RUNS_NULL = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 RUNS_POWER = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+N_BOOT = int(sys.argv[3]) if len(sys.argv) > 3 else FINDINGS_BOOT
 
 
 def holds(df, finding) -> float:
@@ -50,7 +54,7 @@ def main() -> None:
                 sc_run = sc if seeds == 1 else Scenario(**{**sc.__dict__, "seed_sd": 0.03})
                 t = time.time()
                 df = verdict_rates(sc_run, runs=runs if sc.name[:8] != "constant" else 50, n_test=n_test, seeds=seeds,
-                                   start=10_000 * seeds + n_test)
+                                   start=10_000 * seeds + n_test, n_boot=N_BOOT)
                 for f in findings_.split(","):
                     cases.append({"kind": kind, "finding": f, "truth": truth, "scenario": sc.name, "n_test": n_test,
                                   "seeds": seeds, "seed_sd": sc_run.seed_sd, "runs": int(df.runs.iloc[0]),
@@ -59,7 +63,7 @@ def main() -> None:
                 print(f"{kind:5s} {sc.name:24s} n={n_test:5d} seeds={seeds}: "
                       + ", ".join(f"({f}) holds {holds(df, f):.3f}" for f in findings_.split(","))
                       + f"  [{time.time() - t:.0f} s]", flush=True)
-    save("findings", {"alpha": 0.05, "n_boot": 1000, "runs_null": RUNS_NULL, "runs_power": RUNS_POWER,
+    save("findings", {"alpha": 0.05, "n_boot": N_BOOT, "runs_null": RUNS_NULL, "runs_power": RUNS_POWER,
                       "seconds": time.time() - started, "cases": cases,
                       "goal": "false holds ≤ 5% under every null; a constant predictor never holds"})
 
