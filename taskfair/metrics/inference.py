@@ -43,11 +43,13 @@ import numpy as np
 
 from .fairness import group_rates
 
-__all__ = ["ALPHA", "N_BOOT", "PointSet", "Interval", "resample_counts", "point_set", "contrast", "combine",
+__all__ = ["ALPHA", "N_BOOT", "N_BOOT_TESTS", "PointSet", "Interval", "resample_counts", "point_set", "contrast", "combine",
            "holm", "slope_weights", "front_membership", "ONE_SEED"]
 
 ALPHA = 0.05
 N_BOOT = 1000
+N_BOOT_TESTS = 4000    # for verdicts: a percentile p-value is at least 2/(B+1), and Holm multiplies the
+                       # smallest by the number of comparisons (30 for (d) with five subgroups, ~100 merges)
 ONE_SEED = "one seed: seed-to-seed variation not measured"
 SUMMARY = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
 PER_GROUP = ("accuracy", "selection_rate", "tpr", "fpr", "dpd", "eod")

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..store.results import RunResults
 
-__all__ = ["path_norms", "margin_rate", "envelope", "scaling_bound", "PATHS"]
+__all__ = ["path_norms", "path_rates", "margin_rate", "envelope", "scaling_bound", "PATHS"]
 
 PATHS = ("uniform", "axis", "inject")
 
@@ -67,17 +67,24 @@ def _paths(sr, split: str) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray
     return out
 
 
-def margin_rate(sr, norms: dict, split: str = "val", *, exclude: tuple | None = None) -> float:
-    """``K``: the largest change of an example's margin between neighbouring stored points of any
-    path (but ``exclude``), per unit of displacement ``|Δλ| ‖v‖``, on ``split``."""
-    k = 0.0
+def path_rates(sr, norms: dict, split: str = "val") -> dict[tuple[str, str], float]:
+    """Per path, the largest change of an example's margin between neighbouring stored points,
+    per unit of displacement ``|Δλ| ‖v‖``, on ``split``."""
+    out = {}
     for key, (lams, m) in _paths(sr, split).items():
         norm = norms.get(key)
-        if not norm or key == exclude:
-            continue
-        step = np.abs(np.diff(lams))[:, None] * norm
-        k = max(k, float(np.max(np.abs(np.diff(m, axis=0)) / np.where(step > 0, step, np.inf))))
-    return k
+        if norm:
+            step = np.abs(np.diff(lams))[:, None] * norm
+            out[key] = float(np.max(np.abs(np.diff(m, axis=0)) / np.where(step > 0, step, np.inf)))
+    return out
+
+
+def margin_rate(sr, norms: dict, split: str = "val", *, exclude: tuple | None = None,
+                rates: dict | None = None) -> float:
+    """``K``: the largest of :func:`path_rates` over every path but ``exclude`` (``rates``: those
+    rates, when already computed)."""
+    rates = path_rates(sr, norms, split) if rates is None else rates
+    return max((r for key, r in rates.items() if key != exclude), default=0.0)
 
 
 def _gap_range(f: np.ndarray, pred: np.ndarray, rho: float, a: np.ndarray, r: np.ndarray):
@@ -134,10 +141,11 @@ def scaling_bound(results: RunResults, *, split: str = "test", fit_split: str = 
     chosen = {int(k): float(v) for k, v in results.summary.get("chosen_lambda", {}).items()}
     for seed, sr in results.seeds.items():
         nrm = norms[seed] if norms is not None else path_norms(results, seed)
+        fitted = path_rates(sr, nrm, fit_split)
         labels = sr.labels[split]
         for (family, target), (lams, m) in _paths(sr, split).items():
             norm = nrm.get((family, target))
-            K = margin_rate(sr, nrm, fit_split, exclude=(family, target))   # from the other paths only
+            K = margin_rate(sr, nrm, fit_split, exclude=(family, target), rates=fitted)   # the other paths only
             if not norm or not K:
                 continue
             ref = _reference(family, lams, chosen.get(int(seed)))

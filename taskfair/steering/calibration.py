@@ -9,7 +9,7 @@ data, with different base rates, so DPD is positive even for an unbiased predict
 every metric is a known function of these rates."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -141,7 +141,3 @@ def verdict_rates(sc: Scenario, *, runs: int = 200, n_test: int = 600, seeds: in
     rows = [{"scenario": sc.name, "finding": k, "verdict": v, "share": n / runs, "runs": runs, "n_test": n_test,
              "seeds": seeds} for (k, v), n in sorted(counts.items())]
     return pd.DataFrame(rows)
-
-
-def with_effect(sc: Scenario, **changes) -> Scenario:
-    return replace(sc, **changes)

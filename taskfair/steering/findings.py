@@ -21,7 +21,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..metrics.inference import ALPHA, Interval, PointSet, contrast, holm, slope_weights
+from ..metrics.inference import ALPHA, N_BOOT_TESTS, Interval, PointSet, contrast, holm, slope_weights
 from ..store.files import StoreError
 from ..store.results import RunResults
 from .bound import scaling_bound
@@ -301,8 +301,7 @@ def _no_single_winner(sets, chosen, groups, bad, alpha) -> Finding:
     return Finding("d", claim, verdict, ev, "Overview", rows)
 
 
-FINDINGS_BOOT = 4000   # resamples: a percentile p-value is at least 2/(B+1), and Holm multiplies the
-                       # smallest by the number of comparisons (30 for (d) with five subgroups)
+FINDINGS_BOOT = N_BOOT_TESTS
 
 
 def findings(results: RunResults, *, split: str = "test", n_boot: int = FINDINGS_BOOT, alpha: float = ALPHA,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..metrics.inference import slope_weights
 from ..store.results import RunResults
 from ..vectors.taskvector import cosine_matrix
 
@@ -51,8 +52,9 @@ def _slope(lams: np.ndarray, values: np.ndarray) -> float:
 def _slopes(lams: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Least-squares slopes of ``values [B, T]`` against ``lams [T]``, one per row (NaN where a
     row has a NaN)."""
-    x = lams - lams.mean()
-    return ((values - values.mean(axis=1, keepdims=True)) * x).sum(axis=1) / (x ** 2).sum()
+    if len(np.unique(lams)) < 2:
+        return np.full(len(values), np.nan)
+    return values @ slope_weights(lams)
 
 
 def sensitivity(results: RunResults, split: str = "test", *, n_boot: int = 200) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..metrics.frontier import pareto_mask
-from ..metrics.inference import N_BOOT, combine, contrast, front_membership
+from ..metrics.inference import N_BOOT, N_BOOT_TESTS, combine, contrast, front_membership, holm
 from ..metrics.health import degenerate_points
 from ..metrics.tables import GROUP_METRICS, HEADLINE_METRICS, seed_mean
 from ..store.results import RunResults
@@ -341,8 +341,7 @@ def _thresholds_tested(results: RunResults, target: str, merges: pd.DataFrame, u
             threshold_predictions(results, spec, constraint, s)[0][split], 1.0, -1.0)} for s in results.seeds}
     except (KeyError, ValueError):
         return None
-    # 4,000 resamples: Holm over ~100 merges needs p-values below 0.05 / 100
-    sets = point_sets(results, split=split, extra=extra, n_boot=4000)
+    sets = point_sets(results, split=split, extra=extra, n_boot=N_BOOT_TESTS)   # Holm over ~100 merges
     key = ("thresholds", str(target), None)
     p_both, p_worse, compared = [], [], 0
     for f, t, lam in zip(merges.family, merges.target, merges.lam):
@@ -357,7 +356,6 @@ def _thresholds_tested(results: RunResults, target: str, merges: pd.DataFrame, u
         p_worse.append(min(a.p_at_least(0.0), u.p_at_most(0.0)) * 2)   # either axis worse
     if not compared:
         return None
-    from ..metrics.inference import holm
     every = all(p <= alpha for p in p_both)   # better than every merge: each at α (intersection–union)
     return int((holm(p_both) <= alpha).sum()) if not every else compared, int((holm(p_worse) <= alpha).sum()), compared
 
