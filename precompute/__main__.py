@@ -6,23 +6,19 @@ import os
 import sys
 import time
 
-import yaml
 
 
 def _parse_set(items: list[str]) -> dict:
+    from taskfair.config.values import parse_set_value
     out = {}
     for item in items:
         if "=" not in item:
             from taskfair.config import ConfigError
             raise ConfigError(f"--set expects key=value (e.g. --set train.epochs=2), got {item!r}")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; it means a number
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        out[key.strip()] = value
+        # read as a person means it: 1e-3 a number, `|` a separator, 0_3 and nan text (a numeric
+        # field then refuses them by name), not as YAML or Python's float() would
+        out[key.strip()] = parse_set_value(raw)
     return out
 
 

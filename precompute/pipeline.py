@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -38,7 +39,10 @@ Validated = tuple[Dataset, dict[int, Splits]]
 
 def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
     """Everything that can fail before training: the model spec, the data, every seed's splits
-    (each subgroup present in each split, with both labels in its training rows)."""
+    (each subgroup present in each split, with both labels in its training rows), the
+    environment settings read later (a bad one would otherwise fail after hours of training) and
+    the output place (writable, with room)."""
+    _check_environment()
     check_model_spec(cfg.model, trust_remote_code=cfg.trust_remote_code)
     images = is_image_model(cfg.model, trust_remote_code=cfg.trust_remote_code)
     if images is not None and images != (cfg.dataset.name == "image_folder"):
@@ -58,7 +62,42 @@ def validate_study(cfg: StudyConfig) -> tuple[Dataset, dict[int, Splits]]:
                 raise DataError(f"subgroup {g!r} has only label {labels[0]} in the training split of "
                                 f"seed {seed}; its fine-tune cannot learn. Drop the subgroup or add data.")
         splits[seed] = sp
+    _check_output(cfg, data)
     return data, splits
+
+
+def _check_environment() -> None:
+    """The ``TASKFAIR_*`` settings the jobs read midway, read now."""
+    from taskfair.vectors.engine import memory_budget
+
+    from .jobs import vector_shard_bytes
+    for read in (memory_budget, vector_shard_bytes):
+        try:
+            read()
+        except ValueError as exc:
+            raise ConfigError(f"environment setting {exc}") from None
+
+
+def _check_output(cfg: StudyConfig, data: Dataset) -> None:
+    """The artifact root is writable and has room for at least the task vectors (one per fine-tune
+    and seed, about the model's weights each; more is checked as each file is written)."""
+    from taskfair.models.loading import resolve_model
+    from taskfair.store import StoreError
+    from taskfair.store.files import check_output_place
+    need = 64 << 20
+    try:
+        src = resolve_model(cfg.model)
+        where = Path(src.location)
+        if where.exists():
+            files = [where] if where.is_file() else [p for p in where.rglob("*") if p.suffix in
+                                                     (".safetensors", ".bin", ".gguf", ".pt")]
+            need += sum(p.stat().st_size for p in files) * (len(data.groups) + 2) * len(cfg.seeds)
+    except Exception:   # a hub or tiny model: its size is not known before it is loaded
+        pass
+    try:
+        check_output_place(cfg.output_root, need=need, what="output_root")
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_groups(data: Dataset) -> None:

@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config.values import number_arg
 from .cli_beyond import _results, _warn_extrapolation, add_beyond_parsers  # thresholds, counterfactual
 
 
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="one-file HTML report")
     run_args(r)
     r.add_argument("--config", action="append", help="a configuration to include (repeatable)")
-    r.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--bootstrap", type=number_arg(integer=True, lo=0, hi=100_000), default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("-o", "--output", help="the HTML file (default <run>-report.html)")
     r.add_argument("--no-counterfactual", action="store_true",
                    help="leave out the counterfactual identity tests (they run each configuration's model)")
@@ -214,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     run_args(d)
     d.add_argument("a")
     d.add_argument("b")
-    d.add_argument("--seed", type=int)
+    d.add_argument("--seed", type=number_arg(integer=True, lo=0, hi=2 ** 32 - 1))
     d.add_argument("--split", choices=["val", "test"], default="test")
     d.add_argument("--csv", help="write every changed example to this CSV")
-    d.add_argument("--show", type=int, default=5, help="examples to print per direction")
+    d.add_argument("--show", type=number_arg(integer=True, lo=0, hi=100_000), default=5, help="examples to print per direction")
     d.set_defaults(fn=cmd_diff)
 
     c = sub.add_parser("recreate", help="rebuild an exported model from its provenance.json and check its hash")
@@ -230,36 +231,36 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--run", required=True, help="run id (a folder under --artifacts)")
     e.add_argument("--artifacts", default="artifacts", help="artifact root (default: artifacts)")
     e.add_argument("--config", required=True, help="the configuration, e.g. remix:0.2,0.5,0.4,0.3,0.6 or inject:female:0.6")
-    e.add_argument("--seed", type=int, help="the seed whose θ0 and vectors to merge (default: the run's first)")
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the recorded intervals")
+    e.add_argument("--seed", type=number_arg(integer=True, lo=0, hi=2 ** 32 - 1), help="the seed whose θ0 and vectors to merge (default: the run's first)")
+    e.add_argument("--bootstrap", type=number_arg(integer=True, lo=0, hi=100_000), default=1000, help="bootstrap resamples for the recorded intervals")
     e.add_argument("-o", "--output", help="the export folder, which must not exist (default exports/<run>-seed<s>-<config>)")
     e.set_defaults(fn=cmd_export)
 
     q = sub.add_parser("search", help="find per-subgroup λ that maximise validation accuracy under fairness bounds")
     run_args(q)
-    q.add_argument("--max-dpd", type=float, help="bound on worst-case DPD (validation)")
-    q.add_argument("--max-eod", type=float, help="bound on worst-case EOD (validation)")
-    q.add_argument("--samples", type=int, default=3000, help="random candidates before refinement")
-    q.add_argument("--lam-min", type=float, help="lowest λ searched (default: the run's grids.lam_range, -1)")
-    q.add_argument("--lam-max", type=float, help="highest λ searched (default: the run's grids.lam_range, 1.5)")
-    q.add_argument("--confirm", type=int, default=3, help="confirm this many by exact evaluation (0: none)")
+    q.add_argument("--max-dpd", type=number_arg(lo=0, hi=1), help="bound on worst-case DPD (validation)")
+    q.add_argument("--max-eod", type=number_arg(lo=0, hi=1), help="bound on worst-case EOD (validation)")
+    q.add_argument("--samples", type=number_arg(integer=True, lo=1, hi=1_000_000), default=3000, help="random candidates before refinement")
+    q.add_argument("--lam-min", type=number_arg(lo=-10, hi=10), help="lowest λ searched (default: the run's grids.lam_range, -1)")
+    q.add_argument("--lam-max", type=number_arg(lo=-10, hi=10), help="highest λ searched (default: the run's grids.lam_range, 1.5)")
+    q.add_argument("--confirm", type=number_arg(integer=True, lo=0, hi=1000), default=3, help="confirm this many by exact evaluation (0: none)")
     q.add_argument("--csv", help="write the confirmed candidates here")
-    q.add_argument("--check-front", type=int, default=0, metavar="N",
+    q.add_argument("--check-front", type=number_arg(integer=True, lo=0, hi=1000), default=0, metavar="N",
                    help="also evaluate exactly N points spread along the estimated front and compare the fronts")
     q.set_defaults(fn=cmd_search)
 
     v = sub.add_parser("vectors", help="task-vector norms, per-layer norms, cosine matrix, fairness sensitivity")
     run_args(v)
-    v.add_argument("--seed", type=int)
+    v.add_argument("--seed", type=number_arg(integer=True, lo=0, hi=2 ** 32 - 1))
     v.set_defaults(fn=cmd_vectors)
 
     add_beyond_parsers(sub, run_args)
 
     m = sub.add_parser("images", help="write a synthetic image folder with labels.csv (image, label, group)")
     m.add_argument("folder")
-    m.add_argument("--n", type=int, default=1200, help="number of images (default 1200)")
-    m.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--n", type=number_arg(integer=True, lo=1, hi=1_000_000), default=1200, help="number of images (default 1200)")
+    m.add_argument("--size", type=number_arg(integer=True, lo=4, hi=4096), default=32, help="image side in pixels (default 32)")
+    m.add_argument("--seed", type=number_arg(integer=True, lo=0, hi=2 ** 32 - 1), default=0)
     m.add_argument("--overwrite", action="store_true", help="replace an existing labels.csv")
     m.set_defaults(fn=cmd_images)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from .config.values import number_arg, parse_number
+
 
 def _results(args):
     from .store.results import load_results
@@ -120,7 +122,8 @@ def cmd_layerwise(args) -> int:
     from .steering.exact import exact_metrics
     from .steering.layerwise import layerwise_search, run_blocks
     res = _results(args)
-    bounds = tuple(int(x) for x in args.bounds.split(",")) if args.bounds else ()
+    bounds = tuple(int(parse_number(x, what="--bounds", integer=True, lo=1, hi=10_000))
+                   for x in args.bounds.split(",")) if args.bounds else ()
     blocks = run_blocks(res, bounds or None)
     print(f"blocks of this model: {', '.join(blocks)}")
     if args.config:
@@ -167,10 +170,10 @@ def add_beyond_parsers(sub, run_args) -> None:
     run_args(f)
     f.add_argument("--config", action="append",
                    help="a configuration to test (repeatable; default fft, lora and task addition at the chosen λ)")
-    f.add_argument("--seed", type=int, help="the seed whose model to test (default: the run's first)")
+    f.add_argument("--seed", type=number_arg(integer=True, lo=0, hi=2 ** 32 - 1), help="the seed whose model to test (default: the run's first)")
     f.add_argument("--split", choices=["val", "test"], default="test")
-    f.add_argument("--max-per-group", type=int, help="score at most this many swapped comments per subgroup")
-    f.add_argument("--show", type=int, default=3, help="flipped examples to print per configuration")
+    f.add_argument("--max-per-group", type=number_arg(integer=True, lo=1, hi=10_000_000), help="score at most this many swapped comments per subgroup")
+    f.add_argument("--show", type=number_arg(integer=True, lo=0, hi=100_000), default=3, help="flipped examples to print per configuration")
     f.add_argument("--csv", help="write the table here")
     f.set_defaults(fn=cmd_counterfactual)
 
@@ -179,10 +182,10 @@ def add_beyond_parsers(sub, run_args) -> None:
     w.add_argument("--config", help="a layer-wise configuration, e.g. layerwise:1/1/0.5/0,… (one λ/λ/λ/λ per subgroup)")
     w.add_argument("--search", action="store_true", help="coordinate search of per-block λ on validation")
     w.add_argument("--start", help="where the search starts: a remix or layer-wise configuration (default: the chosen λ)")
-    w.add_argument("--budget", type=int, default=12, help="exact evaluations the search may spend (default 12)")
-    w.add_argument("--step", type=float, default=0.25, help="the search's first step in λ (default 0.25)")
-    w.add_argument("--max-dpd", type=float, help="penalise validation worst DPD above this")
-    w.add_argument("--max-eod", type=float, help="penalise validation worst EOD above this")
+    w.add_argument("--budget", type=number_arg(integer=True, lo=1, hi=10_000), default=12, help="exact evaluations the search may spend (default 12)")
+    w.add_argument("--step", type=number_arg(lo=1e-6, hi=10), default=0.25, help="the search's first step in λ (default 0.25)")
+    w.add_argument("--max-dpd", type=number_arg(lo=0, hi=1), help="penalise validation worst DPD above this")
+    w.add_argument("--max-eod", type=number_arg(lo=0, hi=1), help="penalise validation worst EOD above this")
     w.add_argument("--bounds", help="layers where blocks split, e.g. 2,4 (default: two halves)")
     w.add_argument("--csv", help="write the search history here")
     w.set_defaults(fn=cmd_layerwise)

@@ -2,7 +2,6 @@
 tables with a CSV download, and the no-artifacts screen."""
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import time
@@ -212,16 +211,17 @@ def warn_undefined(lines: Sequence[str]) -> None:
 def parse_lams(raw: str | None, groups: list[str], lo: float = 0.0,
                hi: float = 1.0) -> tuple[list[float] | None, str | None]:
     """λ values from ``?lam=0.1,-0.4,…`` within ``[lo, hi]`` (the run's λ range); (None, reason) for garbage."""
+    from taskfair.config.values import NumberError, echo, parse_number
     if raw is None:
         return None, None
-    try:
-        vals = [float(x) for x in raw.split(",")]
-    except ValueError:
-        return None, f"?lam={raw!r} is not a comma-separated list of numbers"
+    try:   # the library's strict reader: float("0_1") would be 1, float("nan") a number
+        vals = [float(parse_number(x, what="?lam")) for x in raw.split(",")]
+    except NumberError:
+        return None, f"?lam={echo(raw)} is not a comma-separated list of numbers"
     if len(vals) != len(groups):
         return None, f"?lam has {len(vals)} values; this run has {len(groups)} subgroups ({', '.join(groups)})"
-    if not all(math.isfinite(v) and lo <= v <= hi for v in vals):
-        return None, f"?lam values must be numbers between {lo:g} and {hi:g} (this run's λ range), got {raw!r}"
+    if not all(lo <= v <= hi for v in vals):
+        return None, f"?lam values must be numbers between {lo:g} and {hi:g} (this run's λ range), got {echo(raw)}"
     return vals, None
 
 

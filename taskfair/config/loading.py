@@ -95,6 +95,9 @@ def _check(cfg: StudyConfig) -> StudyConfig:
 
     need(bool(cfg.seeds), "seeds", "give at least one seed")
     need(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", f"duplicate seeds in {list(cfg.seeds)}")
+    need(all(0 <= s < 2 ** 32 for s in cfg.seeds), "seeds",
+         f"seeds are whole numbers from 0 to 2**32 - 1 (what numpy and torch accept), got {list(cfg.seeds)}")
+    need(len(cfg.seeds) <= 100, "seeds", f"{len(cfg.seeds)} seeds: give at most 100 (each trains every model)")
     need(bool(cfg.name) and all(c.isalnum() or c in "-_." for c in cfg.name), "name",
          f"{cfg.name!r}: use letters, digits, '-', '_' or '.'")
     for grid in ("uniform", "inject", "axis", "pairs"):
@@ -135,6 +138,13 @@ def _check(cfg: StudyConfig) -> StudyConfig:
              "give exactly one of group_column (one column listing groups) or group_columns")
     if d.subgroups is not None:
         need(len(d.subgroups) >= 1, "dataset.subgroups", "give at least one subgroup")
+        folded: dict[str, str] = {}
+        for g in d.subgroups:   # two names one file on a case-insensitive disk, and one subgroup to a reader
+            need(g.strip() != "", "dataset.subgroups", f"an empty subgroup name in {list(d.subgroups)}")
+            other = folded.setdefault(g.casefold(), g)
+            need(other == g and list(d.subgroups).count(g) == 1, "dataset.subgroups",
+                 f"{g!r} is listed twice" if other == g else
+                 f"{other!r} and {g!r} differ only by case; give each subgroup once")
     need(cfg.lora.r >= 1, "lora.r", f"must be ≥ 1, got {cfg.lora.r}")
     need(0 <= cfg.lora.dropout < 1, "lora.dropout", f"must be in [0, 1), got {cfg.lora.dropout}")
     need(cfg.lora.learning_rate is None or cfg.lora.learning_rate > 0, "lora.learning_rate", "must be > 0")

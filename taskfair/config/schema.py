@@ -39,20 +39,26 @@ class TrainConfig:
     min_steps: int = 0
 
     def __post_init__(self) -> None:
+        # (valid, the range it takes): beyond these no fine-tune of this study is meaningful, and a
+        # typo (epochs 1e9, a learning rate of 1e9) would otherwise plan hours of training silently
         checks = {
-            "epochs": self.epochs > 0, "learning_rate": self.learning_rate > 0,
-            "batch_size": self.batch_size >= 1, "grad_accum": self.grad_accum >= 1,
-            "weight_decay": self.weight_decay >= 0, "warmup_ratio": 0 <= self.warmup_ratio < 1,
-            "max_length": self.max_length >= 8,
-            "scheduler": self.scheduler in ("linear", "cosine", "constant"),
-            "precision": self.precision in ("fp32", "bf16"),
-            "max_steps": self.max_steps is None or self.max_steps >= 1,
-            "min_steps": self.min_steps >= 0,
+            "epochs": (0 < self.epochs <= 1000, "in (0, 1000]"),
+            "learning_rate": (0 < self.learning_rate <= 1, "in (0, 1]"),
+            "batch_size": (1 <= self.batch_size <= 65536, "from 1 to 65536"),
+            "grad_accum": (1 <= self.grad_accum <= 4096, "from 1 to 4096"),
+            "weight_decay": (0 <= self.weight_decay <= 10, "in [0, 10]"),
+            "warmup_ratio": (0 <= self.warmup_ratio < 1, "in [0, 1)"),
+            "max_length": (8 <= self.max_length <= 131072, "from 8 to 131072"),
+            "scheduler": (self.scheduler in ("linear", "cosine", "constant"), "linear, cosine or constant"),
+            "precision": (self.precision in ("fp32", "bf16"), "fp32 or bf16"),
+            "max_steps": (self.max_steps is None or 1 <= self.max_steps <= 10_000_000, "from 1 to 10,000,000"),
+            "min_steps": (0 <= self.min_steps <= 10_000_000, "from 0 to 10,000,000"),
+            "seed": (0 <= self.seed < 2 ** 32, "from 0 to 2**32 - 1"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
+        bad = [k for k, (ok, _) in checks.items() if not ok]
         if bad:
             raise ValueError("invalid training setting(s): " +
-                             ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+                             ", ".join(f"{k}={getattr(self, k)!r} (must be {checks[k][1]})" for k in bad))
 
     def to_dict(self) -> dict:
         return asdict(self)

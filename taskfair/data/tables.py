@@ -13,6 +13,11 @@ from .dataset import DataError, Dataset
 
 __all__ = ["dataset_from_frame", "load_table", "read_table"]
 
+DELIMITERS = ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'"))
+# one cell this long is a parsing accident (an unclosed quote swallows the rest of the file), never a
+# comment; the tokenizer would take minutes and gigabytes on it before truncating to max_length
+MAX_TEXT_CHARS = 100_000
+
 
 def _fail_rows(source: str, what: str, rows: np.ndarray, fix: str) -> None:
     shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
@@ -20,11 +25,23 @@ def _fail_rows(source: str, what: str, rows: np.ndarray, fix: str) -> None:
 
 
 def _require_columns(df: pd.DataFrame, columns: Iterable[str], source: str, role: str) -> None:
+    columns = list(columns)
+    twice = [c for c in columns if c in df.attrs.get("duplicate_columns", ())]
+    if twice:
+        raise DataError(f"{source}: the {role} column {twice[0]!r} appears more than once in the header; "
+                        "rename or drop the extra one, so it is clear which one is meant")
     missing = [c for c in columns if c not in df.columns]
     if missing:
+        hint = ""
+        if len(df.columns) == 1:   # a whole header read as one column: another delimiter
+            header = str(df.columns[0])
+            seen = [name for sep, name in DELIMITERS if sep in header]
+            if seen:
+                hint = (f" The header was read as one column: the file looks separated by {seen[0]}, not "
+                        "commas; save it as CSV with commas (or as .tsv if it uses tabs).")
         raise DataError(
             f"{source}: missing {role} column(s) {missing}; available columns: {list(df.columns)}. "
-            f"Name the right column(s) or rename them in the file."
+            f"Name the right column(s) or rename them in the file.{hint}"
         )
 
 
@@ -53,6 +70,12 @@ def _clean_texts(values: pd.Series, column: str, source: str) -> tuple[str, ...]
     empty = np.flatnonzero((stripped == "").to_numpy())
     if len(empty):
         _fail_rows(source, f"text column '{column}' is empty", empty, "Drop the empty rows.")
+    long = np.flatnonzero((stripped.str.len() > MAX_TEXT_CHARS).to_numpy())
+    if len(long):
+        _fail_rows(source, f"text column '{column}' holds texts over {MAX_TEXT_CHARS:,} characters "
+                   f"(the longest {int(stripped.str.len().max()):,})", long,
+                   "Often an unclosed quote in a CSV joins many rows into one cell; fix the quoting, "
+                   "or cut the texts (the model reads only its first train.max_length tokens).")
     return tuple(stripped.tolist())
 
 
@@ -76,6 +99,7 @@ def dataset_from_frame(
     ``groups`` restricts and orders the subgroups; a named group that never occurs is an error.
     ``label_threshold`` turns a continuous score into ``label = score > threshold``.
     """
+    empty_note = None
     if (group_columns is None) == (group_column is None):
         raise DataError(f"{name}: give exactly one of group_columns= (one 0/1 column per subgroup) "
                         "or group_column= (one column listing groups)")
@@ -119,6 +143,16 @@ def dataset_from_frame(
             raise DataError(f"{name}: group cells such as {glued[0]!r} look like several groups joined by "
                             f"{seps[0]!r}, but dataset.group_separator is {group_separator!r}. Set "
                             f"--set dataset.group_separator='{seps[0]}' (or rename the group if it is one).")
+        folded: dict[str, str] = {}
+        for g in found:
+            if folded.setdefault(g.casefold(), g) != g:
+                raise DataError(f"{name}: the group column '{group_column}' has {folded[g.casefold()]!r} and {g!r}, "
+                                "which differ only by case; write each group one way in the data (they would "
+                                "be two subgroups, and one file name on a case-insensitive disk)")
+        no_group = sum(1 for lst in lists if not lst)
+        if no_group:
+            empty_note = (f"{no_group} row(s) have an empty group cell ('{group_column}'): they belong to no "
+                          "subgroup and count only in each subgroup's rest")
         member = np.zeros((len(df), len(found)), dtype=bool)
         index = {g: j for j, g in enumerate(found)}
         for i, lst in enumerate(lists):
@@ -137,7 +171,7 @@ def dataset_from_frame(
     if empty_groups:
         raise DataError(f"{name}: subgroup(s) {empty_groups} have no rows. Remove them from the "
                         "group list or check the group column(s).")
-    return Dataset(name, texts, labels, member, found, dict(dropped or {}))
+    return Dataset(name, texts, labels, member, found, dict(dropped or {}), (empty_note,) if empty_note else ())
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -146,7 +180,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:   # pyarrow's errors have no common base worth naming
+            raise DataError(f"data file {path} is not a readable parquet file ({type(exc).__name__}: "
+                            f"{str(exc)[:160]}); if it is text, name it .csv or .tsv") from None
     if suffix in (".csv", ".tsv", ".txt"):
         if path.stat().st_size == 0:
             raise DataError(f"data file {path} is empty (0 bytes); it needs a header row and data rows")
@@ -157,6 +195,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise DataError(f"data file {path} holds no columns; it needs a header row and data rows") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"data file {path} is not valid {'TSV' if suffix == '.tsv' else 'CSV'}: {exc}") from None
+        names = _header(path, "\t" if suffix == ".tsv" else ",")
+        df.attrs["duplicate_columns"] = tuple(sorted({c for c in names if names.count(c) > 1}))
         if df.empty:
             raise DataError(f"data file {path} has a header ({', '.join(map(str, df.columns))}) but no data rows")
         if note:
@@ -165,6 +205,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if suffix in (".jsonl", ".json"):
         return pd.read_json(path, lines=suffix == ".jsonl")
     raise DataError(f"{path}: unsupported file type '{suffix}'; use .csv, .tsv, .parquet or .jsonl")
+
+
+def _header(path: Path, sep: str) -> list[str]:
+    """The header row's names as written (pandas renames a repeated ``label`` to ``label.1``)."""
+    import csv
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        return [c.strip() for c in next(csv.reader(f, delimiter=sep), [])]
 
 
 def _non_utf8_note(path: Path) -> str | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config.values import NumberError, echo, parse_number
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError",
@@ -146,14 +147,10 @@ def lam_range(results: RunResults) -> tuple[float, float]:
 
 
 def _num(text: str, spec: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise ConfigSpecError(f"{spec!r}: {text!r} is not a number") from None
-    if not math.isfinite(v) or abs(v) > LAM_MAX:
-        raise ConfigSpecError(f"{spec!r}: λ must be a finite number from -{LAM_MAX:g} to {LAM_MAX:g}, got {text} "
-                              "(beyond that the vectors swamp θ0 and the margins overflow)")
-    return v
+    try:   # one strict reader: float("0_3") would be 3, float("nan") a number
+        return float(parse_number(text, what=f"{echo(spec)}: λ", lo=-LAM_MAX, hi=LAM_MAX))
+    except NumberError as exc:
+        raise ConfigSpecError(f"{exc} (beyond ±{LAM_MAX:g} the vectors swamp θ0 and the margins overflow)") from None
 
 
 def extrapolation(results: RunResults, config: Config | str) -> str:
@@ -203,26 +200,26 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
         return _parse_layerwise(s, kind, rest, groups)
     if kind in ("base", "fft", "lora"):
         if rest:
-            raise ConfigSpecError(f"{spec!r}: {kind} takes no arguments")
+            raise ConfigSpecError(f"{echo(spec)}: {kind} takes no arguments")
         return Config(kind)
     if kind == "subgroup":
         if rest not in groups:
-            raise ConfigSpecError(f"{spec!r}: subgroup {rest!r} is not in this run ({', '.join(groups)})")
+            raise ConfigSpecError(f"{echo(spec)}: subgroup {echo(rest)} is not in this run ({', '.join(groups)})")
         return Config(kind, rest)
     if kind in ("uniform", "ties", "dare"):
         return Config(kind, lam=_num(rest, spec))
     if kind in ("inject", "axis"):
         g, _, lam = rest.partition(":")
         if g not in groups:
-            raise ConfigSpecError(f"{spec!r}: subgroup {g!r} is not in this run ({', '.join(groups)})")
+            raise ConfigSpecError(f"{echo(spec)}: subgroup {echo(g)} is not in this run ({', '.join(groups)})")
         return Config(kind, g, _num(lam, spec))
     if kind == "remix":
         vals = tuple(_num(x, spec) for x in rest.split(",")) if rest else ()
         if len(vals) != len(groups):
-            raise ConfigSpecError(f"{spec!r}: a remix needs {len(groups)} λ values, one per subgroup "
+            raise ConfigSpecError(f"{echo(spec)}: a remix needs {len(groups)} λ values, one per subgroup "
                                   f"({', '.join(groups)}), got {len(vals)}")
         return Config(kind, lams=vals)
-    raise ConfigSpecError(f"{spec!r} is not a configuration; {help_}")
+    raise ConfigSpecError(f"{echo(spec)} is not a configuration; {help_}")
 
 
 def _parse_layerwise(spec: str, kind: str, rest: str, groups) -> Config:
@@ -230,20 +227,21 @@ def _parse_layerwise(spec: str, kind: str, rest: str, groups) -> Config:
     if kind != "layerwise":
         inner = kind[len("layerwise"):]
         if not (inner.startswith("[") and inner.endswith("]")):
-            raise ConfigSpecError(f"{spec!r}: write layerwise:… or layerwise[2,4]:… (the layers where blocks split)")
+            raise ConfigSpecError(f"{echo(spec)}: write layerwise:… or layerwise[2,4]:… (the layers where blocks split)")
         try:
-            bounds = tuple(int(x) for x in inner[1:-1].split(","))
-        except ValueError:
-            raise ConfigSpecError(f"{spec!r}: the layer bounds {inner} must be whole numbers") from None
+            bounds = tuple(int(parse_number(x, what="layer bound", integer=True, lo=1, hi=10_000))
+                           for x in inner[1:-1].split(","))
+        except NumberError:
+            raise ConfigSpecError(f"{echo(spec)}: the layer bounds {echo(inner)} must be whole numbers from 1") from None
         if list(bounds) != sorted(set(bounds)) or bounds[0] < 1:
-            raise ConfigSpecError(f"{spec!r}: the layer bounds must increase from 1, got {list(bounds)}")
+            raise ConfigSpecError(f"{echo(spec)}: the layer bounds must increase from 1, got {list(bounds)}")
     rows = rest.split(",") if rest else []
     if len(rows) != len(groups):
-        raise ConfigSpecError(f"{spec!r}: give one λ/λ/… per subgroup ({', '.join(groups)}), got {len(rows)}")
+        raise ConfigSpecError(f"{echo(spec)}: give one λ/λ/… per subgroup ({', '.join(groups)}), got {len(rows)}")
     grid = tuple(tuple(_num(x, spec) for x in row.split("/")) for row in rows)
     n = len(bounds) + 3 if bounds else 4
     if any(len(row) != n for row in grid):
-        raise ConfigSpecError(f"{spec!r}: each subgroup needs {n} λ separated by '/' (embeddings, "
+        raise ConfigSpecError(f"{echo(spec)}: each subgroup needs {n} λ separated by '/' (embeddings, "
                               + ("lower, upper" if not bounds else f"{len(bounds) + 1} layer blocks") + ", head)")
     return Config("layerwise", grid=grid, bounds=bounds)
 

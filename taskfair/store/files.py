@@ -17,7 +17,7 @@ from ..errors import StoreError
 from ..vectors.streaming import NAMES
 from ..vectors.taskvector import TaskVector, TaskVectorMismatch
 
-__all__ = ["StoreError", "sha256_file", "atomic_path", "save_safetensors", "write_safetensors_streamed",
+__all__ = ["StoreError", "sha256_file", "atomic_path", "os_error_line", "check_output_place", "remove_leftovers", "save_safetensors", "write_safetensors_streamed",
            "package_versions",
            "save_task_vector", "load_task_vector", "task_vector_metadata", "task_vector_shards",
            "TV_FORMAT", "SHARD_BYTES"]
@@ -38,6 +38,89 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def os_error_line(exc: OSError, path: str | Path) -> str:
+    """One line for a failed write at ``path``: what is in the way and what to do, by the error's
+    cause (a read-only disk is not "no space", and neither is a file size limit)."""
+    import errno
+    import shutil
+    code = getattr(exc, "errno", None)
+    if code in (errno.EEXIST, errno.ENOTDIR):
+        return (f"{path}: a file is in the way ({first_file_on(path) or 'a parent is not a folder'}); move it "
+                "or choose another place")
+    if code == errno.EISDIR:
+        return f"{path}: a folder is in the way; move it or choose another name"
+    if code == errno.EROFS:
+        return f"{path}: the disk is read-only; choose a place on a writable disk"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied (not writable by this user); choose a folder you can write to"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = shutil.disk_usage(_existing(Path(path))).free / 2**20
+            return f"{path}: no space left on the disk ({free:.0f} MB free); free some space or choose another disk"
+        except OSError:
+            return f"{path}: no space left on the disk; free some space or choose another disk"
+    if code == errno.EFBIG:
+        return (f"{path}: the file is larger than this process may write (the file size limit, `ulimit -f`, "
+                "or the file system's largest file); raise the limit or write elsewhere")
+    return f"{path}: {exc.strerror or exc}"
+
+
+def _existing(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (itself included) that exists."""
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def first_file_on(path: str | Path) -> str:
+    """The first entry on the way to ``path`` that exists and is not a folder ("" if none)."""
+    path = Path(os.path.abspath(path))
+    for p in reversed([path, *path.parents]):
+        if os.path.lexists(p) and not p.is_dir():
+            return f"{p} is a file"
+    return ""
+
+
+def check_output_place(folder: str | Path, *, need: int = 0, what: str = "output folder") -> None:
+    """Refuse, before any work, a ``folder`` that cannot be written: a file on its way, a read-only
+    disk, no permission, or fewer than ``need`` bytes free. Raises :class:`StoreError` in one line."""
+    import errno
+    import shutil
+    folder = Path(folder)
+    blocked = first_file_on(folder)
+    if blocked:
+        raise StoreError(f"{what} {folder}: a file is in the way ({blocked}); move it or choose another place")
+    base = _existing(folder)
+    try:
+        st = os.statvfs(base)
+    except OSError as exc:
+        raise StoreError(f"{what} {os_error_line(exc, folder)}") from None
+    if st.f_flag & os.ST_RDONLY:
+        raise StoreError(f"{what} {os_error_line(OSError(errno.EROFS, 'read-only'), folder)}")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise StoreError(f"{what} {os_error_line(OSError(errno.EACCES, 'denied'), folder)}")
+    free = shutil.disk_usage(base).free
+    if need and free < need:
+        raise StoreError(f"{what} {folder}: not enough free disk space: about {need / 2**20:,.0f} MB needed, "
+                         f"{free / 2**20:,.0f} MB free; free some space or choose another disk")
+
+
+def remove_leftovers(folder: str | Path) -> list[str]:
+    """Remove the temporary files of writes that were interrupted (a kill -9 between
+    :func:`atomic_path`'s open and its rename), the files named ``.<name>.<random>.tmp``; returns
+    their names. Only the process that holds the run's lock may call it."""
+    gone = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return gone
+    for p in folder.rglob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(str(p.relative_to(folder)))
+    return gone
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import layout
-from .files import StoreError, package_versions
+from .files import StoreError, os_error_line, package_versions, remove_leftovers
 from .run import Run, check_name
 
 __all__ = ["ArtifactStore", "DEFAULT_ROOT"]
@@ -71,15 +71,37 @@ class ArtifactStore:
                                  f"change results ({shown}). Add --resume-anyway to resume it with them (its "
                                  "stored config is kept), or drop them")
             else:
+                gone = remove_leftovers(path)   # temporary files of a write a kill -9 interrupted
+                if gone:
+                    log(f"removed {len(gone)} temporary file(s) of an interrupted write: {', '.join(gone[:4])}")
                 return run
+        elif path.is_dir() and self._stray_files(path):
+            stray = self._stray_files(path)
+            if on_change != "new":
+                shown = ", ".join(stray[:4]) + (f" … ({len(stray)} in all)" if len(stray) > 4 else "")
+                raise StoreError(f"{path} holds files ({shown}) but no {MANIFEST}, so it is not a run taskfair "
+                                 "can resume and it will not write into it. Restore its manifest to resume it, "
+                                 f"move the folder aside (mv {path} {path}.old), or add --force-new to have it "
+                                 "set aside (renamed, nothing deleted)")
+            aside = self._set_aside(path)
+            log(f"the folder {run_id} (files without a manifest) was set aside as {aside.name}; starting afresh")
         manifest = {"format": layout.FORMAT, "run_id": run_id, "config": config,
                     "versions": package_versions(),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
                     "files": {}, "jobs": {}}
         run = Run(path, manifest)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the run folder: {os_error_line(exc, path)}") from None
         run._write_manifest()
         return run
+
+    @staticmethod
+    def _stray_files(path: Path) -> list[str]:
+        """What a folder without a manifest holds, but the lock of the process about to write it."""
+        return sorted(str(p.relative_to(path)) for p in path.rglob("*")
+                      if p.is_file() and p.name != layout.LOCK)
 
     def _set_aside(self, path: Path) -> Path:
         """Move a run's files (not its lock, which the caller holds) into a sibling folder."""
@@ -91,7 +113,8 @@ class ArtifactStore:
             aside = path.with_name(f"{path.name}.replaced-{stamp}-{n}")
         aside.mkdir()
         manifest = path / MANIFEST
-        manifest.rename(aside / MANIFEST)  # first: from here on `path` is no longer a run
+        if manifest.is_file():
+            manifest.rename(aside / MANIFEST)  # first: from here on `path` is no longer a run
         for child in list(path.iterdir()):
             if child.name != layout.LOCK:
                 child.rename(aside / child.name)

@@ -20,8 +20,8 @@ import torch
 
 from ..vectors.taskvector import TaskVector
 from . import layout
-from .files import (StoreError, atomic_path, load_task_vector, save_safetensors, save_task_vector, sha256_file,
-                    write_safetensors_streamed)
+from .files import (StoreError, atomic_path, load_task_vector, os_error_line, save_safetensors, save_task_vector,
+                    sha256_file, write_safetensors_streamed)
 from .weights import WeightFiles
 
 __all__ = ["Run", "check_name"]
@@ -95,7 +95,13 @@ class Run(WeightFiles):
 
     @staticmethod
     def _write_failed(path: Path, exc: Exception, need: int):
+        import errno
         import shutil
+        code = getattr(exc, "errno", None)
+        if isinstance(exc, OSError) and code not in (errno.ENOSPC, errno.EDQUOT, None):
+            # a read-only disk or a size limit is not "no space": say which it is
+            raise StoreError(f"could not write {os_error_line(exc, path)}; rerun when it is fixed: finished "
+                             "jobs are kept") from exc
         free = shutil.disk_usage(path.parent).free
         raise StoreError(f"could not write {path} ({type(exc).__name__}: {exc}); it needs "
                          f"{need / 2**20:.1f} MB and {free / 2**20:.1f} MB are free there. Free some space "
@@ -106,8 +112,11 @@ class Run(WeightFiles):
 
     def save_table(self, name: str, df: pd.DataFrame) -> Path:
         path = self.file(name)
-        with atomic_path(path) as tmp:
-            df.to_parquet(tmp, index=False)
+        try:
+            with atomic_path(path) as tmp:
+                df.to_parquet(tmp, index=False)
+        except OSError as exc:
+            self._write_failed(path, exc, int(df.memory_usage(deep=True).sum()))
         return self._record(name, path)
 
     def save_json(self, name: str, obj: Any) -> Path:

@@ -41,15 +41,17 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 def parse_bytes(text: str, *, where: str = BUDGET_ENV) -> int:
-    """``"8G"``, ``"512M"``, ``"1.5G"`` or a plain number of bytes."""
+    """``"8G"``, ``"512M"``, ``"1.5G"`` or a plain number of bytes (the number read strictly:
+    ``1_0G``, ``nanG`` and ``infG`` are not sizes)."""
+    from ..config.values import NumberError, echo, parse_number
     raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
     unit = raw[-1:] if raw[-1:] in _UNITS and raw[-1:] else ""
     try:
-        value = float(raw[:-1] if unit else raw) * _UNITS[unit]
-    except ValueError:
-        raise ValueError(f"{where}: {text!r} is not a size; write e.g. 8G, 512M or a number of bytes") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {text!r} must be a positive size")
+        value = float(parse_number(raw[:-1] if unit else raw, what=where)) * _UNITS[unit]
+    except NumberError:
+        raise ValueError(f"{where}: {echo(text)} is not a size; write e.g. 8G, 512M or a number of bytes") from None
+    if not math.isfinite(value) or value < 1:
+        raise ValueError(f"{where}: {echo(text)} must be a positive size (e.g. 8G, 512M)")
     return int(value)
 
 
