@@ -13,7 +13,7 @@ cfg, summary = res.config, res.summary
 st.title("Fairness of task arithmetic")
 if present:
     st.markdown("[▶ Start the guided tour](tour) — the findings one at a time, each with its chart (← → to move)")
-st.caption(f"Run **{run_id}** · model `{cfg['model']}` · dataset `{cfg['dataset']['name']}` · "
+st.caption(f"Run **{common.plain(run_id)}** · model {common.plain(cfg['model'])} · dataset {common.plain(cfg['dataset']['name'])} · "
            f"{len(res.seeds)} seed(s) · subgroups: {', '.join(res.groups)}")
 
 for w in loaders.health_warnings(root, run_id, mtime):
@@ -87,7 +87,7 @@ if present:
 report = loaders.data_report(root, run_id, mtime)
 if report:
     for note in report["notes"]:
-        st.info(f"Data: {note}")
+        st.info(f"Data: {common.plain(note, 600)}")
     dropped = {why: n for why, n in report["dropped"].items() if n}
     if dropped and not present:
         with st.expander(f"Rows dropped while loading the data ({sum(dropped.values())})"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from taskfair.config.values import NumberError, parse_number
 from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Guided tour")
@@ -28,9 +29,9 @@ _PLAIN = {
          "vector's size). The band shows that limit; the line is what happened.",
 }
 
-try:
-    step = min(max(int(st.query_params.get("step", 0)), 0), len(STEPS) - 1)
-except ValueError:
+try:   # the library's strict reader (int("1_0") would be 10)
+    step = int(parse_number(st.query_params.get("step", "0"), what="?step", integer=True, lo=0, hi=len(STEPS) - 1))
+except NumberError:
     step = 0
 
 

@@ -29,7 +29,7 @@ spec = typed.strip() or spec
 try:
     parse_config(spec, groups)
 except ConfigSpecError as exc:
-    st.error(str(exc))
+    st.error(common.plain(exc, 600))
     st.stop()
 key = (run_id, spec, int(seed), split)
 done = st.session_state.setdefault("cf_done", {})

@@ -18,7 +18,7 @@ LO, HI = lam_range(res)  # negative λ subtract a subgroup's vector (task negati
 raw = st.query_params.get("lam")
 from_url, problem = common.parse_lams(raw, groups, LO, HI)
 if problem:
-    st.warning(f"Ignoring the λ in the link: {problem}.")
+    st.warning(f"Ignoring the λ in the link: {common.plain(problem)}.")
 if st.session_state.get("remix_run") != run_id:
     start = float(np.mean(list(res.summary["chosen_lambda"].values())))
     for k in keys:
@@ -89,7 +89,7 @@ if thr and thr != "none":
     try:
         t = loaders.remix_thresholds(root, run_id, mtime, split, lams, thr)
     except ValueError as exc:
-        st.warning(f"Per-group thresholds cannot be fitted here: {exc}.")
+        st.warning(f"Per-group thresholds cannot be fitted here: {common.plain(exc)}.")
         t = None
     after = t[t.group == "(all)"].set_index("metric")["mean"] if t is not None else None
     tc = st.columns(4) if t is not None else []
@@ -138,7 +138,7 @@ def follow_exact() -> None:
         st.rerun()
     elif status.state in ("failed", "none"):
         del st.session_state["exact_job"]
-        st.error(f"The exact evaluation failed: {status.text}")
+        st.error(f"The exact evaluation failed: {common.plain(status.text, 600)}")
     else:
         st.progress(min(max(status.fraction, 0.0), 1.0), text=status.text or "Merging and running the model…")
 

@@ -14,7 +14,7 @@ if mode == "Inject into FFT":
     wanted = st.query_params.get("inject")
     default = wanted if wanted in groups else res.worst_subgroup
     if wanted is not None and wanted not in groups:
-        st.warning(f"Ignoring ?inject={wanted!r} in the link: this run's subgroups are {', '.join(groups)}; "
+        st.warning(f"Ignoring ?inject={common.plain(repr(wanted), 80)} in the link: this run's subgroups are {', '.join(groups)}; "
                    f"showing the worst subgroup under FFT ({res.worst_subgroup}).")
     target = st.selectbox("Subgroup vector injected: θ_FFT + λ τ_g", groups, index=groups.index(default),
                           help="Preselected: the worst subgroup under FFT (highest mean of DPD and EOD).")

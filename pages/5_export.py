@@ -18,7 +18,7 @@ st.caption("Any configuration of this run: fft, lora, subgroup:<g>, uniform:<λ>
            "the Remix page, or typed here.")
 lams, problem = common.parse_lams(st.query_params.get("lam"), groups, *lam_range(res))
 if problem:
-    st.warning(f"Ignoring the λ in the link: {problem}.")
+    st.warning(f"Ignoring the λ in the link: {common.plain(problem)}.")
 if lams is None:
     lams = list(st.session_state.get("remix_lams") or
                 [float(np.mean(list(res.summary["chosen_lambda"].values())))] * len(groups))
@@ -36,7 +36,7 @@ spec = st.text_input("Configuration", key="export_spec",
 try:
     config = parse_config(spec.strip(), groups)
 except ConfigSpecError as exc:
-    st.error(f"Not a configuration of this run: {exc}")
+    st.error(f"Not a configuration of this run: {common.plain(exc)}")
     st.stop()
 st.query_params["config"] = st.session_state["export_linked"] = config.spec
 if config.kind == "remix":
@@ -53,7 +53,7 @@ if st.button("Export", type="primary", key="export_go"):
     try:
         target = safe_export_dir(out_root, name)
     except ExportError as exc:
-        st.error(str(exc))
+        st.error(common.plain(exc, 600))
         st.stop()
     bar = st.progress(0.0, text="Starting…")
     try:
@@ -61,7 +61,7 @@ if st.button("Export", type="primary", key="export_go"):
                                     progress=lambda f, text: bar.progress(f, text=text))
     except ExportError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(common.plain(exc, 600))
         st.stop()
     st.session_state["last_export"] = str(done.path)
     auto = auto_model_class(loaders.theta0(root, run_id, seed)[1]).__name__

@@ -33,7 +33,7 @@ if custom:
         parse_config(custom, groups)
         b = custom
     except ConfigSpecError as exc:
-        st.warning(f"Ignoring the typed configuration: {exc}")
+        st.warning(f"Ignoring the typed configuration: {common.plain(exc)}")
 seed = st.selectbox("Seed", list(res.seeds), key="diff_seed") if len(res.seeds) > 1 else next(iter(res.seeds))
 
 summary, examples, counts = loaders.example_diff(root, run_id, mtime, a, b, seed, split)
@@ -62,5 +62,5 @@ if images and len(shown):
         st.image([str(p) for p in first.text], width=96,
                  caption=[f"{r.subgroups} · label {r.label} · {r['flag change']}" for _, r in first.iterrows()])
     except Exception as exc:  # a moved or deleted image folder: the table below still says which files
-        st.warning(f"Cannot show the images ({exc}); the paths are in the table below.")
+        st.warning(f"Cannot show the images ({common.plain(exc)}); the paths are in the table below.")
 common.table(shown, f"{run_id}-diff-examples-{split}", present=False)

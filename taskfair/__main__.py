@@ -64,11 +64,20 @@ def cmd_diff(args) -> int:
 
 
 def cmd_recreate(args) -> int:
-    from .publishing.provenance import check_export_files, read_record, recreate
+    from .publishing.provenance import RECORD_FILE, check_export_files, check_folder_weights, read_record, recreate
     record = read_record(args.record)
     damaged = check_export_files(args.record, record)
     for line in damaged:
         print(f"export file {line}")
+    folder = Path(args.record)
+    folder = folder if folder.is_dir() else folder.parent if folder.name == RECORD_FILE else None
+    if folder is not None and list(folder.glob("*.safetensors")):
+        # before rebuilding: the record's own hash can be recomputed by anyone; the weights here must
+        # be the weights it says were merged
+        mismatch = check_folder_weights(folder, record)
+        if mismatch:
+            print(f"DIFFERENT: {mismatch}")
+            return 1
     model, tok, sha, ok = recreate(record, artifact_root=args.artifacts)
     print(f"recorded merged weights sha256: {record['merged_weights_sha256']}")
     print(f"rebuilt  merged weights sha256: {sha}")
@@ -264,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--overwrite", action="store_true", help="replace an existing labels.csv")
     m.set_defaults(fn=cmd_images)
 
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:   # argparse has printed the option and what is wrong with it
+        return int(exc.code or 0)
     from .errors import StoreError
     from .publishing.export import ExportError
     from .publishing.provenance import ProvenanceError

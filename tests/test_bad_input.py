@@ -105,7 +105,16 @@ def test_a_second_precompute_of_a_running_run_is_refused(tmp_path, capsys):
 def test_cli_options_that_are_wrong_are_named(pico_store, tmp_path, capsys):
     from taskfair.__main__ import main as cli
     assert cli(["report", "--artifacts", str(pico_store), "--run", "pico", "--bootstrap", "-1"]) == 2
-    assert "--bootstrap must be" in capsys.readouterr().err
+    assert "argument --bootstrap: -1 is out of range; give one from 0 to 100000" in capsys.readouterr().err
+    # one strict reader for every number: no negative counts or seeds, no 0_3, no nan
+    for argv, said in [(["vectors", "--seed", "-1"], "argument --seed: -1 is out of range"),
+                       (["diff", "fft", "lora", "--show", "-1"], "argument --show: -1 is out of range"),
+                       (["search", "--confirm", "-1"], "argument --confirm: -1 is out of range"),
+                       (["search", "--samples", "1_000"], "'1_000' is not a whole number (no '_' between digits)"),
+                       (["search", "--max-dpd", "nan"], "'nan' is not a finite number"),
+                       (["layerwise", "--step", "inf"], "'inf' is not a finite number")]:
+        assert cli([argv[0], "--artifacts", str(pico_store), "--run", "pico", *argv[1:]]) == 2, argv
+        assert said in capsys.readouterr().err, argv
     assert cli(["vectors", "--artifacts", str(pico_store), "--run", "pico", "--seed", "99"]) == 2
     assert "--seed 99 is not a seed of run 'pico' (its seeds: 13)" in capsys.readouterr().err
     afile = tmp_path / "f.txt"

@@ -222,3 +222,30 @@ def test_slider_exact_evaluation_frontier_and_export_by_clicking(browser_page):
     page.screenshot(path=str(out / "export-done.png"), full_page=True)
     folder = exports / "clicked-export"
     assert (folder / "model.safetensors").is_file() and (folder / "provenance.json").is_file()
+
+
+def test_hostile_link_parameters_put_no_link_image_or_tag_in_the_dom(browser_page):
+    """Every page opened with every URL parameter it reads set to markdown links and images, HTML
+    and Streamlit directives (``test_hostile.py`` sweeps the same through AppTest, and 400 KB
+    values): no link or image to those addresses reaches the DOM, and the browser fetches none."""
+    from urllib.parse import quote
+    from test_hostile import HOSTILE, PARAMS
+    page, url, _, out = browser_page
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if ("127.0.0.1:9/" in r.url or "evil.example" in r.url) else None)
+    query = "&".join(f"{k}={quote(HOSTILE)}" for k in PARAMS)
+    for path in PAGES:
+        page.goto(f"{url}/{path}?{query}")
+        page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", state="visible")
+        _settled(page)
+        injected = page.evaluate("""() => ({
+            links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.includes('evil.example')),
+            images: [...document.querySelectorAll('img')].map(i => i.getAttribute('src') || '')
+                        .filter(s => s === 'x' || s.includes('127.0.0.1:9')),
+            pwned: [...document.querySelectorAll('[data-testid="stMainBlockContainer"] *')]
+                        .filter(e => e.children.length === 0 && /^\\*\\*pwned\\*\\*$|^pwned$/.test(e.textContent)
+                                     && getComputedStyle(e).color === 'rgb(255, 43, 43)').length,
+        })""")
+        assert injected == {"links": [], "images": [], "pwned": 0}, (path, injected)
+    page.screenshot(path=str(out / "hostile-link.png"), full_page=True)
+    assert not fetched, fetched

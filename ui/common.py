@@ -34,6 +34,21 @@ VERDICT = {"holds": ":green-badge[:material/check_circle: holds]",
            "pending": ":gray-badge[:material/hourglass_top: pending]"}
 
 
+_MARKUP = set("\\`*_{}[]()<>#+-.!|~:$=&\"'")
+
+
+def plain(text: object, limit: int = 300) -> str:
+    """``text`` (from a link, a file, a run name, a typed configuration, an exception) as literal
+    markdown: every punctuation mark that markdown, Streamlit's directives (``:red[…]``,
+    ``:material/…:``), LaTeX or a link could read is escaped, newlines become spaces, and
+    anything over ``limit`` characters is cut with its length said. Nothing in it can become a
+    link, an image or a tag."""
+    raw = " ".join(str(text).split())
+    if len(raw) > limit:
+        raw = raw[:limit] + f" … ({len(raw):,} characters)"
+    return "".join("\\" + c if c in _MARKUP else c for c in raw)
+
+
 def verdict_badge(verdict: str, *, finished: bool = True) -> str:
     """Markdown for a finding's verdict; ``not measured`` reads *pending* while the run computes."""
     if verdict == "not measured" and not finished:
@@ -151,7 +166,7 @@ def pick_run() -> tuple[str, str, float]:
         st.stop()
     wanted = st.query_params.get("run") or st.session_state.get("run")
     if wanted is not None and wanted not in runs:
-        st.warning(f"Run {wanted!r} from the link is not in `{root}/`; showing {runs[0]!r} instead.")
+        st.warning(f"Run {plain(repr(wanted), 80)} from the link is not in {plain(root)}/; showing {plain(runs[0])} instead.")
         wanted = None
     default = wanted or ("quick" if "quick" in runs else runs[0])
     run_id = st.sidebar.selectbox("Run", runs, index=runs.index(default))
@@ -168,12 +183,12 @@ def load(root: str, run_id: str, mtime: float):
         return res
     except NoResultsYet as exc:  # training its first models: show how far it has got
         st.title("taskfair — fairness of task arithmetic")
-        st.info(f"{exc}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as "
+        st.info(f"{plain(exc)}. The Overview appears as soon as FFT is evaluated (LoRA and task addition join it as "
                 "they land).", icon=":material/hourglass_top:")
         follow(root, run_id, None)
         st.stop()
     except Exception as exc:  # damaged, tampered or unfinished run: say so, keep the app up
-        st.error(f"This run cannot be shown: {exc}")
+        st.error(f"This run cannot be shown: {plain(exc, 600)}")
         st.stop()
 
 
@@ -229,7 +244,7 @@ def no_runs(root: str) -> None:
     st.title("taskfair — fairness of task arithmetic")
     starting = loaders.starting_runs(root)
     if starting:  # `make demo`: the precompute beside the dashboard is loading its data and model
-        st.info(f"The precompute of run **{starting[0]}** is starting (loading the data and the model). "
+        st.info(f"The precompute of run **{plain(starting[0])}** is starting (loading the data and the model). "
                 "This page follows it; the Overview appears as soon as FFT is evaluated.", icon=":material/hourglass_top:")
 
         @st.fragment(run_every=POLL_S)

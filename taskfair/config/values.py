@@ -41,6 +41,8 @@ def parse_number(text: str, *, what: str, integer: bool = False, lo: float | Non
     pattern = _INT if integer else _FLOAT
     kind = "a whole number" if integer else "a number"
     if not pattern.fullmatch(raw):
+        if raw.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise NumberError(f"{what}: {echo(text)} is not a finite number{_range(lo, hi)}")
         hint = " (no '_' between digits)" if "_" in raw else ""
         raise NumberError(f"{what}: {echo(text)} is not {kind}{hint}{_range(lo, hi)}")
     value: float | int = int(raw) if integer else float(raw)

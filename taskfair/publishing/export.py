@@ -27,7 +27,8 @@ from ..steering.configurations import Config, parse_config, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
 from ..vectors.engine import memory_budget
 from ..store import layout
-from ..store.files import package_versions, sha256_file
+from ..errors import StoreError
+from ..store.files import check_output_place, os_error_line, package_versions, sha256_file
 from ..store.results import RunResults
 from .card import model_card as _model_card
 from .provenance import build_record, read_record, record_summary, write_record
@@ -136,9 +137,15 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
     target = Path(target)
     if target.exists():
         raise ExportError(f"{target} already exists; choose another name or delete it first")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _check_free_space(model, target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        check_output_place(target.parent, what="export folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _check_free_space(model, target.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
+    except OSError as exc:
+        raise ExportError(f"cannot write the export: {os_error_line(exc, target.parent)}") from None
     try:
         model = model.cpu()
         cfg = model.config
@@ -163,6 +170,11 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
         if not any((tmp / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
             raise ExportError("the model was not written as safetensors")
+        if record is not None:   # what recreate will check: the folder's weights are the merged ones
+            from .provenance import check_folder_weights
+            mismatch = check_folder_weights(tmp, record)
+            if mismatch:
+                raise ExportError(f"the written weights do not hash as recorded ({mismatch}); nothing was written")
         problem = _check_written(tmp, model)
         # reloading with transformers holds a second model: done when two copies fit the memory
         # budget; above that the bitwise check of every written tensor stands for it
@@ -186,7 +198,18 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; an export is meant to be shared
-        tmp.rename(target)
+        for f in tmp.rglob("*"):      # and so are its files (safetensors writes some 0600)
+            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~mask)
+        try:
+            os.rename(tmp, target)    # fails if another export took the name since the check above
+        except OSError as exc:
+            if target.exists():
+                raise ExportError(f"{target} was created by another export while this one was written; "
+                                  "this one is discarded: choose another name") from None
+            raise ExportError(f"cannot name the export: {os_error_line(exc, target)}") from None
+    except OSError as exc:   # a write failed midway: nothing is left, and the cause is said in one line
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"the export failed, nothing was written: {os_error_line(exc, target)}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -31,7 +31,7 @@ from ..store.run import Run
 from ..metrics.health import is_degenerate
 from ..vectors.taskvector import model_weights, weights_sha256
 
-__all__ = ["FORMAT", "RECORD_FILE", "check_export_files", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
+__all__ = ["FORMAT", "RECORD_FILE", "check_export_files", "folder_weights_sha256", "check_folder_weights", "eval_data_sha256", "build_record", "record_summary", "record_recipe", "write_record",
            "read_record", "recreate", "ProvenanceError"]
 
 FORMAT = "taskfair.provenance/1"
@@ -166,6 +166,55 @@ def check_export_files(folder: str | Path, record: Mapping) -> list[str]:
         elif sha256_file(path) != sha:
             out.append(f"{name}: sha256 differs from the record (modified or damaged)")
     return out
+
+
+def folder_weights_sha256(folder: str | Path) -> str:
+    """:func:`weights_sha256` of the floating-point weights in an export folder's safetensors files
+    (one file or shards), read one tensor at a time: the hash a record's ``merged_weights_sha256``
+    must equal for the folder to hold the model the record describes."""
+    from safetensors import safe_open
+
+    from ..vectors.taskvector import WeightsHasher
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ProvenanceError(f"{folder} holds no .safetensors weights to check")
+    where: dict[str, Path] = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as h:
+            for name in h.keys():
+                if name in where:
+                    raise ProvenanceError(f"{f.name} and {where[name].name} both hold {name!r}: not one model")
+                where[name] = f
+    h = WeightsHasher()
+    for name in sorted(where):
+        with safe_open(str(where[name]), framework="pt") as fh:
+            t = fh.get_tensor(name)
+        if t.is_floating_point():
+            h.update(name, t)
+        del t
+    return h.hexdigest()
+
+
+def check_folder_weights(folder: str | Path, record: Mapping) -> str:
+    """"" when the weights in ``folder`` hash to the record's merged weights, else one line naming
+    the weights file and both hashes. A record can be consistent with itself (its own hash
+    recomputed) and still describe other weights than the folder holds: this is what catches it."""
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    try:
+        sha = folder_weights_sha256(folder)
+    except ProvenanceError as exc:
+        return str(exc)
+    except Exception as exc:   # a safetensors file that does not parse
+        return f"{folder}: the weights cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+    if sha != record["merged_weights_sha256"]:
+        names = ", ".join(p.name for p in sorted(folder.glob("*.safetensors")))
+        return (f"{names}: the weights in {folder} hash to {sha[:16]}…, but the record says the merged weights "
+                f"are {record['merged_weights_sha256'][:16]}…: this folder does not hold the model its "
+                "provenance.json describes")
+    return ""
 
 
 def record_recipe(record: Mapping) -> Recipe:
