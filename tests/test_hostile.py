@@ -15,9 +15,9 @@ PARAMS = ("run", "lam", "config", "inject", "step", "present")
 # what each payload would render as if it reached markdown unescaped
 HOSTILE = ("[fix it here](https://evil.example/) ![x](http://127.0.0.1:9/track.png) "
            "<img src=x onerror=alert(1)> <a href='https://evil.example'>y</a> :red[**pwned**] "
-           "www.evil.example $\\frac{1}{0}$")
+           "www.evil.example HTTPS://EVIL.EXAMPLE/x mail@evil.example $\\frac{1}{0}$")
 LIVE = ("](https://evil.example", "](http://127.0.0.1", "<img", "<a ", ":red[", "www.evil.example",
-        "https://evil.example", "$\\frac")
+        "https://evil.example", "http://127.0.0.1", "mail@evil.example", "$\\frac")
 BIG = "B" * 400_000
 TEXT_ELEMENTS = ("markdown", "caption", "warning", "error", "info", "success", "title", "header",
                  "subheader", "toast", "latex", "code")
@@ -54,7 +54,7 @@ def test_no_page_renders_a_hostile_link_parameter(store, payload):
         for t in texts:
             bare = re.sub(r"\\.", "\0", t)   # an escaped mark is text: only unescaped ones are markup
             for live in LIVE:
-                assert live not in bare, (name, live, t[:300])
+                assert live.lower() not in bare.lower(), (name, live, t[:300])
             assert len(t) < 6_000, (name, len(t), t[:200])   # a 400 KB value is cut, not echoed
         if payload is HOSTILE and name == "app.py":
             # the warning says what was ignored, readably (the escapes are for markdown only)

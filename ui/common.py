@@ -2,6 +2,7 @@
 tables with a CSV download, and the no-artifacts screen."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ VERDICT = {"holds": ":green-badge[:material/check_circle: holds]",
            "pending": ":gray-badge[:material/hourglass_top: pending]"}
 
 
+_AUTOLINK = re.compile(r"(?i)(?:https?|ftp|mailto|xmpp):|\bwww\.|[^\s]@")
 _MARKUP = set("\\`*_{}[]()<>#+-.!|~:$=&\"'")
 
 
@@ -46,6 +48,9 @@ def plain(text: object, limit: int = 300) -> str:
     raw = " ".join(str(text).split())
     if len(raw) > limit:
         raw = raw[:limit] + f" … ({len(raw):,} characters)"
+    # GitHub-flavoured markdown links bare addresses (https://…, www.…, a@b.c) even when their
+    # punctuation is escaped: a word joiner (U+2060, invisible) keeps them from being recognised
+    raw = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\u2060" + m.group(0)[-1], raw)
     return "".join("\\" + c if c in _MARKUP else c for c in raw)
 
 

@@ -16,6 +16,8 @@ import pandas as pd
 __all__ = [
     "GroupRates",
     "group_rates",
+    "checked_labels",
+    "checked_masks",
     "fairness_table",
     "summary_metrics",
     "bootstrap_ci",
@@ -88,6 +90,43 @@ def _as_points(pred: np.ndarray) -> np.ndarray:
     return pred.astype(np.float64)
 
 
+def checked_labels(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as float64 0/1, refusing what no rate can be measured on: a label that is not
+    0 or 1 (2 would count as a positive in TPR, -1 as neither), NaN, or infinite."""
+    y = np.asarray(labels)
+    if y.dtype == bool:
+        return y.astype(np.float64)
+    try:
+        yf = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"labels must be 0/1 numbers, got dtype {y.dtype}") from None
+    if ((yf == 0) | (yf == 1)).all():   # the common case, a few µs (np.isin is ten times slower)
+        return yf
+    bad = ~np.isin(yf, (0.0, 1.0))
+    if bad.any():
+        seen = sorted({str(v) for v in yf[bad][:1000]})[:5]
+        raise ValueError(f"labels must be 0 or 1 (binary ground truth); {int(bad.sum())} are not "
+                         f"(values {', '.join(seen)}); map them to 0/1 first")
+    return yf
+
+
+def checked_masks(masks: np.ndarray) -> np.ndarray:
+    """Group masks ``[G, N]`` as booleans, refusing NaN or values other than 0/1 (``NaN`` would be
+    read as a member by ``astype(bool)``)."""
+    m = np.asarray(masks)
+    if m.dtype == bool:
+        return m
+    try:
+        mf = m.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"group masks must be boolean, got dtype {m.dtype}") from None
+    bad = ~((mf == 0) | (mf == 1))
+    if bad.any():
+        raise ValueError(f"group masks must be boolean (or 0/1); {int(bad.sum())} entries are not "
+                         f"(e.g. {mf[bad][0]!r}): membership cannot be NaN")
+    return mf.astype(bool)
+
+
 def group_rates(
     pred: np.ndarray,
     labels: np.ndarray,
@@ -107,8 +146,8 @@ def group_rates(
     rest of the data.
     """
     P = _as_points(pred)
-    y = np.asarray(labels).astype(np.float64)
-    M = np.asarray(masks, dtype=bool).astype(np.float64)
+    y = checked_labels(labels)
+    M = checked_masks(masks).astype(np.float64)
     if M.ndim != 2 or M.shape[1] != P.shape[1] or y.shape != (P.shape[1],):
         raise ValueError(f"shape mismatch: predictions {P.shape}, labels {y.shape}, masks {M.shape}; "
                          "expected [T, N], [N], [G, N]")

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .fairness import ALL
+from .fairness import ALL, checked_labels
 
 __all__ = ["CONSTANT_SHARE", "HEALTH_METRICS", "health_rows", "mark_degenerate", "degenerate_points",
            "is_degenerate", "TRIVIAL"]
@@ -81,6 +81,9 @@ def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family"
             where = f"{point.get('target')}'s validation rows"
         if np.isfinite(acc) and np.isfinite(maj) and acc <= maj + 1e-12:
             reasons.append(f"accuracy {acc:.3f} on {where} does not beat the majority class ({maj:.3f})")
+        elif ("val", "accuracy") in wide.columns and not np.isfinite(acc):
+            # an accuracy that cannot be measured is no evidence of health
+            reasons.append(f"accuracy on {where} is undefined (no examples, or a non-finite value)")
         for split in ("val", "test"):
             rows.append({**point, "split": split, "group": ALL, "metric": "degenerate",
                          "value": 1.0 if reasons else 0.0, "note": "; ".join(reasons)})
@@ -104,6 +107,7 @@ def is_degenerate(pred: np.ndarray, labels: np.ndarray, *, constant_share: float
     pred = np.asarray(pred, dtype=bool)
     if not len(pred):
         return ""
+    labels = checked_labels(labels)
     share = float(pred.mean())
     if max(share, 1 - share) >= constant_share:
         return f"predicts {'positive' if share >= 0.5 else 'negative'} for {max(share, 1 - share):.0%} of the examples"

@@ -41,7 +41,7 @@ from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from .fairness import group_rates
+from .fairness import checked_labels, checked_masks, group_rates
 
 __all__ = ["ALPHA", "N_BOOT", "N_BOOT_TESTS", "PointSet", "Interval", "resample_counts", "point_set", "contrast", "combine",
            "holm", "slope_weights", "front_membership", "ONE_SEED"]
@@ -150,8 +150,8 @@ def point_set(pred: np.ndarray, labels: np.ndarray, masks: np.ndarray, groups: S
     """Every metric of the points ``pred [T, N]`` (binary) at the estimate and under the seed's
     shared resamples (``counts`` from :func:`resample_counts`, drawn here when not given)."""
     P = np.atleast_2d(np.asarray(pred)).astype(np.float32)
-    y = np.asarray(labels).astype(np.float32)
-    M = np.asarray(masks, dtype=bool).astype(np.float32)
+    y = checked_labels(labels).astype(np.float32)
+    M = checked_masks(masks).astype(np.float32)
     if len(keys) != P.shape[0]:
         raise ValueError(f"{len(keys)} keys for {P.shape[0]} points")
     if counts is None:
