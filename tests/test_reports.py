@@ -152,6 +152,30 @@ def test_recreate_reproduces_the_hash_and_catches_changes(exported, tmp_path):
         read_record(tmp_path / "x.json")
 
 
+def test_recreate_refuses_a_record_that_does_not_describe_the_folders_weights(exported, pico_store, tmp_path):
+    """A forged record: another merge of the same run, its file hashes rewritten to match this
+    folder and its own hash recomputed (anyone can do both). It is consistent with itself and
+    would rebuild its own weights exactly; the folder's weights are not those, and recreate says
+    so, naming the file, before rebuilding anything."""
+    from taskfair.publishing.provenance import check_folder_weights, folder_weights_sha256, write_record
+    assert folder_weights_sha256(exported) == read_record(exported)["merged_weights_sha256"]
+    run = ArtifactStore(pico_store).open("pico")
+    base = load_theta0(run, 13)
+    other = build_record(run, 13, dict(zip(GROUPS, [0.1, 0.1, 0.1])),
+                         merged_model(run, 13, [0.1, 0.1, 0.1], base), n_boot=0)
+    forged = tmp_path / "forged"
+    shutil.copytree(exported, forged)
+    write_record({**other, "files": read_record(exported)["files"]}, forged)
+    assert read_record(forged)["merged_weights_sha256"] != read_record(exported)["merged_weights_sha256"]
+    model, tok, sha, ok = recreate(forged)
+    assert ok   # the record alone reproduces *its* weights: the hole this closes
+    assert "model.safetensors: the weights in" in check_folder_weights(forged, read_record(forged))
+    out = _cli("recreate", forged)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "DIFFERENT: model.safetensors" in out.stdout and "does not hold the model" in out.stdout
+    assert "identical" not in out.stdout
+
+
 def test_recreate_checks_the_files_of_the_export_itself(exported, tmp_path):
     """The rebuilt weights match the record, but the export's own weight file was damaged:
     recreate must say which file and exit 1."""
