@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelError, ConfigError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # a write that failed midway (the disk filled, a size limit): finished jobs are kept
+        from taskfair.store.files import os_error_line
+        print(f"error: could not write {os_error_line(exc, exc.filename or cfg.output_root)}; finished jobs are "
+              "kept, rerun the same command to resume", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C: every finished job is stored; the one under way is redone
         print(f"\ninterrupted: the finished jobs are kept in {cfg.output_root}/{cfg.run_id}; run the same "
               "command again to resume", file=sys.stderr)

@@ -290,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigSpecError, ExportError, ProvenanceError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # an output place that fails midway: named with its cause, in one line
+        from .store.files import os_error_line
+        print(f"error: {os_error_line(exc, exc.filename or '.')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

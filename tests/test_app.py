@@ -74,6 +74,10 @@ def test_garbage_url_parameters_are_explained(store):
     assert at.sidebar.selectbox[0].value == "pico"
     at = _ok(page("pages/2_remix.py", lam="1,abc").run())
     assert any("not a comma-separated list" in w.value for w in at.warning)
+    # read as a person means it: float("0_1") is 1 in Python, float("nan") a number
+    for raw in ("0_1,0.2,0.3", "nan,0.2,0.3"):
+        at = _ok(page("pages/2_remix.py", lam=raw).run())
+        assert any("not a comma-separated list" in w.value for w in at.warning), raw
     at = _ok(page("pages/2_remix.py", lam="0.2,0.3").run())
     assert any("3 subgroups" in w.value for w in at.warning)
     at = _ok(page("pages/2_remix.py", lam="0.2,0.3,9").run())

@@ -307,3 +307,17 @@ def test_an_undefined_validation_accuracy_is_not_healthy():
     marked = mark_degenerate(pd.DataFrame(rows))
     flag = marked[marked.metric == "degenerate"]
     assert (flag.value == 1.0).all() and flag.note.str.contains("accuracy on validation is undefined").all()
+
+
+def test_a_write_that_fails_midway_in_the_cli_is_one_line(pico_store, tmp_path, capsys, monkeypatch):
+    """The report's output file on a disk that fills: one line naming the path and the cause."""
+    from taskfair.__main__ import main as cli
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "r.html"
+    assert cli(["report", "--artifacts", str(pico_store), "--run", "pico", "--no-counterfactual",
+                "--bootstrap", "0", "-o", str(out)]) == 2
+    _one_line(capsys.readouterr().err, "no space left on the disk")
