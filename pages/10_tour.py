@@ -30,7 +30,8 @@ _PLAIN = {
 }
 
 try:   # the library's strict reader (int("1_0") would be 10)
-    step = int(parse_number(st.query_params.get("step", "0"), what="?step", integer=True, lo=0, hi=len(STEPS) - 1))
+    step = min(max(int(parse_number(st.query_params.get("step", "0"), what="?step", integer=True)), 0),
+               len(STEPS) - 1)
 except NumberError:
     step = 0
 

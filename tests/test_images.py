@@ -252,8 +252,17 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
     at.text_input(key="export_name").set_value("vit-remix")
     at.button(key="export_go").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("AutoModelForImageClassification" in s.value for s in at.success)
-    assert (tmp_path / "exports" / "vit-remix" / "preprocessor_config.json").is_file()
+    assert any("AutoModelForImageClassification" in s.value for s in at.success), [e.value for e in at.error]
+    exported = tmp_path / "exports" / "vit-remix"
+    assert (exported / "preprocessor_config.json").is_file()
+    # transformers writes ViT under its checkpoint names (encoder.layer.N, not layers.N): the
+    # folder's weights are hashed under the model's own names, and match the record
+    from safetensors import safe_open
+    from taskfair.publishing.provenance import check_folder_weights, folder_weights_sha256, read_record
+    with safe_open(str(exported / "model.safetensors"), framework="pt") as h:
+        assert any(".encoder.layer." in k for k in h.keys())
+    assert folder_weights_sha256(exported) == read_record(exported)["merged_weights_sha256"]
+    assert check_folder_weights(exported, read_record(exported)) == ""
 
 
 def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):

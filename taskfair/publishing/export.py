@@ -26,6 +26,7 @@ from ..models.inference import is_image_processor, predict_margins
 from ..steering.configurations import Config, parse_config, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
 from ..vectors.engine import memory_budget
+from ..vectors.taskvector import model_weights, weights_sha256
 from ..store import layout
 from ..errors import StoreError
 from ..store.files import check_output_place, os_error_line, package_versions, sha256_file
@@ -170,12 +171,12 @@ def export_model(model: torch.nn.Module, tokenizer, target: Path, *, provenance:
         (tmp / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
         if not any((tmp / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
             raise ExportError("the model was not written as safetensors")
-        if record is not None:   # what recreate will check: the folder's weights are the merged ones
-            from .provenance import check_folder_weights
-            mismatch = check_folder_weights(tmp, record)
-            if mismatch:
-                raise ExportError(f"the written weights do not hash as recorded ({mismatch}); nothing was written")
-        problem = _check_written(tmp, model)
+        if record is not None:   # what recreate will check: the record's merged weights are these
+            recorded, held = record["merged_weights_sha256"], weights_sha256(model_weights(model))
+            if recorded != held:
+                raise ExportError(f"the record says the merged weights hash to {recorded[:16]}…, the model "
+                                  f"being exported hashes to {held[:16]}…; nothing was written")
+        problem = _check_written(tmp, model)   # and the files hold exactly the model's tensors
         # reloading with transformers holds a second model: done when two copies fit the memory
         # budget; above that the bitwise check of every written tensor stands for it
         fits = 2 * _weights_bytes(model) <= memory_budget()

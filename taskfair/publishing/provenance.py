@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from ..data.images import is_image_run
 from ..errors import StoreError
@@ -168,11 +169,44 @@ def check_export_files(folder: str | Path, record: Mapping) -> list[str]:
     return out
 
 
+def _folder_model_class(folder: Path):
+    """The transformers class an export folder's config.json names, and that config."""
+    import transformers
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(folder))
+    except Exception as exc:  # no config.json, or one transformers cannot read
+        raise ProvenanceError(f"{folder}: its config.json cannot be read ({type(exc).__name__}: "
+                              f"{str(exc)[:120]})") from None
+    arch = (getattr(config, "architectures", None) or [None])[0]
+    cls = getattr(transformers, arch, None) if isinstance(arch, str) else None
+    if cls is None:
+        raise ProvenanceError(f"{folder}: its config.json names no model class transformers knows "
+                              f"(architectures={getattr(config, 'architectures', None)!r})")
+    return cls, config
+
+
+def _parameter_names(cls, config) -> set[str] | None:
+    """The floating-point parameter names of ``cls(config)``, built on the meta device (no memory
+    for weights); None when the class cannot be built so."""
+    try:
+        with torch.device("meta"):
+            skeleton = cls(config)
+        return set(model_weights(skeleton))
+    except Exception:
+        return None
+
+
 def folder_weights_sha256(folder: str | Path) -> str:
-    """:func:`weights_sha256` of the floating-point weights in an export folder's safetensors files
-    (one file or shards), read one tensor at a time: the hash a record's ``merged_weights_sha256``
-    must equal for the folder to hold the model the record describes."""
-    from safetensors import safe_open
+    """:func:`weights_sha256` of the model an export folder holds, under the model's own parameter
+    names: the hash a record's ``merged_weights_sha256`` must equal for the folder to hold the
+    model the record describes.
+
+    When the safetensors files hold every parameter under its name (BERT, Llama, …) the tensors
+    are read one at a time from the files. transformers writes some models under older checkpoint
+    names (ViT's ``encoder.layer.N`` for ``layers.N``) and ties some weights: then the folder is
+    loaded with transformers, as anyone using it would, and hashed — one model in memory, freed
+    before this returns."""
+    import gc
 
     from ..vectors.taskvector import WeightsHasher
     folder = Path(folder)
@@ -186,14 +220,26 @@ def folder_weights_sha256(folder: str | Path) -> str:
                 if name in where:
                     raise ProvenanceError(f"{f.name} and {where[name].name} both hold {name!r}: not one model")
                 where[name] = f
-    h = WeightsHasher()
-    for name in sorted(where):
-        with safe_open(str(where[name]), framework="pt") as fh:
-            t = fh.get_tensor(name)
-        if t.is_floating_point():
+    cls, config = _folder_model_class(folder)
+    names = _parameter_names(cls, config)
+    if names is not None and names <= set(where):
+        h = WeightsHasher()
+        for name in sorted(names):
+            with safe_open(str(where[name]), framework="pt") as fh:
+                t = fh.get_tensor(name)
             h.update(name, t)
-        del t
-    return h.hexdigest()
+            del t
+        return h.hexdigest()
+    try:
+        model = cls.from_pretrained(str(folder), use_safetensors=True, dtype="auto")
+    except Exception as exc:
+        raise ProvenanceError(f"{folder}: transformers cannot load the weights ({type(exc).__name__}: "
+                              f"{str(exc)[:120]})") from None
+    try:
+        return weights_sha256(model_weights(model))
+    finally:
+        del model
+        gc.collect()
 
 
 def check_folder_weights(folder: str | Path, record: Mapping) -> str:
