@@ -23,7 +23,7 @@ from common import save
 
 def main(root: str = "artifacts", run_id: str = "quick", front_points: int = 5, budget: int = 6) -> dict:
     from taskfair.metrics.fairness import ALL, group_rates
-    from taskfair.steering.configurations import config_margins
+    from taskfair.steering.margins import config_margins
     from taskfair.steering.counterfactual import counterfactual_test
     from taskfair.steering.exact import build_model, load_theta0, model_margins
     from taskfair.steering.configurations import parse_config, recipe

@@ -43,7 +43,7 @@ def slider_latency(root: str, run_id: str, moves: int = 40) -> dict:
 
 def estimate_error(root: str, run_id: str, n: int) -> dict:
     from taskfair.steering.estimate import RemixEstimator
-    from taskfair.steering.exact import exact_margins, load_theta0
+    from taskfair.steering.exact import load_theta0, merged_model, model_margins
     from taskfair.metrics.fairness import group_rates
     from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
@@ -62,7 +62,7 @@ def estimate_error(root: str, run_id: str, n: int) -> dict:
     t_est = []
     for _ in range(n):
         lams = rng.uniform(0, 1, len(res.groups))
-        exact = exact_margins(run, seed, lams, base)["test"]
+        exact = model_margins(run, seed, merged_model(run, seed, lams, base), base[1])["test"]
         r_exact = group_rates(exact > 0, sr.labels["test"], sr.masks["test"])
         for name, est in variants.items():
             t = time.perf_counter()

@@ -19,7 +19,7 @@ The packages follow the stages, each using only those above it in this list:
 The pipeline that produces runs (training, the λ grid, the summary) is the ``precompute``
 package beside this one; it uses only the names below.
 """
-__version__ = "0.1.0"
+from .version import __version__
 
 from .config import ConfigError, StudyConfig, TrainConfig, load_config
 from .data import (CIVIL_COMMENTS_GROUPS, MHS_SUBGROUPS, REDDITBIAS_GROUPS, DataError, Dataset, Splits,

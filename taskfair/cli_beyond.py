@@ -27,7 +27,8 @@ def cmd_thresholds(args) -> int:
     import pandas as pd
 
     from .metrics.fairness import ALL
-    from .steering.configurations import config_margins, parse_config
+    from .steering.configurations import parse_config
+    from .steering.margins import config_margins
     from .steering.thresholds import NAMES, THRESHOLD_CAVEAT, fit_thresholds, metrics_of_margins
     from .steering.views import chosen_configs
     res = _results(args)

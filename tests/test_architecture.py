@@ -20,9 +20,7 @@ def _python_files(*folders: str) -> list[Path]:
 def _imports(path: Path, root: Path = ROOT) -> list[tuple[str, int]]:
     """Absolute module names imported by ``path`` (relative imports resolved), with line numbers."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = ".".join(path.relative_to(root).with_suffix("").parts)
-    if path.name != "__init__.py":
-        package = package.rsplit(".", 1)[0]
+    package = ".".join(path.relative_to(root).with_suffix("").parts).rsplit(".", 1)[0]  # (…/__init__ too)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -73,6 +71,106 @@ def test_the_import_check_catches_an_upward_import(tmp_path):
     assert any(":1 (data) imports the later stage taskfair.steering" in b for b in bad)
     assert any(":3 imports streamlit" in b for b in bad)
     assert not any(":2 " in b for b in bad)   # config is an earlier stage: allowed
+
+
+def _module_graph(root: Path) -> dict[str, set[str]]:
+    """taskfair's modules and what each imports of them, imports inside functions included (they
+    hide an arrow, they do not remove it). ``from . import x`` is an arrow to module ``x``; a name
+    that is not a module is an arrow to the package (``__init__``) that hands it on."""
+    modules = {}
+    for path in sorted((root / "taskfair").rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if path.name == "__init__.py" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        out = set()
+        for target, _ in _imports(path, root):
+            if target in modules:
+                out.add(target)
+        # ``from pkg import x`` lists both pkg and pkg.x: keep pkg only if some name is not a module
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                pkg = _imports_from(node, path, root)
+                if (pkg in out and all(f"{pkg}.{a.name}" in modules for a in node.names)
+                        and not _imports_package_elsewhere(tree, node, pkg, path, root)):
+                    out.discard(pkg)
+        out.discard(name)
+        graph[name] = out
+    return graph
+
+
+def _imports_from(node: ast.ImportFrom, path: Path, root: Path) -> str:
+    package = ".".join(path.relative_to(root).with_suffix("").parts).rsplit(".", 1)[0]  # (…/__init__ too)
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[:len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports_package_elsewhere(tree, this, pkg: str, path: Path, root: Path) -> bool:
+    """Whether another import in the file takes a non-module name from ``pkg`` (or imports it)."""
+    for node in ast.walk(tree):
+        if node is this:
+            continue
+        if isinstance(node, ast.Import) and any(a.name == pkg for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and _imports_from(node, path, root) == pkg:
+            return True
+    return False
+
+
+def _loops(root: Path) -> list[list[str]]:
+    """Every loop of imports among taskfair's modules (each once, as a list of module names)."""
+    graph = _module_graph(root)
+    index, low, stack, on, loops = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:   # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                loops.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return loops
+
+
+def test_no_module_imports_itself_back_through_others():
+    loops = _loops(ROOT)
+    assert not loops, "import loops (move what ties them above both): " + "; ".join(" <-> ".join(l) for l in loops)
+
+
+def test_the_loop_check_catches_a_loop_hidden_in_a_function(tmp_path):
+    pkg = tmp_path / "taskfair" / "steering"
+    pkg.mkdir(parents=True)
+    (tmp_path / "taskfair" / "__init__.py").write_text("from .version import v\n")
+    (tmp_path / "taskfair" / "version.py").write_text("v = 1\n")
+    (pkg / "__init__.py").write_text("from .a import f\nfrom .b import g\n")
+    (pkg / "a.py").write_text("from .b import g\ndef f():\n    return g()\n")
+    (pkg / "b.py").write_text("def g():\n    from .a import f\n    return f\n")
+    (pkg / "c.py").write_text("from . import a\nfrom .. import version\n")   # names modules: no loop
+    assert _loops(tmp_path) == [["taskfair.steering.a", "taskfair.steering.b"]]
+    (pkg / "e.py").write_text("from .. import v\n")    # the package's face, which imports everything
+    (tmp_path / "taskfair" / "__init__.py").write_text("from .version import v\nfrom .steering import e\n")
+    assert ["taskfair", "taskfair.steering.e"] in _loops(tmp_path)
 
 
 def test_pipeline_uses_only_the_public_library():

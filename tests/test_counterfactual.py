@@ -7,7 +7,8 @@ import pytest
 
 from taskfair import load_results
 from taskfair.data.counterfactual import Swapper, identity_pairs, swap_identity
-from taskfair.steering.configurations import ConfigSpecError, config_margins
+from taskfair.steering.configurations import ConfigSpecError
+from taskfair.steering.margins import config_margins
 from taskfair.steering.counterfactual import COUNTERFACTUAL_COLUMNS, counterfactual_test
 
 

@@ -149,7 +149,7 @@ def test_full_and_lora_fine_tunes_on_images(image_csv):
 
 
 def test_image_study_stores_metrics_and_exact_evaluation_agrees(image_store):
-    from taskfair.steering.exact import exact_margins, load_theta0
+    from taskfair.steering.exact import load_theta0, merged_model, model_margins
     from taskfair.store.results import load_results
     from taskfair.store import ArtifactStore
 
@@ -166,7 +166,7 @@ def test_image_study_stores_metrics_and_exact_evaluation_agrees(image_store):
     run = ArtifactStore(image_store).open("images-demo")
     base = load_theta0(run, 13)
     lams = [1.0 if g == "dim" else 0.0 for g in groups]
-    exact = exact_margins(run, 13, lams, base, splits=("test",))["test"]
+    exact = model_margins(run, 13, merged_model(run, 13, lams, base), base[1], splits=("test",))["test"]
     stored = res.seeds[13].single("subgroup", "dim", "test")
     np.testing.assert_allclose(exact, stored, atol=1e-4)
 
@@ -268,7 +268,7 @@ def test_dashboard_over_an_image_run(image_store, monkeypatch, tmp_path):
 def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):
     import shutil
 
-    from taskfair.steering.exact import exact_margins, load_theta0, merged_model
+    from taskfair.steering.exact import load_theta0, merged_model, model_margins
     from taskfair.publishing.provenance import build_record, eval_data_sha256, recreate
     from taskfair.store import ArtifactStore
 
@@ -276,7 +276,7 @@ def test_image_provenance_hashes_pixels_and_recreates(image_store, tmp_path):
     base = load_theta0(run, 13)
     lams = {"bright": 0.5, "dim": 0.2, "noisy": 0.8}
     model = merged_model(run, 13, list(lams.values()), base)
-    record = build_record(run, 13, lams, model, margins=exact_margins(run, 13, list(lams.values()), base),
+    record = build_record(run, 13, lams, model, margins=model_margins(run, 13, merged_model(run, 13, list(lams.values()), base), base[1]),
                           n_boot=20)
     _, _, sha, ok = recreate(record, artifact_root=image_store)
     assert ok and sha == record["merged_weights_sha256"]

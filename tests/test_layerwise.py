@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, config_margins, parse_config
+from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.margins import config_margins
 from taskfair.vectors.blocks import assign_blocks, block_names
 
 BERT = ["bert.embeddings.word_embeddings.weight", "bert.embeddings.LayerNorm.weight",
@@ -61,13 +62,13 @@ def res(pico_store):
 
 
 def test_equal_blocks_are_the_remix_and_a_zero_block_keeps_theta0_there(res):
-    from taskfair.steering.exact import build_model, exact_margins, load_theta0
+    from taskfair.steering.exact import build_model, load_theta0, merged_model, model_margins
     from taskfair.steering.configurations import recipe
     seed = next(iter(res.seeds))
     run = res.open_run()
     base = load_theta0(run, seed)
     lams = (0.3, -0.5, 0.8)
-    flat = exact_margins(run, seed, lams, base)["test"]
+    flat = model_margins(run, seed, merged_model(run, seed, lams, base), base[1])["test"]
     spec = "layerwise:" + ",".join("/".join([f"{v:g}"] * 4) for v in lams)
     same, est = config_margins(res, spec, seed, "test", base=base)
     assert not est and np.allclose(same, flat, atol=1e-5)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from precompute.__main__ import main
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, config_margins, parse_config
+from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.margins import config_margins
 from taskfair.steering.estimate import RemixEstimator
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,

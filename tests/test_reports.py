@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskfair.steering.configurations import ConfigSpecError, config_margins, parse_config, stored_configs
+from taskfair.steering.configurations import ConfigSpecError, parse_config, stored_configs
+from taskfair.steering.margins import config_margins
 from taskfair.steering.diff import DIRECTIONS, example_diff
-from taskfair.steering.exact import exact_margins, load_theta0, merged_model
+from taskfair.steering.exact import load_theta0, merged_model, model_margins
 from taskfair.publishing.export import export_model
 from taskfair.publishing.provenance import ProvenanceError, build_record, read_record, recreate
 from taskfair.publishing.htmlreport import html_report
@@ -99,7 +100,7 @@ def exported(pico_store, tmp_path_factory):
     base = load_theta0(run, 13)
     lams = [0.3, 0.8, 0.55]
     model = merged_model(run, 13, lams, base)
-    margins = exact_margins(run, 13, lams, base, splits=("val", "test"))
+    margins = model_margins(run, 13, merged_model(run, 13, lams, base), base[1], splits=("val", "test"))
     record = build_record(run, 13, dict(zip(GROUPS, lams)), model, margins=margins, n_boot=200)
     target = tmp_path_factory.mktemp("exp") / "m"
     export_model(model, base[1], target, provenance={"coefficients": dict(zip(GROUPS, lams))}, record=record)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, config_margins, extrapolation, lam_range, parse_config
+from taskfair.steering.configurations import ConfigSpecError, extrapolation, lam_range, parse_config
+from taskfair.steering.margins import config_margins
 from taskfair.steering.estimate import RemixEstimator
 
 

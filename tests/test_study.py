@@ -123,7 +123,7 @@ def test_results_so_far_while_the_run_computes(tmp_path, monkeypatch):
     assert "no precompute is running" in prog.describe()
 
     monkeypatch.undo()
-    from taskfair.steering.exact import exact_margins, load_theta0
+    from taskfair.steering.exact import load_theta0, merged_model, model_margins
     run_study(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, compile=True)), progress=False,
               on_change="resume")
     run = ArtifactStore(tmp_path).open("pico")
@@ -133,7 +133,8 @@ def test_results_so_far_while_the_run_computes(tmp_path, monkeypatch):
     assert done.finished and {"uniform", "probe"} <= set(done.metrics.family)
     # a point of the compiled grid equals the same point evaluated uncompiled
     lams, stored = done.seeds[13].margins("uniform", split="test")
-    again = exact_margins(run, 13, [lams[-1]] * 3, load_theta0(run, 13), splits=("test",))["test"]
+    base = load_theta0(run, 13)
+    again = model_margins(run, 13, merged_model(run, 13, [lams[-1]] * 3, base), base[1], splits=("test",))["test"]
     np.testing.assert_allclose(stored[-1], again, atol=1e-4)
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 from ..data.images import is_image_run
 from ..metrics.fairness import ALL
 from ..metrics.tables import HEADLINE_METRICS, rates_with_ci
-from ..steering.configurations import Config, config_margins, parse_config
+from ..steering.configurations import Config, parse_config
+from ..steering.margins import config_margins
 from ..steering.findings import findings
 from ..store.files import StoreError
 from ..steering.views import min_size_effect

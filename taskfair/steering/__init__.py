@@ -3,8 +3,9 @@ from the stored predictions, evaluate any configuration exactly, search coeffici
 fairness bounds, list the examples that flip between two configurations, and analyse the task
 vectors; plus the views of a run that the dashboard and the report show.
 
-- :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Config`, its merge
-  :class:`Recipe`, its margins (stored, estimated or exact)
+- :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Config` and its merge
+  :class:`Recipe`
+- :mod:`.margins`        — :func:`config_margins`: a configuration's margins (stored, estimated or exact)
 - :mod:`.estimate`       — :class:`RemixEstimator`, :func:`remix_metrics`
 - :mod:`.remix`          — :func:`remix_view`: one slider position, everything the Remix page shows
 - :mod:`.exact`          — :func:`load_theta0`, :func:`build_model`, :func:`exact_metrics`
@@ -19,8 +20,8 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.calibration`    — :func:`synthetic_results`, :func:`verdict_rates`: runs whose truth is known
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
-from .configurations import (Config, ConfigSpecError, Recipe, config_margins, parse_config, recipe,
-                             stored_configs)
+from .configurations import Config, ConfigSpecError, Recipe, parse_config, recipe, stored_configs
+from .margins import config_margins
 from .diff import DIRECTIONS, ExampleDiff, example_diff
 from .estimate import RemixEstimator, remix_health, remix_metrics
 from .bound import scaling_bound
@@ -28,7 +29,7 @@ from .calibration import Scenario, synthetic_results, verdict_rates
 from .evidence import point_sets
 from .findings import Finding, findings, findings_table
 from .remix import RemixView, remix_view
-from .exact import build_model, exact_margins, exact_metrics, load_theta0, merged_model, model_margins
+from .exact import build_model, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
 from .sensitivity import sensitivity, vector_tables
 from .thresholds import (THRESHOLD_CAVEAT, ThresholdFit, fit_thresholds, split_thresholds, threshold_metrics,
@@ -37,7 +38,7 @@ from .views import compare_methods, family_grid, frontier_points, health_warning
 
 __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
            "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "RemixView", "remix_view", "load_theta0", "build_model",
-           "merged_model", "model_margins", "exact_margins", "exact_metrics",
+           "merged_model", "model_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
            "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings", "findings_table",

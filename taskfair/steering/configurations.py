@@ -13,8 +13,8 @@
                          evaluated exactly. ``layerwise[2,4]:…`` splits the layers at 2 and 4
                          instead (embeddings / layers 0-1 / 2-3 / 4-end / head)
 
-Stored points are read back exactly; a remix that was not evaluated is the instant estimate
-unless exact evaluation is asked for.
+A configuration's margins (a stored point, the remix estimate or an exact run) are
+:func:`taskfair.steering.margins.config_margins`.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import numpy as np
 from ..config.values import NumberError, echo, parse_number
 from ..store.results import RunResults
 
-__all__ = ["Config", "Recipe", "recipe", "parse_config", "config_margins", "stored_configs", "ConfigSpecError",
+__all__ = ["Config", "Recipe", "recipe", "parse_config", "stored_configs", "ConfigSpecError",
            "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range"]
 
 
@@ -258,51 +258,3 @@ def stored_configs(results: RunResults) -> list[str]:
                 continue
             out += [Config(family, target, float(l)).spec for l in lams]
     return out
-
-
-def config_margins(results: RunResults, config: Config | str, seed: int, split: str = "test", *,
-                   exact: bool = False, base=None) -> tuple[np.ndarray, bool]:
-    """``(margins [N], estimated)`` of a configuration for one seed and split."""
-    if isinstance(config, str):
-        config = parse_config(config, results.groups)
-    if seed not in results.seeds:
-        raise ConfigSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
-    sr = results.seeds[seed]
-    if config.kind in ("base", "fft", "lora"):
-        return sr.single(config.kind, "", split).astype(np.float64), False
-    if config.kind == "subgroup":
-        return sr.single("subgroup", config.target, split).astype(np.float64), False
-    if config.kind in ("uniform", "inject", "axis", "ties", "dare"):
-        try:
-            lams, rows = sr.margins(config.kind, config.target, split)
-        except KeyError:
-            raise ConfigSpecError(f"{config.spec!r}: this run evaluated no {config.kind} merges "
-                                  "(set grids.methods in the precompute config)") from None
-        hit = np.flatnonzero(np.isclose(lams, config.lam, atol=1e-6))
-        if not len(hit):
-            raise ConfigSpecError(f"{config.spec!r} was not evaluated; stored λ: "
-                                  f"{', '.join(f'{v:g}' for v in lams)} (or use a remix)")
-        return rows[hit[0]].astype(np.float64), False
-    if config.kind == "layerwise":  # no estimate exists for per-block λ: always exact
-        from .exact import build_model, load_theta0, model_margins
-        run = results.open_run()
-        fresh = base is None
-        base = base or load_theta0(run, seed)
-        model = build_model(run, seed, recipe(config, results.groups, results.config, seed), base, in_place=fresh)
-        return model_margins(run, seed, model, base[1], splits=(split,))[split].astype(np.float64), False
-    # remix: a stored point when there is one, else the estimate or an exact evaluation
-    lams, rows = sr.subgroup_space(split)
-    if len(lams):
-        hit = np.flatnonzero(np.all(np.isclose(lams, config.lams, atol=1e-6), axis=1))
-        if len(hit):
-            return rows[hit[0]], False
-    if exact:
-        from .exact import exact_margins, load_theta0
-        run = results.open_run()
-        base = base or load_theta0(run, seed)
-        return exact_margins(run, seed, config.lams, base, splits=(split,))[split].astype(np.float64), False
-    from .estimate import RemixEstimator
-    m = RemixEstimator(sr, split).margins(config.lams)
-    if not np.isfinite(m).all():
-        raise ConfigSpecError(f"{config.spec!r}: the estimate is not finite; evaluate it exactly (--exact)")
-    return m, True

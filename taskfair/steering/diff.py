@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..store.results import RunResults
-from .configurations import Config, config_margins, parse_config
+from .configurations import Config, parse_config
+from .margins import config_margins
 
 __all__ = ["ExampleDiff", "example_diff", "DIRECTIONS"]
 

@@ -23,7 +23,7 @@ from ..vectors.engine import MergeEngine
 from ..vectors.taskvector import model_weights, weights_sha256
 from .configurations import Config, ConfigSpecError, Recipe, parse_config, recipe
 
-__all__ = ["load_theta0", "build_model", "merged_model", "model_margins", "exact_margins",
+__all__ = ["load_theta0", "build_model", "merged_model", "model_margins",
            "exact_metrics"]
 
 Progress = Callable[[float], None]
@@ -128,13 +128,6 @@ def model_margins(run: Run, seed: int, model: torch.nn.Module, processor, *, spl
         if on_progress:
             on_progress((i + 1) / len(splits))
     return out
-
-
-def exact_margins(run: Run, seed: int, lams: Sequence[float], base, *, splits=("test",),
-                  on_progress: Progress | None = None) -> dict[str, np.ndarray]:
-    """Margins of ``θ0 + Σ λ_g τ_g`` on the seed's splits (``base`` is ``(θ0 model, tokenizer)``)."""
-    return model_margins(run, seed, merged_model(run, seed, lams, base), base[1], splits=splits,
-                         on_progress=on_progress)
 
 
 def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *,

@@ -28,7 +28,8 @@ from ..metrics.fairness import ALL
 from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_with_ci
 from ..store.results import RunResults
-from .configurations import Config, ConfigSpecError, config_margins, parse_config
+from .configurations import Config, ConfigSpecError, parse_config
+from .margins import config_margins
 
 __all__ = ["CONSTRAINTS", "MIN_CATEGORY", "ThresholdFit", "sensitive_values", "fit_thresholds",
            "split_thresholds", "threshold_predictions", "threshold_metrics", "threshold_points",

@@ -14,6 +14,7 @@ from typing import Iterator, Mapping
 import torch
 
 from ..errors import StoreError
+from ..version import __version__
 from ..vectors.streaming import NAMES
 from ..vectors.taskvector import TaskVector, TaskVectorMismatch
 
@@ -203,13 +204,8 @@ def package_versions() -> dict[str, str]:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
-            out[p] = "not installed" if p != "taskfair" else _taskfair_version()
+            out[p] = "not installed" if p != "taskfair" else __version__
     return out
-
-
-def _taskfair_version() -> str:
-    from .. import __version__
-    return __version__
 
 
 # --------------------------------------------------------------------------- task vectors on disk
