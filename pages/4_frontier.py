@@ -79,7 +79,7 @@ if exportable:
     ex_labels = [l for l, _ in exportable]
     ex_default = next((i for i, l in enumerate(ex_labels) if l in on_front), 0)
     ex_choice = st.selectbox("Configuration to export", ex_labels, index=ex_default, key="fr_export_choice",
-                             help="Any stored point: FFT, LoRA, injections, TIES/DARE and remixes alike.")
+                             help="Any stored point: FFT, LoRA, injections, other merge methods and remixes alike.")
     if st.button("Export this point", key="fr_export"):
         st.session_state["export_config"] = dict(exportable)[ex_choice]
         try:

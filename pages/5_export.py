@@ -7,14 +7,13 @@ import streamlit as st
 
 from taskfair.publishing.export import (ExportError, auto_model_class, default_export_name, export_configuration,
                                         safe_export_dir, zip_export)
-from taskfair.steering.configurations import Config, ConfigSpecError, lam_range, parse_config
+from taskfair.steering.configurations import Config, ConfigSpecError, config_forms, lam_range, parse_config
 from ui import common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
 
 st.title("Export the merged model")
-st.caption("Any configuration of this run: fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, "
-           "axis:<g>:<λ>, remix:<λ1>,…, ties:<λ>, dare:<λ> — from the Frontier (*Export this point*), "
+st.caption(f"Any configuration of this run: {config_forms()} — from the Frontier (*Export this point*), "
            "the Remix page, or typed here.")
 lams, problem = common.parse_lams(st.query_params.get("lam"), groups, *lam_range(res))
 if problem:

@@ -3,8 +3,8 @@
 
 The base is ``0`` and FFT is ``e_0`` (job ``reference``, evaluated right after FFT's training),
 subgroup model g is ``e_g``, the uniform sweep is ``(0, λ, …, λ)``, injection into FFT is ``e_0 + λ e_g``, subgroup g's own axis is ``λ e_g``; pairs
-and random probes teach the remix estimate how the vectors interact; TIES/DARE are other merges
-of the subgroup vectors. Identical points are evaluated once.
+and random probes teach the remix estimate how the vectors interact; each of ``grids.methods``
+(TIES, DARE, …) is another merge of the subgroup vectors. Identical points are evaluated once.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from itertools import combinations
 import numpy as np
 
 from taskfair.config import StudyConfig
+from taskfair.steering import method_recipe_params
 from taskfair.store import layout
 
 __all__ = ["Point", "plan_points", "REFERENCE", "seed_jobs", "planned_jobs"]
@@ -23,7 +24,7 @@ REFERENCE = "reference"
 
 @dataclass(frozen=True)
 class Point:
-    family: str          # base | fft | subgroup | uniform | inject | axis | pair | probe | ties | dare | lora
+    family: str          # base | fft | subgroup | uniform | inject | axis | pair | probe | lora, or a merge method
     target: str          # the subgroup for subgroup/inject/axis, else ""
     lam: float           # λ, NaN where it does not apply
     coef: tuple[float, ...]
@@ -64,9 +65,8 @@ def plan_points(cfg: StudyConfig, groups: tuple[str, ...], seed: int = 0) -> dic
         jobs["pairs"] = [Point("pair", f"{g}+{h}", lam, tuple(np.add(e(i + 1, lam), e(j + 1, lam)).tolist()))
                          for lam in cfg.grids.pairs for (i, g), (j, h) in combinations(enumerate(groups), 2)]
     for m in cfg.grids.methods:
-        params = (("density", cfg.grids.ties_density),) if m == "ties" else \
-            (("drop_rate", cfg.grids.dare_drop_rate), ("seed", seed))
-        jobs[f"method/{m}"] = [Point(m, "", lam, (0.0,) + (lam,) * k, m, params) for lam in cfg.grids.methods_grid]
+        jobs[f"method/{m}"] = [Point(m, "", lam, (0.0,) + (lam,) * k, m, method_recipe_params(cfg.grids, m, seed))
+                               for lam in cfg.grids.methods_grid]
     if k > 1 and cfg.grids.probes:
         rng = np.random.default_rng([seed, 1729])
         jobs["probes"] = [Point("probe", f"#{n}", float("nan"), (0.0,) + tuple(np.round(rng.uniform(0, 1, k), 4).tolist()))

@@ -7,10 +7,11 @@ equalized odds difference (EOD) per subgroup, one subgroup against the rest.
 
 The packages follow the stages, each using only those above it in this list:
 
+- ``methods``    — the merge methods, each registered with its parameters and their ranges
 - ``config``     — typed, validated study configs (YAML or mapping)
 - ``data``       — datasets, readers, splits
 - ``models``     — loading, inference (margins), fine-tuning (full, LoRA)
-- ``vectors``    — task vectors and merge methods (in memory, flat, streamed)
+- ``vectors``    — task vectors and merging (in memory, flat, streamed)
 - ``metrics``    — fairness metrics vectorized over λ, frontiers, per-point tables
 - ``store``      — run folders, their layout, and a finished run read back
 - ``steering``   — a finished run: configurations, estimate, exact evaluation, search, diff
@@ -40,9 +41,9 @@ from .steering import (Config, ConfigSpecError, RemixEstimator, build_model, con
                        synthetic_results, verdict_rates)
 from .store import (ArtifactStore, Run, RunResults, layout, load_results, load_task_vector,
                     save_task_vector)
-from .vectors import (MERGE_METHODS, FlatMerger, MergeEngine, ParamLayout, TaskVector, TaskVectorMismatch,
-                      cosine_matrix, inject, load_weights_into, merge, model_weights, register_merge_method,
-                      stream_merge, uniform_merge, weights_sha256)
+from .methods import MERGE_METHODS, grid_methods, method_spec, register_merge_method
+from .vectors import (FlatMerger, MergeEngine, ParamLayout, TaskVector, TaskVectorMismatch, cosine_matrix, inject,
+                      load_weights_into, merge, model_weights, stream_merge, uniform_merge, weights_sha256)
 
 __all__ = [
     # config
@@ -57,7 +58,7 @@ __all__ = [
     "is_image_model", "finetune", "finetune_lora", "predict_margins", "encode_inputs", "best_device", "same_device", "check_model_spec",
     # task vectors and merging
     "TaskVector", "TaskVectorMismatch", "model_weights", "weights_sha256", "cosine_matrix",
-    "MERGE_METHODS", "register_merge_method", "merge", "uniform_merge", "inject", "FlatMerger",
+    "MERGE_METHODS", "register_merge_method", "method_spec", "grid_methods", "merge", "uniform_merge", "inject", "FlatMerger",
     "ParamLayout", "load_weights_into", "stream_merge", "MergeEngine",
     # fairness metrics
     "ALL", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci", "aggregate_seeds",

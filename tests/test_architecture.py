@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # the library's stages, in order: a package may import only itself and those before it
-STAGES = ("errors", "config", "data", "models", "vectors", "metrics", "store", "steering", "publishing")
+STAGES = ("errors", "methods", "config", "data", "models", "vectors", "metrics", "store", "steering", "publishing")
 
 
 def _python_files(*folders: str) -> list[Path]:

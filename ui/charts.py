@@ -8,6 +8,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from taskfair.methods import grid_methods
+
 NAMES = {"accuracy": "Accuracy", "dpd": "DPD", "eod": "EOD", "macro_accuracy": "Macro accuracy",
          "worst_dpd": "Worst-case DPD", "worst_eod": "Worst-case EOD"}
 COLORS = {"FFT": "#1f77b4", "LoRA": "#ff7f0e", "task addition": "#2ca02c"}
@@ -17,8 +19,15 @@ FAMILY_STYLE = {"base": ("#000000", "diamond"), "fft": ("#0072B2", "square"), "l
                 "subgroup": ("#CC79A7", "triangle-up"), "uniform": ("#009E73", "circle"),
                 "inject": ("#D55E00", "triangle-down"), "axis": ("#56B4E9", "cross"),
                 "pair": ("#0072B2", "pentagon"), "probe": ("#000000", "circle-open"),
-                "ties": ("#D55E00", "hexagon"), "dare": ("#009E73", "star-square"),
                 "thresholds": ("#000000", "star-diamond")}
+# the merge methods of taskfair.methods, in the order they were registered
+METHOD_STYLES = (("#D55E00", "hexagon"), ("#009E73", "star-square"), ("#CC79A7", "hourglass"),
+                 ("#56B4E9", "bowtie"), ("#E69F00", "star-triangle-up"), ("#0072B2", "asterisk-open"))
+
+
+def family_styles() -> dict[str, tuple[str, str]]:
+    """Colour and marker of every Frontier family, the registered merge methods included."""
+    return {**FAMILY_STYLE, **{m: METHOD_STYLES[i % len(METHOD_STYLES)] for i, m in enumerate(grid_methods())}}
 TEMPLATE = "plotly_white"
 
 
@@ -195,8 +204,8 @@ def frontier(df: pd.DataFrame, unfairness: str, remixes: pd.DataFrame | None = N
         extra["hover_data"] = {"front share": df["front_share"].map(
             lambda v: "no resamples" if pd.isna(v) else f"{v:.0%} of resamples")}
     fig = px.scatter(df, x=unfairness, y="accuracy", color="family", symbol="family", hover_name="label",
-                     color_discrete_map={f: c for f, (c, _) in FAMILY_STYLE.items()},
-                     symbol_map={f: m for f, (_, m) in FAMILY_STYLE.items()},
+                     color_discrete_map={f: c for f, (c, _) in family_styles().items()},
+                     symbol_map={f: m for f, (_, m) in family_styles().items()},
                      template=TEMPLATE, height=480, **extra,
                      labels={unfairness: NAMES[unfairness], "accuracy": "Accuracy"})
     if len(bad):  # constant predictors: trivially "fair", never on the front

@@ -4,11 +4,11 @@ from there by everything that rebuilds a run's models. (Named profiles such as `
 to the pipeline: :mod:`precompute.profiles`.)
 
 - :mod:`.schema`  — the dataclasses (:class:`StudyConfig`, :class:`TrainConfig` …)
-- :mod:`.loading` — :func:`load_config`
+- :mod:`.loading` — :func:`load_config`; :func:`method_params`, what a merge method of a run merges with
 """
-from .loading import load_config
+from .loading import load_config, method_params, upgrade_legacy
 from .schema import (ConfigError, DatasetConfig, EvalConfig, GridConfig, LoraConfig, Precision, StudyConfig,
                      TrainConfig)
 
 __all__ = ["ConfigError", "Precision", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig",
-           "EvalConfig", "StudyConfig", "load_config"]
+           "EvalConfig", "StudyConfig", "load_config", "method_params", "upgrade_legacy"]

@@ -12,9 +12,13 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
-from .schema import ConfigError, StudyConfig
+from ..methods import grid_methods, method_spec
+from .schema import ConfigError, GridConfig, StudyConfig
 
-__all__ = ["load_config"]
+__all__ = ["load_config", "method_params", "upgrade_legacy"]
+
+# fields of earlier versions, read into their present place (a run's stored config keeps them)
+_LEGACY_GRIDS = {"ties_density": ("ties", "density"), "dare_drop_rate": ("dare", "drop_rate")}
 
 
 def _type_name(tp) -> str:
@@ -42,6 +46,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
         return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        key_tp, item = args
+        return {_coerce(k, key_tp, f"{where} key"): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
@@ -108,8 +117,20 @@ def _check(cfg: StudyConfig) -> StudyConfig:
         need(grid not in ("uniform", "pairs") or all(v >= 0 for v in values), f"grids.{grid}",
              f"λ must be ≥ 0 here (negative λ belong on grids.axis or grids.inject), got {list(values)}")
         need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
-    bad = [m for m in cfg.grids.methods if m not in ("ties", "dare")]
-    need(not bad, "grids.methods", f"{bad} unknown; choose from ['ties', 'dare'] (plain addition is always there)")
+    bad = [m for m in cfg.grids.methods if m not in grid_methods()]
+    need(not bad, "grids.methods", f"{bad} unknown; choose from {list(grid_methods())} (plain addition is always there)")
+    need(len(set(cfg.grids.methods)) == len(cfg.grids.methods), "grids.methods",
+         f"a method is listed twice in {list(cfg.grids.methods)}")
+    for m, given in cfg.grids.method_params.items():
+        need(m in grid_methods(), f"grids.method_params.{m}", f"no merge method {m!r}; choose from "
+             f"{list(grid_methods())}")
+        spec = method_spec(m)
+        for name, value in given.items():
+            known = [p.name for p in spec.params]
+            need(name in known, f"grids.method_params.{m}.{name}",
+                 f"{m} has no parameter {name!r}; its parameters: {known or 'none'}")
+            why = spec.param(name).problem(value)
+            need(not why, f"grids.method_params.{m}.{name}", why)
     need(all(math.isfinite(v) and v >= 0 for v in cfg.grids.methods_grid) and
          (bool(cfg.grids.methods_grid) or not cfg.grids.methods), "grids.methods_grid",
          f"give finite λ ≥ 0, got {list(cfg.grids.methods_grid)}")
@@ -117,9 +138,6 @@ def _check(cfg: StudyConfig) -> StudyConfig:
     need(len(lo_hi) == 2 and all(math.isfinite(v) and abs(v) <= 10 for v in lo_hi) and lo_hi[0] < lo_hi[1]
          and lo_hi[0] <= 0 <= lo_hi[1], "grids.lam_range",
          f"give [low, high] with -10 ≤ low ≤ 0 ≤ high ≤ 10 and low < high, got {list(lo_hi)}")
-    need(0 < cfg.grids.ties_density <= 1, "grids.ties_density", f"must be in (0, 1], got {cfg.grids.ties_density}")
-    need(0 <= cfg.grids.dare_drop_rate < 1, "grids.dare_drop_rate",
-         f"must be in [0, 1), got {cfg.grids.dare_drop_rate}")
     need(0 <= cfg.eval.bootstrap <= 100_000, "eval.bootstrap", f"must be between 0 and 100000, got {cfg.eval.bootstrap}")
     need(0 <= cfg.grids.probes <= 1000, "grids.probes", f"must be between 0 and 1000, got {cfg.grids.probes}")
     d = cfg.dataset
@@ -149,7 +167,44 @@ def _check(cfg: StudyConfig) -> StudyConfig:
     need(0 <= cfg.lora.dropout < 1, "lora.dropout", f"must be in [0, 1), got {cfg.lora.dropout}")
     need(cfg.lora.learning_rate is None or cfg.lora.learning_rate > 0, "lora.learning_rate", "must be > 0")
     need(cfg.eval.batch_size >= 1, "eval.batch_size", "must be ≥ 1")
-    return cfg
+    # each evaluated method's parameters in full: the stored config says what the run used
+    full = {m: method_params(cfg.grids, m) for m in cfg.grids.methods}
+    full.update({m: method_params(cfg.grids, m) for m in cfg.grids.method_params if m not in full})
+    return dataclasses.replace(cfg, grids=dataclasses.replace(cfg.grids, method_params=full))
+
+
+def method_params(grids: GridConfig | Mapping[str, Any], method: str) -> dict[str, float]:
+    """The parameters ``method`` merges with in a run: its registered defaults, overridden by
+    ``grids.method_params`` (of a :class:`GridConfig`, or of a stored config's ``grids``
+    mapping, whose earlier field names are read too)."""
+    if isinstance(grids, GridConfig):
+        given = grids.method_params.get(method, {})
+    else:
+        given = dict(upgrade_legacy({"grids": dict(grids)})["grids"].get("method_params", {}).get(method, {}))
+    return method_spec(method).resolve(given)
+
+
+def upgrade_legacy(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config mapping with the fields of earlier versions moved to their present place
+    (``grids.ties_density`` → ``grids.method_params.ties.density``); the rest unchanged."""
+    data = dict(data)
+    grids = data.get("grids")
+    if not isinstance(grids, Mapping) or not any(k in grids for k in _LEGACY_GRIDS):
+        return data
+    grids = dict(grids)
+    params = grids.get("method_params") or {}
+    if not isinstance(params, Mapping):   # the type check says what is wrong with it
+        return data
+    params = {m: dict(v) if isinstance(v, Mapping) else v for m, v in params.items()}
+    for old, (method, name) in _LEGACY_GRIDS.items():
+        if old in grids:
+            entry = params.setdefault(method, {})
+            value = grids.pop(old)
+            if isinstance(entry, dict):
+                entry.setdefault(name, value)
+    grids["method_params"] = params
+    data["grids"] = grids
+    return data
 
 
 def _set_dotted(data: dict, key: str, value: Any) -> None:
@@ -182,7 +237,7 @@ def load_config(source: str | Path | Mapping[str, Any],
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path} must hold a mapping of fields (name: …, model: …), not a "
                               f"{type(data).__name__}")
-    data = _deep_copy(data)
+    data = upgrade_legacy(_deep_copy(data))
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return _check(_build(StudyConfig, data, ""))

@@ -127,11 +127,13 @@ class GridConfig:
     axis: tuple[float, ...] = (-1.0, -0.5) + _grid(0.0, 1.0, 0.2)
     pairs: tuple[float, ...] = ()
     probes: int = 0
-    # other merge methods, evaluated as θ0 + merge(τ_g; λ for every subgroup) on their own λ grid
+    # other merge methods (any of taskfair.methods.grid_methods()), evaluated as
+    # θ0 + merge(τ_g; λ for every subgroup) on their own λ grid, with their parameters:
+    # ``{ties: {density: 0.2}}``; a parameter not given takes the method's default (filled in at
+    # load, so a run's stored config says what it used)
     methods: tuple[str, ...] = ()
     methods_grid: tuple[float, ...] = (0.4, 0.7, 1.0)
-    ties_density: float = 0.2
-    dare_drop_rate: float = 0.5
+    method_params: dict[str, dict[str, float]] = field(default_factory=dict)
     lam_range: tuple[float, float] = (-1.0, 1.5)
 
 

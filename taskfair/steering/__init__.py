@@ -20,7 +20,8 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.calibration`    — :func:`synthetic_results`, :func:`verdict_rates`: runs whose truth is known
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
-from .configurations import Config, ConfigSpecError, Recipe, parse_config, recipe, stored_configs
+from .configurations import (Config, ConfigSpecError, Recipe, config_forms, method_recipe_params, parse_config,
+                             recipe, stored_configs)
 from .margins import config_margins
 from .diff import DIRECTIONS, ExampleDiff, example_diff
 from .estimate import RemixEstimator, remix_health, remix_metrics
@@ -36,7 +37,8 @@ from .thresholds import (THRESHOLD_CAVEAT, ThresholdFit, fit_thresholds, split_t
                          threshold_points)
 from .views import compare_methods, family_grid, frontier_points, health_warnings, min_size_effect, uniform_sweep
 
-__all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins",
+__all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins", "config_forms",
+           "method_recipe_params",
            "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "RemixView", "remix_view", "load_theta0", "build_model",
            "merged_model", "model_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",

@@ -7,7 +7,8 @@
     inject:female:0.6    θ_FFT + 0.6 τ_female   (λ may be negative: inject:female:-0.5 subtracts)
     axis:female:0.6      θ0 + 0.6 τ_female
     remix:0.2,0.5,0.1    θ0 + Σ_g λ_g τ_g, one λ per subgroup in the run's order
-    ties:0.7 | dare:0.7  θ0 + TIES/DARE merge of the subgroup vectors at λ (stored points only)
+    ties:0.7 | dare:0.7  θ0 + TIES/DARE merge of the subgroup vectors at λ (stored points only; any
+                         method of taskfair.methods.grid_methods() is written so: linear:0.7 …)
     layerwise:1/1/0.5/0,0/0/0.3/0.3,…   one λ per subgroup and per block of layers (embeddings /
                          lower / upper / head by default), subgroups in the run's order; always
                          evaluated exactly. ``layerwise[2,4]:…`` splits the layers at 2 and 4
@@ -23,11 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import method_params
 from ..config.values import NumberError, echo, parse_number
+from ..methods import grid_methods, method_spec
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "stored_configs", "ConfigSpecError",
-           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range"]
+           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params",
+           "config_forms"]
 
 
 class ConfigSpecError(ValueError):
@@ -36,7 +40,8 @@ class ConfigSpecError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix | layerwise
+    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix | layerwise,
+                                   # or a merge method of grid_methods() (ties, dare, …)
     target: str = ""
     lam: float = float("nan")
     lams: tuple[float, ...] = ()
@@ -51,8 +56,8 @@ class Config:
             return f"{self.target} model"
         if self.kind == "uniform":
             return f"uniform λ={self.lam:g}"
-        if self.kind in ("ties", "dare"):
-            return f"{self.kind.upper()} λ={self.lam:g}"
+        if self.kind in grid_methods():
+            return f"{method_spec(self.kind).label} λ={self.lam:g}"
         if self.kind == "inject":
             return f"FFT + {self.lam:g}·τ_{self.target}"
         if self.kind == "axis":
@@ -67,7 +72,7 @@ class Config:
             return self.kind
         if self.kind == "subgroup":
             return f"subgroup:{self.target}"
-        if self.kind in ("uniform", "ties", "dare"):
+        if self.kind == "uniform" or self.kind in grid_methods():
             return f"{self.kind}:{self.lam:g}"
         if self.kind in ("inject", "axis"):
             return f"{self.kind}:{self.target}:{self.lam:g}"
@@ -104,7 +109,7 @@ class Recipe:
 
 def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict, seed: int) -> Recipe:
     """The :class:`Recipe` of a configuration in a run with ``groups`` and the stored
-    ``run_config`` (TIES/DARE take their parameters from its ``grids``, as the precompute did)."""
+    ``run_config`` (a merge method takes its parameters from its ``grids``, as the precompute did)."""
     groups = tuple(groups)
     k = len(groups)
     if config.kind == "base":
@@ -125,13 +130,25 @@ def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict
     if config.kind == "inject":
         return Recipe(("fft",) + groups, (1.0,) + tuple(config.lam if g == config.target else 0.0
                                                           for g in groups))
-    if config.kind in ("ties", "dare"):
-        grids = run_config.get("grids", {})
-        params = (("density", grids.get("ties_density", 0.2)),) if config.kind == "ties" else \
-            (("drop_rate", grids.get("dare_drop_rate", 0.5)), ("seed", int(seed)))
+    if config.kind in grid_methods():
+        params = method_recipe_params(run_config.get("grids", {}), config.kind, seed)
         # the FFT vector at weight 0, as in the precompute's grid (DARE's random mask spans it)
         return Recipe(("fft",) + groups, (0.0,) + (config.lam,) * k, config.kind, params)
     raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
+
+
+def method_recipe_params(grids, method: str, seed: int) -> tuple[tuple[str, float | int], ...]:
+    """What merge ``method`` is called with in a run whose ``grids`` (a :class:`GridConfig` or a
+    stored config's mapping) are given: its parameters, then the seed if it draws random numbers.
+    The precompute's grid and every rebuilt recipe use this, so both merge alike."""
+    params = tuple(method_params(grids, method).items())
+    return params + ((("seed", int(seed)),) if method_spec(method).seeded else ())
+
+
+def config_forms() -> str:
+    """Every form a configuration string takes, for help texts (the merge methods from the registry)."""
+    return ("base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, "
+            + "".join(f"{m}:<λ>, " for m in grid_methods()) + "remix:<λ1>,…,<λK> or layerwise:<λ/λ/λ/λ>,…")
 
 
 # the largest |λ| a configuration string accepts (λ may be negative: task negation)
@@ -194,8 +211,6 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
     """Parse a configuration string (see the module docstring) against the run's subgroups."""
     s = (spec or "").strip()
     kind, _, rest = s.partition(":")
-    help_ = ("use base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, "
-             "ties:<λ>, dare:<λ>, remix:<λ1>,…,<λK> or layerwise:<λ/λ/λ/λ>,…")
     if kind.startswith("layerwise"):
         return _parse_layerwise(s, kind, rest, groups)
     if kind in ("base", "fft", "lora"):
@@ -206,7 +221,7 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
         if rest not in groups:
             raise ConfigSpecError(f"{echo(spec)}: subgroup {echo(rest)} is not in this run ({', '.join(groups)})")
         return Config(kind, rest)
-    if kind in ("uniform", "ties", "dare"):
+    if kind == "uniform" or kind in grid_methods():
         return Config(kind, lam=_num(rest, spec))
     if kind in ("inject", "axis"):
         g, _, lam = rest.partition(":")
@@ -219,7 +234,7 @@ def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
             raise ConfigSpecError(f"{echo(spec)}: a remix needs {len(groups)} λ values, one per subgroup "
                                   f"({', '.join(groups)}), got {len(vals)}")
         return Config(kind, lams=vals)
-    raise ConfigSpecError(f"{echo(spec)} is not a configuration; {help_}")
+    raise ConfigSpecError(f"{echo(spec)} is not a configuration; use {config_forms()}")
 
 
 def _parse_layerwise(spec: str, kind: str, rest: str, groups) -> Config:
@@ -250,8 +265,8 @@ def stored_configs(results: RunResults) -> list[str]:
     """Every configuration evaluated by the precompute (the same for every seed)."""
     sr = next(iter(results.seeds.values()))
     out = ["base", "fft", "lora"] + [f"subgroup:{g}" for g in results.groups]
-    for family in ("uniform", "inject", "axis", "ties", "dare"):
-        for target in ([""] if family in ("uniform", "ties", "dare") else results.groups):
+    for family in ("uniform", "inject", "axis", *grid_methods()):
+        for target in (results.groups if family in ("inject", "axis") else [""]):
             try:
                 lams, _ = sr.margins(family, target, "test")
             except KeyError:  # a method this run did not evaluate

@@ -104,7 +104,7 @@ def _per_tensor(model: torch.nn.Module, how: Recipe) -> dict[str, list[float]]:
 def merged_model(run: Run, seed: int, lams: Sequence[float], base, *, method: str = "task_arithmetic",
                  **params) -> torch.nn.Module:
     """A new model with weights ``θ0 + merge(τ_g; λ_g)`` over the run's subgroups: ``θ0 + Σ λ_g τ_g``
-    for task arithmetic, or another method of :data:`taskfair.vectors.MERGE_METHODS`."""
+    for task arithmetic, or another method of :data:`taskfair.methods.MERGE_METHODS`."""
     groups = run.groups()
     if len(lams) != len(groups):
         raise ValueError(f"need {len(groups)} coefficients ({groups}), got {len(lams)}")

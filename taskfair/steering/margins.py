@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..methods import grid_methods
 from ..store.results import RunResults
 from .configurations import Config, ConfigSpecError, parse_config, recipe
 from .estimate import RemixEstimator
@@ -29,7 +30,7 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
         return sr.single(config.kind, "", split).astype(np.float64), False
     if config.kind == "subgroup":
         return sr.single("subgroup", config.target, split).astype(np.float64), False
-    if config.kind in ("uniform", "inject", "axis", "ties", "dare"):
+    if config.kind in ("uniform", "inject", "axis", *grid_methods()):
         try:
             lams, rows = sr.margins(config.kind, config.target, split)
         except KeyError:

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..methods import grid_methods, method_spec
 from ..metrics.fairness import ALL
 from ..metrics.frontier import pareto_mask
 from ..metrics.inference import N_BOOT, N_BOOT_TESTS, combine, contrast, front_membership, holm
@@ -153,7 +154,7 @@ def point_config(family: str, target: str, lam: float, groups) -> str:
         return str(target)
     if family == "subgroup":
         return f"subgroup:{target}"
-    if family in ("uniform", "ties", "dare"):
+    if family == "uniform" or family in grid_methods():
         return f"{family}:{g(lam)}"
     if family in ("inject", "axis"):
         return f"{family}:{target}:{g(lam)}"
@@ -378,8 +379,8 @@ def _label(family: str, target: str, lam: float) -> str:
     if family == "pair":
         a, b = target.split("+", 1)
         return f"{lam:.2f}·(τ_{a} + τ_{b})"
-    if family in ("ties", "dare"):
-        return f"{family.upper()} λ={lam:.2f}"
+    if family in grid_methods():
+        return f"{method_spec(family).label} λ={lam:.2f}"
     if family == "probe":
         return f"random remix {target}"
     return f"{lam:.2f}·τ_{target}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..methods import grid_methods
 from . import layout
 from .files import StoreError
 from .root import ArtifactStore
@@ -17,7 +18,6 @@ from .run import Run
 __all__ = ["SeedResults", "RunResults", "load_results", "load_predictions", "NoResultsYet"]
 
 SPLITS = ("val", "test")
-OTHER_METHODS = ("ties", "dare")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class SeedResults:
             for name, (points, arrays) in self.files.items():
                 if "coef" not in arrays:
                     continue
-                plain = ~points["family"].isin(OTHER_METHODS).to_numpy()  # TIES/DARE are other merges
+                plain = ~points["family"].isin(grid_methods()).to_numpy()  # TIES, DARE … are other merges
                 for i, (c, ok) in enumerate(zip(arrays["coef"], plain)):
                     key = tuple(np.round(c, 6))
                     if ok and c[0] == 0 and key not in seen:

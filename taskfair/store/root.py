@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..config import upgrade_legacy
 from . import layout
 from .files import StoreError, os_error_line, package_versions, remove_leftovers
 from .run import Run, check_name
@@ -53,7 +54,7 @@ class ArtifactStore:
             if not resume:
                 raise StoreError(f"run {path} already exists; choose another run id or delete it")
             defaults = json.loads(json.dumps(dict(defaults or {}), default=str))
-            diff = config_differences(run.config, config, defaults, ignore)
+            diff = config_differences(upgrade_legacy(run.config), config, defaults, ignore)
             real = [d for d in diff if d[0] not in neutral]
             if diff and on_change == "new":
                 aside = self._set_aside(path)

@@ -28,7 +28,8 @@ from typing import Literal, Mapping, Sequence
 
 import torch
 
-from .merge import FlatMerger, _method, check_coefficients, merge_tensor
+from ..methods import method_spec
+from .merge import FlatMerger, check_coefficients, merge_tensor
 from .streaming import FLOATS, TensorSource
 from .taskvector import TaskVector, TaskVectorMismatch
 
@@ -224,7 +225,7 @@ class MergeEngine:
         streaming engines) gives some tensors coefficients of their own: layer-wise merges."""
         c = torch.as_tensor([float(x) for x in coefficients], dtype=torch.float32)
         check_coefficients(c, self.k)
-        _method(method)
+        method_spec(method)
         if per_tensor:
             if self._flat is not None or method != "task_arithmetic" or params:
                 raise ValueError("per-tensor coefficients are task arithmetic on a streaming engine "
@@ -250,7 +251,7 @@ class MergeEngine:
                 if plain:
                     self._set_plain(name, p, own.get(name, coefs))
                     continue
-                # TIES and DARE need the whole tensor (a per-tensor threshold, per-tensor random
+                # other methods need the whole tensor (TIES a per-tensor threshold, DARE per-tensor random
                 # draws), on the CPU, where their draws match the flat path's
                 fresh = isinstance(self._base, TensorSource)  # read just now: ours to modify
                 theta0 = p if self._base is None else self._base.get(name) if fresh else self._base[name]

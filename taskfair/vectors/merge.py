@@ -1,7 +1,7 @@
 """Merging task vectors into weights: uniform, per-subgroup and injection, on a flat fast path.
 
-Merge methods live in a registry ``name -> fn(deltas [K, n], weights [K], **params) -> [n]``
-and are applied **per parameter tensor** (:func:`merge_tensor`), in the same way by every path:
+Merge methods live in the registry of :mod:`taskfair.methods` (``fn(deltas [K, n], weights [K],
+**params) -> [n]``) and are applied **per parameter tensor** (:func:`merge_tensor`), in the same way by every path:
 the dict merge here, the flat in-RAM merger, the streamed engine (:mod:`.engine`) and the
 streamed writer (:mod:`.streaming`). For task arithmetic that changes nothing; TIES keeps the top
 ``density`` of each tensor's entries and elects signs per coordinate; DARE draws its random mask
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
+from ..methods import method_spec
 from .taskvector import TaskVector, TaskVectorMismatch, Weights, model_weights
 
 __all__ = [
-    "MERGE_METHODS",
-    "MergeMethod",
-    "register_merge_method",
     "merge_tensor",
     "check_coefficients",
     "ParamLayout",
@@ -33,34 +31,15 @@ __all__ = [
     "load_weights_into",
 ]
 
-MergeFn = Callable[..., torch.Tensor]
-MERGE_METHODS: dict[str, MergeFn] = {}
-MergeMethod = Literal["task_arithmetic", "ties", "dare"]
-
-
-_PER_TENSOR_SEED: set[str] = set()
-
-
-def register_merge_method(name: str, *, per_tensor_seed: bool = False) -> Callable[[MergeFn], MergeFn]:
-    """Add a merge method to the registry that drives the CLI choices and the dashboard. A
-    randomised method (``per_tensor_seed``) gets ``tensor_index``, the tensor's position in
-    sorted name order, so that each tensor draws its own random numbers."""
-    def deco(fn: MergeFn) -> MergeFn:
-        MERGE_METHODS[name] = fn
-        if per_tensor_seed:
-            _PER_TENSOR_SEED.add(name)
-        return fn
-    return deco
-
 
 def merge_tensor(method: str, deltas: torch.Tensor, weights: torch.Tensor, index: int, **params) -> torch.Tensor:
     """The merged change of one parameter tensor: ``deltas`` ``[K, n]`` (float32, the K vectors'
     entries for this tensor), ``weights`` ``[K]``, ``index`` the tensor's position in sorted
     parameter-name order. Every merge path calls this, so all of them agree."""
-    fn = _method(method)
-    if method in _PER_TENSOR_SEED:
+    spec = method_spec(method)
+    if spec.seeded:
         params = {**params, "tensor_index": index}
-    return fn(deltas, weights, **params)
+    return spec.fn(deltas, weights, **params)
 
 
 def check_coefficients(weights: torch.Tensor, k: int) -> None:
@@ -68,48 +47,6 @@ def check_coefficients(weights: torch.Tensor, k: int) -> None:
         raise ValueError(f"{k} task vectors need {k} coefficients, got shape {tuple(weights.shape)}")
     if not torch.isfinite(weights).all():
         raise ValueError(f"coefficients must be finite numbers, got {weights.tolist()}")
-
-
-@register_merge_method("task_arithmetic")
-def task_arithmetic(deltas: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``Σ_i λ_i τ_i`` (Ilharco et al. 2023)."""
-    return weights @ deltas
-
-
-@register_merge_method("ties")
-def ties(deltas: torch.Tensor, weights: torch.Tensor, *, density: float = 0.2) -> torch.Tensor:
-    """TIES (Yadav et al. 2023): keep each vector's top-``density`` entries by magnitude, elect a
-    sign per coordinate by the weighted sum, and average the weighted entries that agree with it."""
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"ties density must be in (0, 1], got {density}")
-    used = weights != 0
-    if not bool(used.all()):  # a vector at weight 0 adds nothing and votes nowhere: skip its trim
-        if not bool(used.any()):
-            return torch.zeros(deltas.shape[1], dtype=deltas.dtype)
-        deltas, weights = deltas[used], weights[used]
-    scaled = deltas * weights[:, None]
-    if density < 1.0:
-        keep = max(1, int(round(density * deltas.shape[1])))
-        # k-th largest magnitude per row as the threshold (ties at the threshold are kept)
-        thresh = deltas.abs().kthvalue(deltas.shape[1] - keep + 1, dim=1, keepdim=True).values
-        scaled = torch.where(deltas.abs() >= thresh, scaled, torch.zeros_like(scaled))
-    sign = torch.sign(scaled.sum(dim=0))
-    agree = (torch.sign(scaled) == sign) & (scaled != 0)
-    count = agree.sum(dim=0).clamp(min=1)
-    return (scaled * agree).sum(dim=0) / count
-
-
-@register_merge_method("dare", per_tensor_seed=True)
-def dare(deltas: torch.Tensor, weights: torch.Tensor, *, drop_rate: float = 0.9,
-         seed: int = 0, tensor_index: int = 0) -> torch.Tensor:
-    """DARE (Yu et al. 2024): drop each delta entry with probability ``drop_rate``, rescale the
-    survivors by ``1 / (1 − drop_rate)``, then add with the coefficients. Seeded by ``seed`` and
-    the tensor's position, so repeatable and independent between tensors."""
-    if not 0.0 <= drop_rate < 1.0:
-        raise ValueError(f"dare drop_rate must be in [0, 1), got {drop_rate}")
-    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(tensor_index))
-    keep = torch.rand(deltas.shape, generator=gen) >= drop_rate
-    return weights @ (deltas * keep / (1.0 - drop_rate))
 
 
 _BLOCK = 1 << 20   # elements per block of the flat merge (4 MiB of float32)
@@ -204,7 +141,7 @@ class FlatMerger:
         vectors (every byte read once, the result written once)."""
         c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
         check_coefficients(c, self.k)
-        _method(method)
+        method_spec(method)
         if method == "task_arithmetic" and not params and self.buffer.dtype == torch.float32:
             # blocked: each block of the result stays in cache while the K vectors stream past it,
             # so every byte is read once and written once (faster than one addmv here)
@@ -244,13 +181,6 @@ class FlatMerger:
         return self.layout.views(self.buffer)
 
 
-def _method(name: str) -> MergeFn:
-    try:
-        return MERGE_METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown merge method {name!r}; choose from {sorted(MERGE_METHODS)}") from None
-
-
 def merge(base: Weights, vectors: Sequence[TaskVector], coefficients: Sequence[float], *,
           method: str = "task_arithmetic", **params) -> dict[str, torch.Tensor]:
     """New weights ``θ0 + merge(τ; λ)`` (per-subgroup ``θ0 + Σ λ_i τ_i`` for task arithmetic),
@@ -259,7 +189,7 @@ def merge(base: Weights, vectors: Sequence[TaskVector], coefficients: Sequence[f
         raise ValueError("merge needs at least one task vector")
     for v in vectors[1:]:
         vectors[0]._check(v)
-    _method(method)
+    method_spec(method)
     c = torch.as_tensor(coefficients, dtype=torch.float32).reshape(-1)
     check_coefficients(c, len(vectors))
     layout = ParamLayout.of(base)

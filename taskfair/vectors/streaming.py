@@ -23,8 +23,9 @@ from typing import Sequence
 
 import torch
 
-from .merge import MERGE_METHODS, merge_tensor
 from ..errors import StoreError
+from ..methods import method_spec
+from .merge import merge_tensor
 from .taskvector import TaskVectorMismatch
 
 __all__ = ["TensorSource", "stream_merge"]
@@ -216,8 +217,7 @@ def stream_merge(
     """
     from tqdm.auto import tqdm
 
-    if method not in MERGE_METHODS:
-        raise ValueError(f"unknown merge method {method!r}; choose from {sorted(MERGE_METHODS)}")
+    method_spec(method)   # an unknown method is refused before anything is read
     if len(vectors) != len(coefficients):
         raise ValueError(f"{len(vectors)} vectors need {len(vectors)} coefficients, got {len(coefficients)}")
     bad = [c for c in coefficients if not math.isfinite(float(c))]
