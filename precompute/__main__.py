@@ -38,13 +38,13 @@ def _lone_cpu_launch() -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python -m precompute") -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from taskfair.config import ConfigError
 
     from .profiles import load_profile, profile_names
 
-    ap = argparse.ArgumentParser(prog="python -m precompute", description=(
+    ap = argparse.ArgumentParser(prog=prog, description=(
         "Train FFT, LoRA and one fine-tune per subgroup over seeds; store task vectors, margins "
         "for every λ point, and metrics. Resumes after the last finished job."))
     ap.add_argument("--config", default="quick",
@@ -162,6 +162,11 @@ def headline_text(headline) -> str:
     if "degenerate" in headline and (headline["degenerate"] > 0).any():
         text += f"\n* degenerate ({TRIVIAL}: one class for ≥97% of examples, or no better than the majority class)"
     return text
+
+
+def console() -> int:
+    """The ``taskfair-precompute`` console script (``pip install -e .``)."""
+    return main(prog="taskfair-precompute")
 
 
 if __name__ == "__main__":

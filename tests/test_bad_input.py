@@ -103,7 +103,7 @@ def test_a_second_precompute_of_a_running_run_is_refused(tmp_path, capsys):
 
 
 def test_cli_options_that_are_wrong_are_named(pico_store, tmp_path, capsys):
-    from taskfair.__main__ import main as cli
+    from taskfair.cli import main as cli
     assert cli(["report", "--artifacts", str(pico_store), "--run", "pico", "--bootstrap", "-1"]) == 2
     assert "argument --bootstrap: -1 is out of range; give one from 0 to 100000" in capsys.readouterr().err
     # one strict reader for every number: no negative counts or seeds, no 0_3, no nan

@@ -76,7 +76,7 @@ def test_any_configuration_is_tested_exactly_and_bad_ones_are_refused(res):
 
 
 def test_cli_counterfactual(pico_store, tmp_path, capsys):
-    from taskfair.__main__ import main
+    from taskfair.cli import main
     assert main(["counterfactual", "--run", "pico", "--artifacts", str(pico_store), "--config", "fft",
                  "--max-per-group", "10", "--csv", str(tmp_path / "cf.csv")]) == 0
     out = capsys.readouterr().out

@@ -68,7 +68,7 @@ def test_the_estimated_front_is_checked_by_exact_evaluation(res):
 
 
 def test_cli_search_checks_the_front(pico_store, capsys):
-    from taskfair.__main__ import main
+    from taskfair.cli import main
     assert main(["search", "--run", "pico", "--artifacts", str(pico_store), "--samples", "200", "--confirm", "0",
                  "--check-front", "2"]) == 0
     out = capsys.readouterr().out

@@ -311,7 +311,7 @@ def test_an_undefined_validation_accuracy_is_not_healthy():
 
 def test_a_write_that_fails_midway_in_the_cli_is_one_line(pico_store, tmp_path, capsys, monkeypatch):
     """The report's output file on a disk that fills: one line naming the path and the cause."""
-    from taskfair.__main__ import main as cli
+    from taskfair.cli import main as cli
 
     def full(self, *a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(self))

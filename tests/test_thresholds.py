@@ -129,7 +129,7 @@ def test_the_verdict_calls_a_negative_result_when_thresholds_beat_every_merge():
 
 
 def test_cli_and_report_show_thresholds(res, pico_store, tmp_path, capsys):
-    from taskfair.__main__ import main
+    from taskfair.cli import main
     assert main(["thresholds", "--run", "pico", "--artifacts", str(pico_store), "--config", "fft",
                  "--constraint", "eo", "--csv", str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
