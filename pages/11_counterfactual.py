@@ -6,7 +6,7 @@ import streamlit as st
 
 from taskfair.data.images import is_image_run
 from taskfair.steering.configurations import ConfigSpecError, parse_config
-from ui import charts, common, loaders
+from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Counterfactual")
 st.title("Counterfactual identity test")
@@ -18,9 +18,9 @@ if is_image_run(res.config):
     st.stop()
 
 options = loaders.stored_configs(root, run_id, mtime)
-remix = st.session_state.get("remix_lams")
+remix = state.remix_config(run_id)   # the Remix page's coefficients, first
 if remix:
-    options = [f"remix:{','.join(f'{v:g}' for v in remix)}"] + options
+    options = [remix] + options
 c1, c2 = st.columns([3, 1])
 spec = c1.selectbox("Configuration", options, index=options.index("fft") if "fft" in options else 0, key="cf_config")
 typed = c1.text_input("…or type one", key="cf_custom", placeholder="e.g. remix:" + ",".join(["-0.5"] + ["0.5"] * (len(groups) - 1)))

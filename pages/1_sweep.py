@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from taskfair.metrics import HEADLINE_METRICS
 from ui import charts, common, loaders
 
 present, root, run_id, mtime, res, split, groups = common.page("λ sweep", needs=("eval/uniform",))
@@ -10,7 +11,7 @@ present, root, run_id, mtime, res, split, groups = common.page("λ sweep", needs
 st.title("Uniform λ sweep")
 st.caption("θ0 + λ Σ_g τ_g for λ on the stored grid; dashed: FFT, dotted: LoRA. " + charts.ERRORS)
 sweep = loaders.uniform_sweep(root, run_id, mtime, split, False)
-metrics = st.multiselect("Metrics", ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
+metrics = st.multiselect("Metrics", list(HEADLINE_METRICS),
                          default=["macro_accuracy", "worst_dpd", "worst_eod"],
                          format_func=lambda m: charts.NAMES[m])
 st.plotly_chart(charts.sweep_lines(sweep, metrics), width="stretch")

@@ -7,16 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from taskfair import TRIVIAL
+from taskfair.metrics import HEADLINE_METRICS
 from taskfair.steering.configurations import lam_range
-from ui import charts, common, loaders, panels
+from ui import charts, common, loaders, panels, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Remix")
-keys = [f"lam_{g}" for g in groups]
+keys = [state.slider_key(g) for g in groups]
 LO, HI = lam_range(res)  # negative λ subtract a subgroup's vector (task negation)
 
 # ---- state: URL first, then this session, then the λ chosen on validation ------------------
-raw = st.query_params.get("lam")
-from_url, problem = common.parse_lams(raw, groups, LO, HI)
+from_url, problem = common.parse_lams(state.link_value("lam"), groups, LO, HI)   # a link, not our own echo
 if problem:
     st.warning(f"Ignoring the λ in the link: {common.plain(problem)}.")
 if st.session_state.get("remix_run") != run_id:
@@ -25,13 +25,9 @@ if st.session_state.get("remix_run") != run_id:
         st.session_state[k] = start
     st.session_state["lam_all"] = start
     st.session_state["remix_run"] = run_id
-# the browser sends its address with every rerun and learns a rerun's ?lam= only from its reply:
-# a λ this page wrote itself is an echo (a quick second move carries the first's), not a link
-written = st.session_state.setdefault("lam_written", [])
-if from_url is not None and raw != st.session_state.get("lam_applied") and raw not in written:
+if from_url is not None:
     for k, v in zip(keys, from_url):
         st.session_state[k] = v
-    st.session_state["lam_applied"] = raw
 
 
 def _move_all() -> None:
@@ -51,10 +47,8 @@ cols = st.columns(len(groups))
 for col, g, k in zip(cols, groups, keys):
     col.slider(g, LO, HI, step=0.05, key=k)
 lams = tuple(round(float(st.session_state[k]), 4) for k in keys)
-st.query_params["lam"] = st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
-if st.session_state["lam_applied"] not in written:
-    written[:] = written[-63:] + [st.session_state["lam_applied"]]   # the last 64: echoes lag a few moves
-st.session_state["remix_lams"] = lams
+state.write_link("lam", ",".join(f"{v:g}" for v in lams))
+state.set_remix_lams(run_id, lams)
 
 with_ci = st.toggle("95% intervals over the examples", value=False, key="remix_ci",
                     help="Bootstrap intervals (100 resamples) in the table and on hover; adds ~30 ms per move")
@@ -68,7 +62,7 @@ if trivial:
     st.error(f"**This remix is a constant predictor** ({trivial}): its DPD and EOD are trivially low and say "
              "nothing about fairness.")
 c = st.columns(4)
-for col, metric, better in zip(c, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
+for col, metric, better in zip(c, HEADLINE_METRICS,
                                ["normal", "normal", "inverse", "inverse"]):
     if trivial and metric in ("worst_dpd", "worst_eod"):
         col.metric(charts.NAMES[metric], "trivial", help=TRIVIAL)
@@ -93,7 +87,7 @@ if thr and thr != "none":
         t = None
     after = t[t.group == "(all)"].set_index("metric")["mean"] if t is not None else None
     tc = st.columns(4) if t is not None else []
-    for col, metric, better in zip(tc, ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"],
+    for col, metric, better in zip(tc, HEADLINE_METRICS,
                                    ["normal", "normal", "inverse", "inverse"]):
         col.metric(f"{charts.NAMES[metric]} + thresholds", f"{after[metric]:.3f}",
                    delta=f"{after[metric] - overall[metric]:+.3f} vs the remix alone", delta_color=better)
@@ -102,9 +96,8 @@ if thr and thr != "none":
                    "the merged model alone does not.**")
 
 # choose on validation, report on test: both, side by side, whatever split the sidebar shows
-HEADLINE = ["accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
-side = pd.DataFrame({f"{sp} (estimate)": [view.headline[sp][m] for m in HEADLINE] for sp in ("val", "test")},
-                    index=[charts.NAMES[m] for m in HEADLINE])
+side = pd.DataFrame({f"{sp} (estimate)": [view.headline[sp][m] for m in HEADLINE_METRICS] for sp in ("val", "test")},
+                    index=[charts.NAMES[m] for m in HEADLINE_METRICS])
 st.caption("Validation (where coefficients should be chosen) beside test (what to report):")
 st.dataframe(side, width="content", column_config={c: st.column_config.NumberColumn(format="%.3f") for c in side.columns})
 
@@ -155,9 +148,8 @@ if key in exact_cache:
                f"{worst.abs_error:.3f} ({worst.metric}, {worst.group}).")
     common.table(cmp, f"{run_id}-remix-exact-{split}", present=present)
 if b2.button("Add to frontier", key="remix_add"):
-    row = overall.to_dict()
-    row.update(label="remix " + ", ".join(f"{g}={v:g}" for g, v in zip(groups, lams)), lams=lams)
-    st.session_state.setdefault("remixes", []).append(row)
+    state.add_remix(run_id, "remix " + ", ".join(f"{g}={v:g}" for g, v in zip(groups, lams)), lams,
+                    overall.to_dict())
     st.toast("Added to the Frontier page.")
 
 panels.layerwise(root, run_id, mtime, groups, lams, (LO, HI))

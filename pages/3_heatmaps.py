@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, common, loaders
+from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Heatmaps", needs=("eval/uniform", "eval/inject/"))
 
 st.title("Per-subgroup heatmaps")
 mode = st.radio("Merge", ["Inject into FFT", "Uniform addition"], horizontal=True, key="hm_mode")
 if mode == "Inject into FFT":
-    wanted = st.query_params.get("inject")
-    default = wanted if wanted in groups else res.worst_subgroup
+    wanted = state.link_value("inject")
     if wanted is not None and wanted not in groups:
         st.warning(f"Ignoring ?inject={common.plain(repr(wanted), 80)} in the link: this run's subgroups are {', '.join(groups)}; "
                    f"showing the worst subgroup under FFT ({res.worst_subgroup}).")
-    target = st.selectbox("Subgroup vector injected: θ_FFT + λ τ_g", groups, index=groups.index(default),
+    if wanted in groups:
+        st.session_state["hm_inject"] = wanted
+    elif st.session_state.get("hm_inject") not in groups:   # first visit, or another run's subgroup
+        st.session_state["hm_inject"] = res.worst_subgroup
+    target = st.selectbox("Subgroup vector injected: θ_FFT + λ τ_g", groups, key="hm_inject",
                           help="Preselected: the worst subgroup under FFT (highest mean of DPD and EOD).")
-    st.query_params["inject"] = target
+    state.write_link("inject", target)
     grid = loaders.family_grid(root, run_id, mtime, "inject", target, split)
     family = "inject"
 else:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
-from ui import charts, common, loaders
+from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Frontier")
 
@@ -18,7 +17,8 @@ show_thr = st.toggle("Per-group thresholds (fairlearn's ThresholdOptimizer)", va
                           "at the chosen λ, for demographic parity (DP) and equalized odds (EO). They need each "
                           "example's subgroup at prediction time; a merged model does not.")
 pts = loaders.frontier_points(root, run_id, mtime, split, unf, show_thr)
-remixes = pd.DataFrame(st.session_state.get("remixes", []))
+added = state.added_remixes(run_id)
+remixes = pd.DataFrame([{**r.metrics, "label": r.label, "lams": r.lams} for r in added])
 st.plotly_chart(charts.frontier(pts, unf, remixes if len(remixes) else None), width="stretch")
 verdict = loaders.thresholds_verdict(root, run_id, mtime, split, unf) if show_thr else ""
 if verdict:
@@ -56,23 +56,14 @@ def remix_lams(row) -> list[float] | None:
 
 
 loadable = [(r.label, remix_lams(r)) for r in pts.itertuples() if remix_lams(r) is not None]
-loadable += [(r["label"], list(r["lams"])) for r in st.session_state.get("remixes", [])]
+loadable += [(r.label, list(r.lams)) for r in added]
 on_front = set(pts.label[pts.pareto])
 labels = [l for l, _ in loadable]
 default = next((i for i, l in enumerate(labels) if l in on_front), 0)
 choice = st.selectbox("Configuration to open in Remix", labels, index=default, key="fr_choice",
                       help="FFT, LoRA and injection points use the FFT vector and cannot be remixed.")
 if st.button("Load into Remix", type="primary", key="fr_load"):
-    lams = dict(loadable)[choice]
-    for g, v in zip(groups, lams):
-        st.session_state[f"lam_{g}"] = v
-    st.session_state["remix_run"] = run_id
-    st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
-    st.query_params["lam"] = st.session_state["lam_applied"]
-    try:
-        st.switch_page("pages/2_remix.py")
-    except StreamlitPageNotFoundError:  # this page was started on its own, not from app.py
-        st.success(f"Loaded {choice!r}: open the Remix page.")
+    state.load_into_remix(run_id, groups, dict(loadable)[choice], choice)
 
 exportable = [(r.label, r.config) for r in pts.itertuples() if r.config and "@" not in r.config]  # thresholds are no model
 if exportable:
@@ -81,8 +72,4 @@ if exportable:
     ex_choice = st.selectbox("Configuration to export", ex_labels, index=ex_default, key="fr_export_choice",
                              help="Any stored point: FFT, LoRA, injections, other merge methods and remixes alike.")
     if st.button("Export this point", key="fr_export"):
-        st.session_state["export_config"] = dict(exportable)[ex_choice]
-        try:
-            st.switch_page("pages/5_export.py")
-        except StreamlitPageNotFoundError:
-            st.success(f"Chose {ex_choice!r} ({dict(exportable)[ex_choice]}): open the Export page.")
+        state.export_point(dict(exportable)[ex_choice], ex_choice)

@@ -8,7 +8,7 @@ import streamlit as st
 from taskfair.publishing.export import (ExportError, auto_model_class, default_export_name, export_configuration,
                                         safe_export_dir, zip_export)
 from taskfair.steering.configurations import Config, ConfigSpecError, config_forms, lam_range, parse_config
-from ui import common, loaders
+from ui import common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
 
@@ -19,14 +19,14 @@ lams, problem = common.parse_lams(st.query_params.get("lam"), groups, *lam_range
 if problem:
     st.warning(f"Ignoring the λ in the link: {common.plain(problem)}.")
 if lams is None:
-    lams = list(st.session_state.get("remix_lams") or
+    lams = list(state.remix_lams(run_id) or
                 [float(np.mean(list(res.summary["chosen_lambda"].values())))] * len(groups))
 remix = Config("remix", lams=tuple(float(v) for v in lams)).spec
-pushed = st.session_state.pop("export_config", None)  # "Export this point" on the Frontier
-linked = st.query_params.get("config")
+pushed = state.take_export_point()  # "Export this point" on the Frontier
+linked = state.link_value("config")  # a new link, not our own echo
 if pushed is not None:
     st.session_state["export_spec"] = pushed
-elif linked is not None and linked != st.session_state.get("export_linked"):  # a new link, not our own echo
+elif linked is not None:
     st.session_state["export_spec"] = linked
 elif "export_spec" not in st.session_state:
     st.session_state["export_spec"] = remix
@@ -37,7 +37,7 @@ try:
 except ConfigSpecError as exc:
     st.error(f"Not a configuration of this run: {common.plain(exc)}")
     st.stop()
-st.query_params["config"] = st.session_state["export_linked"] = config.spec
+state.write_link("config", config.spec)
 if config.kind == "remix":
     st.dataframe(pd.DataFrame({"subgroup": groups, "λ": config.lams}), hide_index=True)
 seed = st.selectbox("Seed (θ0 and vectors of this seed)", list(res.seeds))

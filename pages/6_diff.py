@@ -5,10 +5,10 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.configurations import ConfigSpecError, config_forms, parse_config
 from taskfair.steering.diff import DIRECTIONS
 from taskfair.data.images import is_image_run
-from ui import common, loaders
+from ui import common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Diff")
 images = is_image_run(res.config)
@@ -18,16 +18,16 @@ st.caption(f"Compare two configurations example by example: what a change of λ 
            "not only to rates.")
 
 options = loaders.stored_configs(root, run_id, mtime)
-remix = st.session_state.get("remix_lams")
+remix = state.remix_config(run_id)   # the Remix page's coefficients, first
 if remix:
-    options = [f"remix:{','.join(f'{v:g}' for v in remix)}"] + options
+    options = [remix] + options
 chosen = next(iter(res.summary["chosen_lambda"].values()))
 default_b = options[0] if remix else f"uniform:{chosen:g}"
 c1, c2 = st.columns(2)
 a = c1.selectbox("From (A)", options, index=options.index("fft"), key="diff_a")
 b = c2.selectbox("To (B)", options, index=options.index(default_b) if default_b in options else 0, key="diff_b")
 custom = st.text_input("…or type B", key="diff_custom", placeholder="e.g. remix:" + ",".join(["0.5"] * len(groups)),
-                       help="base, fft, lora, subgroup:<g>, uniform:<λ>, inject:<g>:<λ>, axis:<g>:<λ>, remix:<λ1>,…")
+                       help=config_forms())
 if custom:
     try:
         parse_config(custom, groups)

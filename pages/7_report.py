@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import common, loaders
+from ui import common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Report", split=False)
 st.title("One-file fairness report")
 st.caption("For readers who never open the tool: it opens offline in any browser. The same file "
            f"comes from `python -m taskfair report --run {run_id} --config …`.")
 options = loaders.stored_configs(root, run_id, mtime)
-remix = st.session_state.get("remix_lams")
+remix = state.remix_config(run_id)   # the Remix page's coefficients, first
 if remix:
-    options = [f"remix:{','.join(f'{v:g}' for v in remix)}"] + options
+    options = [remix] + options
 chosen = next(iter(res.summary["chosen_lambda"].values()))
 default = [c for c in ("fft", "lora", f"uniform:{chosen:g}") if c in options] + (options[:1] if remix else [])
 configs = st.multiselect("Configurations", options, default=default, key="report_configs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from ui import charts, common, loaders
+from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Search", split=False)
 st.title("Automatic coefficient search")
@@ -83,10 +83,5 @@ if done and done[0] == bounds and done[1] == n:
     common.table(table, f"{run_id}-search-confirmed", present=False)
     lam_cols = [f"λ {g}" for g in groups]
     if st.button("Load the best into Remix", key="search_load"):
-        lams = table.iloc[0][lam_cols].to_numpy(dtype=float)
-        for g, v in zip(groups, lams):
-            st.session_state[f"lam_{g}"] = float(v)
-        st.session_state["remix_run"] = run_id
-        st.session_state["lam_applied"] = ",".join(f"{v:g}" for v in lams)
-        st.query_params["lam"] = st.session_state["lam_applied"]
-        st.success("Loaded: open the Remix page.")
+        state.load_into_remix(run_id, groups, table.iloc[0][lam_cols].to_numpy(dtype=float).tolist(),
+                              "the best candidate")

@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m precompute") -
 def headline_text(headline) -> str:
     """The headline table as text; a row whose model predicts one class in every seed shows
     "trivial" instead of fairness numbers (a constant predictor is trivially fair)."""
-    from taskfair import TRIVIAL
-    cols = ["method", "accuracy", "macro_accuracy", "worst_dpd", "worst_eod"]
+    from taskfair import HEADLINE_METRICS, TRIVIAL
+    cols = ["method", *HEADLINE_METRICS]
     out = headline[cols].copy()
     for c in cols[1:]:
         out[c] = [f"{v:.3f}" for v in headline[c]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from taskfair import (Dataset, Run, StudyConfig, bootstrap_ci, degenerate_points, fairness_table, health_rows,
+from taskfair import (HEADLINE_METRICS, Dataset, Run, StudyConfig, bootstrap_ci, degenerate_points, fairness_table, health_rows,
                       mark_degenerate, worst_subgroup)
 from taskfair.store import load_predictions
 
@@ -62,7 +62,7 @@ def summarise(table: pd.DataFrame, cfg: StudyConfig) -> tuple[dict, pd.DataFrame
     fft_val = table[(table.family == "fft") & (table.split == "val")]
     worst = worst_subgroup(fft_val) if not fft_val.empty else None
     rows = []
-    metrics = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
+    metrics = HEADLINE_METRICS
     test = overall[overall.split == "test"]
     for label, sel in (("base", test.family == "base"), ("FFT", test.family == "fft"),
                        ("LoRA", test.family == "lora")):

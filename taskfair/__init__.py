@@ -28,7 +28,7 @@ from .data import (CIVIL_COMMENTS_GROUPS, MHS_SUBGROUPS, REDDITBIAS_GROUPS, Data
                    load_image_folder, load_measuring_hate_speech, load_redditbias, load_table, split_dataset,
                    synthetic_image_folder)
 from .errors import StoreError
-from .metrics import (ALL, TRIVIAL, aggregate_seeds, bootstrap_ci, degenerate_points, fairness_table, group_rates,
+from .metrics import (ALL, HEADLINE_METRICS, TRIVIAL, aggregate_seeds, bootstrap_ci, degenerate_points, fairness_table, group_rates,
                       health_rows, holm, is_degenerate, mark_degenerate, pareto_mask, point_set, rates_table,
                       rates_with_ci, seed_mean, summary_metrics, worst_subgroup, contrast, combine, front_membership)
 from .models import (EMBEDDED_MODELS, ModelError, best_device, check_model_spec, same_device, encode_inputs, finetune, finetune_lora,
@@ -36,7 +36,7 @@ from .models import (EMBEDDED_MODELS, ModelError, best_device, check_model_spec,
 from .publishing import (ExportError, ProvenanceError, build_record, export_configuration, export_model,
                          html_report, read_record, recreate)
 from .steering import (Config, ConfigSpecError, RemixEstimator, build_model, config_margins, confirm,
-                       example_diff, exact_metrics, findings, findings_table, load_theta0, merged_model,
+                       example_diff, exact_metrics, findings, load_theta0, merged_model,
                        parse_config, point_sets, recipe, scaling_bound, search_coefficients, stored_configs,
                        synthetic_results, verdict_rates)
 from .store import (ArtifactStore, Run, RunResults, layout, load_results, load_task_vector,
@@ -61,7 +61,7 @@ __all__ = [
     "MERGE_METHODS", "register_merge_method", "method_spec", "grid_methods", "merge", "uniform_merge", "inject", "FlatMerger",
     "ParamLayout", "load_weights_into", "stream_merge", "MergeEngine",
     # fairness metrics
-    "ALL", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci", "aggregate_seeds",
+    "ALL", "HEADLINE_METRICS", "group_rates", "fairness_table", "summary_metrics", "bootstrap_ci", "aggregate_seeds",
     "worst_subgroup", "pareto_mask", "TRIVIAL", "degenerate_points", "health_rows", "is_degenerate",
     "mark_degenerate", "rates_table", "rates_with_ci", "seed_mean",
     # inference: paired differences with intervals
@@ -74,7 +74,7 @@ __all__ = [
     "RemixEstimator", "load_theta0", "build_model", "merged_model", "exact_metrics",
     "search_coefficients", "confirm", "example_diff",
     # what the run concludes, and how sure it is
-    "findings", "findings_table", "scaling_bound", "point_sets", "synthetic_results", "verdict_rates",
+    "findings", "scaling_bound", "point_sets", "synthetic_results", "verdict_rates",
     # publishing
     "export_configuration", "export_model", "ExportError", "build_record", "read_record", "recreate",
     "ProvenanceError", "html_report",

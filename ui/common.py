@@ -12,6 +12,8 @@ from typing import NamedTuple, Sequence
 import pandas as pd
 import streamlit as st
 
+from taskfair.store.results import RunResults
+
 from ui import loaders
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,12 +88,13 @@ _NAVIGATION_SWITCHED = False
 
 
 class Page(NamedTuple):
-    present: bool
-    root: str
+    """What every page starts from (``common.page``)."""
+    present: bool          # presentation mode
+    root: str              # the artifact root
     run_id: str
-    mtime: float
-    res: object
-    split: str | None
+    mtime: float           # the run's manifest time: the key every cached loader takes
+    res: RunResults        # the run, loaded and verified (results so far while it computes)
+    split: str | None      # the split picked in the sidebar (None on pages without one)
     groups: list[str]
 
 
@@ -231,18 +234,13 @@ def warn_undefined(lines: Sequence[str]) -> None:
 def parse_lams(raw: str | None, groups: list[str], lo: float = 0.0,
                hi: float = 1.0) -> tuple[list[float] | None, str | None]:
     """λ values from ``?lam=0.1,-0.4,…`` within ``[lo, hi]`` (the run's λ range); (None, reason) for garbage."""
-    from taskfair.config.values import NumberError, echo, parse_number
+    from taskfair.steering.configurations import ConfigSpecError, read_lams
     if raw is None:
         return None, None
-    try:   # the library's strict reader: float("0_1") would be 1, float("nan") a number
-        vals = [float(parse_number(x, what="?lam")) for x in raw.split(",")]
-    except NumberError:
-        return None, f"?lam={echo(raw)} is not a comma-separated list of numbers"
-    if len(vals) != len(groups):
-        return None, f"?lam has {len(vals)} values; this run has {len(groups)} subgroups ({', '.join(groups)})"
-    if not all(lo <= v <= hi for v in vals):
-        return None, f"?lam values must be numbers between {lo:g} and {hi:g} (this run's λ range), got {echo(raw)}"
-    return vals, None
+    try:
+        return list(read_lams(raw, groups, (lo, hi), what="?lam")), None
+    except ConfigSpecError as exc:
+        return None, str(exc)
 
 
 def no_runs(root: str) -> None:
@@ -266,26 +264,19 @@ def no_runs(root: str) -> None:
 
 def run_quick_precompute(root: str) -> None:
     """Start `python -m precompute --config quick` and follow its finished jobs with a progress bar."""
-    from precompute import load_profile, planned_jobs, validate_study
-    from taskfair import ArtifactStore, StoreError
+    from precompute import load_profile, validate_study
 
     cfg = load_profile("quick", {"output_root": root})
-    data, _ = validate_study(cfg)
-    expected = len(planned_jobs(cfg, data.groups))
+    validate_study(cfg)
     log = Path(root) / "precompute-quick.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "precompute", "--config", "quick", "--no-progress",
                              "--output-root", root], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    bar = st.progress(0.0, text="Starting…")
-    store = ArtifactStore(root)
+    bar = st.progress(0.0, text="Starting: loading the data and the model…")
     while proc.poll() is None:
-        try:
-            jobs = store.open(cfg.run_id, verify=False).manifest["jobs"]
-        except (OSError, StoreError, KeyError):
-            jobs = {}
-        done = len(jobs)
-        last = max(jobs, key=lambda j: jobs[j]["finished"]) if jobs else "loading data and model"
-        bar.progress(min(done / expected, 0.99), text=f"{done}/{expected} jobs · last: {last}")
+        prog = loaders.progress(root, cfg.run_id)   # the store's progress (jobs weighed by cost)
+        if prog is not None:
+            bar.progress(min(prog.fraction, 0.99), text=prog.describe())
         time.sleep(2)
     if proc.returncode == 0:
         bar.progress(1.0, text="Done")

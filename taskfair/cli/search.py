@@ -1,6 +1,7 @@
 """Per-subgroup λ that maximise validation accuracy under fairness bounds, confirmed exactly."""
 from __future__ import annotations
 
+from ..config import LAM_MAX
 from ..config.values import number_arg
 from .options import results, run_args
 
@@ -11,8 +12,8 @@ def add_parser(sub) -> None:
     q.add_argument("--max-dpd", type=number_arg(lo=0, hi=1), help="bound on worst-case DPD (validation)")
     q.add_argument("--max-eod", type=number_arg(lo=0, hi=1), help="bound on worst-case EOD (validation)")
     q.add_argument("--samples", type=number_arg(integer=True, lo=1, hi=1_000_000), default=3000, help="random candidates before refinement")
-    q.add_argument("--lam-min", type=number_arg(lo=-10, hi=10), help="lowest λ searched (default: the run's grids.lam_range, -1)")
-    q.add_argument("--lam-max", type=number_arg(lo=-10, hi=10), help="highest λ searched (default: the run's grids.lam_range, 1.5)")
+    q.add_argument("--lam-min", type=number_arg(lo=-LAM_MAX, hi=LAM_MAX), help="lowest λ searched (default: the run's grids.lam_range, -1)")
+    q.add_argument("--lam-max", type=number_arg(lo=-LAM_MAX, hi=LAM_MAX), help="highest λ searched (default: the run's grids.lam_range, 1.5)")
     q.add_argument("--confirm", type=number_arg(integer=True, lo=0, hi=1000), default=3, help="confirm this many by exact evaluation (0: none)")
     q.add_argument("--csv", help="write the confirmed candidates here")
     q.add_argument("--check-front", type=number_arg(integer=True, lo=0, hi=1000), default=0, metavar="N",

@@ -7,8 +7,8 @@ to the pipeline: :mod:`precompute.profiles`.)
 - :mod:`.loading` — :func:`load_config`; :func:`method_params`, what a merge method of a run merges with
 """
 from .loading import load_config, method_params, upgrade_legacy
-from .schema import (ConfigError, DatasetConfig, EvalConfig, GridConfig, LoraConfig, Precision, StudyConfig,
+from .schema import (LAM_MAX, ConfigError, DatasetConfig, EvalConfig, GridConfig, LoraConfig, Precision, StudyConfig,
                      TrainConfig)
 
 __all__ = ["ConfigError", "Precision", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig",
-           "EvalConfig", "StudyConfig", "load_config", "method_params", "upgrade_legacy"]
+           "EvalConfig", "StudyConfig", "LAM_MAX", "load_config", "method_params", "upgrade_legacy"]

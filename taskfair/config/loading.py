@@ -13,7 +13,7 @@ from typing import Any, Literal, Mapping
 import yaml
 
 from ..methods import grid_methods, method_spec
-from .schema import ConfigError, GridConfig, StudyConfig
+from .schema import LAM_MAX, ConfigError, GridConfig, StudyConfig
 
 __all__ = ["load_config", "method_params", "upgrade_legacy"]
 
@@ -112,8 +112,8 @@ def _check(cfg: StudyConfig) -> StudyConfig:
     for grid in ("uniform", "inject", "axis", "pairs"):
         values = getattr(cfg.grids, grid)
         need(bool(values) or grid == "pairs", f"grids.{grid}", "the grid is empty; give at least one λ")
-        need(all(math.isfinite(v) and abs(v) <= 10 for v in values), f"grids.{grid}",
-             f"every λ must be a finite number from -10 to 10, got {list(values)}")
+        need(all(math.isfinite(v) and abs(v) <= LAM_MAX for v in values), f"grids.{grid}",
+             f"every λ must be a finite number from {-LAM_MAX:g} to {LAM_MAX:g}, got {list(values)}")
         need(grid not in ("uniform", "pairs") or all(v >= 0 for v in values), f"grids.{grid}",
              f"λ must be ≥ 0 here (negative λ belong on grids.axis or grids.inject), got {list(values)}")
         need(len(set(values)) == len(values), f"grids.{grid}", f"duplicate λ values in {list(values)}")
@@ -135,9 +135,9 @@ def _check(cfg: StudyConfig) -> StudyConfig:
          (bool(cfg.grids.methods_grid) or not cfg.grids.methods), "grids.methods_grid",
          f"give finite λ ≥ 0, got {list(cfg.grids.methods_grid)}")
     lo_hi = tuple(cfg.grids.lam_range)
-    need(len(lo_hi) == 2 and all(math.isfinite(v) and abs(v) <= 10 for v in lo_hi) and lo_hi[0] < lo_hi[1]
+    need(len(lo_hi) == 2 and all(math.isfinite(v) and abs(v) <= LAM_MAX for v in lo_hi) and lo_hi[0] < lo_hi[1]
          and lo_hi[0] <= 0 <= lo_hi[1], "grids.lam_range",
-         f"give [low, high] with -10 ≤ low ≤ 0 ≤ high ≤ 10 and low < high, got {list(lo_hi)}")
+         f"give [low, high] with {-LAM_MAX:g} ≤ low ≤ 0 ≤ high ≤ {LAM_MAX:g} and low < high, got {list(lo_hi)}")
     need(0 <= cfg.eval.bootstrap <= 100_000, "eval.bootstrap", f"must be between 0 and 100000, got {cfg.eval.bootstrap}")
     need(0 <= cfg.grids.probes <= 1000, "grids.probes", f"must be between 0 and 1000, got {cfg.grids.probes}")
     d = cfg.dataset

@@ -8,7 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 __all__ = ["ConfigError", "Precision", "TrainConfig", "DatasetConfig", "LoraConfig", "GridConfig",
-           "EvalConfig", "StudyConfig"]
+           "EvalConfig", "StudyConfig", "LAM_MAX"]
+
+# the largest |λ| anything accepts — a grid, a λ range, a configuration string, a search bound
+# (λ may be negative: task negation; beyond this the vectors swamp θ0 and the margins overflow)
+LAM_MAX = 10.0
 
 
 class ConfigError(ValueError):

@@ -24,11 +24,12 @@ __all__ = [
     "aggregate_seeds",
     "worst_subgroup",
     "PER_GROUP_METRICS",
-    "SUMMARY_METRICS",
+    "HEADLINE_METRICS",
 ]
 
 PER_GROUP_METRICS = ("accuracy", "selection_rate", "tpr", "fpr", "dpd", "eod", "n", "positives")
-SUMMARY_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod", "accuracy_parity")
+# the four figures every headline, comparison and summary states (of :func:`summary_metrics`)
+HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
 ALL = "(all)"
 
 

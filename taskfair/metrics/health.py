@@ -17,15 +17,34 @@ import pandas as pd
 
 from .fairness import ALL, checked_labels
 
-__all__ = ["CONSTANT_SHARE", "HEALTH_METRICS", "health_rows", "mark_degenerate", "degenerate_points",
-           "is_degenerate", "TRIVIAL"]
+__all__ = ["CONSTANT_SHARE", "health_rows", "mark_degenerate", "degenerate_points", "is_degenerate",
+           "is_constant", "beats_majority", "majority_rate", "TRIVIAL"]
 
 CONSTANT_SHARE = 0.97
-HEALTH_METRICS = ("positive_share", "majority_rate", "degenerate")
 TRIVIAL = "trivial: constant predictor"
 
 
-def _majority(labels: np.ndarray) -> float:
+# ---- the rule, once: every check below (and the search's) is made of these two ----------------
+def is_constant(positive_share, constant_share: float = CONSTANT_SHARE):
+    """Whether a predictor with this share of positive predictions predicts one class for at
+    least ``constant_share`` of the examples (element-wise for arrays; NaN is not constant)."""
+    share = np.asarray(positive_share, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.maximum(share, 1 - share) >= constant_share
+
+
+def beats_majority(accuracy, majority):
+    """Whether an accuracy is above the majority-class rate (element-wise; NaN does not beat it)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(accuracy, dtype=float) > np.asarray(majority, dtype=float) + 1e-12
+
+
+def _constant_reason(share: float, where: str) -> str:
+    return f"predicts {'positive' if share >= 0.5 else 'negative'} for {max(share, 1 - share):.0%} of {where}"
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """The accuracy of always predicting the more frequent label (NaN without examples)."""
     p = float(np.mean(labels)) if len(labels) else float("nan")
     return max(p, 1 - p)
 
@@ -40,9 +59,9 @@ def health_rows(pred: np.ndarray, labels: np.ndarray, points: pd.DataFrame, mask
     share = pred.mean(axis=1) if pred.shape[1] else np.full(len(pred), np.nan)
     base = points.reset_index(drop=True)
     out = [base.assign(group=ALL, metric="positive_share", value=share, note=""),
-           base.assign(group=ALL, metric="majority_rate", value=_majority(labels), note="")]
+           base.assign(group=ALL, metric="majority_rate", value=majority_rate(labels), note="")]
     for j, g in enumerate(groups):
-        out.append(base.assign(group=g, metric="majority_rate", value=_majority(np.asarray(labels)[masks[j]]), note=""))
+        out.append(base.assign(group=g, metric="majority_rate", value=majority_rate(np.asarray(labels)[masks[j]]), note=""))
     return pd.concat(out, ignore_index=True)
 
 
@@ -68,9 +87,8 @@ def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family"
         reasons = []
         for split in ("val", "test"):
             share = r.get((split, "positive_share"), np.nan)
-            if np.isfinite(share) and max(share, 1 - share) >= constant_share:
-                label = "positive" if share >= 0.5 else "negative"
-                reasons.append(f"predicts {label} for {max(share, 1 - share):.0%} of {split}")
+            if is_constant(share, constant_share):
+                reasons.append(_constant_reason(share, split))
         key = key if isinstance(key, tuple) else (key,)
         point = dict(zip(keys, key))
         acc, maj = r.get(("val", "accuracy"), np.nan), r.get(("val", "majority_rate"), np.nan)
@@ -79,7 +97,7 @@ def mark_degenerate(table: pd.DataFrame, keys: Sequence[str] = ("seed", "family"
             # a subgroup's own model is a specialist: judged on that subgroup's validation rows
             acc, maj = own[(point.get("seed"), point.get("target"))]
             where = f"{point.get('target')}'s validation rows"
-        if np.isfinite(acc) and np.isfinite(maj) and acc <= maj + 1e-12:
+        if np.isfinite(acc) and np.isfinite(maj) and not beats_majority(acc, maj):
             reasons.append(f"accuracy {acc:.3f} on {where} does not beat the majority class ({maj:.3f})")
         elif ("val", "accuracy") in wide.columns and not np.isfinite(acc):
             # an accuracy that cannot be measured is no evidence of health
@@ -109,10 +127,9 @@ def is_degenerate(pred: np.ndarray, labels: np.ndarray, *, constant_share: float
         return ""
     labels = checked_labels(labels)
     share = float(pred.mean())
-    if max(share, 1 - share) >= constant_share:
-        return f"predicts {'positive' if share >= 0.5 else 'negative'} for {max(share, 1 - share):.0%} of the examples"
+    if is_constant(share, constant_share):
+        return _constant_reason(share, "the examples")
     acc = float(np.mean(pred == np.asarray(labels, dtype=bool)))
-    p = float(np.mean(labels))
-    if acc <= max(p, 1 - p) + 1e-12:
-        return f"accuracy {acc:.3f} does not beat the majority class ({max(p, 1 - p):.3f})"
+    if not beats_majority(acc, majority_rate(labels)):
+        return f"accuracy {acc:.3f} does not beat the majority class ({majority_rate(labels):.3f})"
     return ""

@@ -41,7 +41,7 @@ from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from .fairness import checked_labels, checked_masks, group_rates
+from .fairness import HEADLINE_METRICS, checked_labels, checked_masks, group_rates
 
 __all__ = ["ALPHA", "N_BOOT", "N_BOOT_TESTS", "PointSet", "Interval", "resample_counts", "point_set", "contrast", "combine",
            "holm", "slope_weights", "front_membership", "ONE_SEED"]
@@ -51,7 +51,7 @@ N_BOOT = 1000
 N_BOOT_TESTS = 4000    # for verdicts: a percentile p-value is at least 2/(B+1), and Holm multiplies the
                        # smallest by the number of comparisons (30 for (d) with five subgroups, ~100 merges)
 ONE_SEED = "one seed: seed-to-seed variation not measured"
-SUMMARY = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
+SUMMARY = HEADLINE_METRICS
 PER_GROUP = ("accuracy", "selection_rate", "tpr", "fpr", "dpd", "eod")
 _CHUNK = 256            # resamples per matrix product (bounds its output: 256 × 3(G+1)T floats)
 

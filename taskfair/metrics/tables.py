@@ -10,13 +10,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .fairness import ALL, GroupRates, bootstrap_ci, group_rates, summary_metrics
+from .fairness import ALL, HEADLINE_METRICS, GroupRates, bootstrap_ci, group_rates, summary_metrics
 
 __all__ = ["GROUP_METRICS", "HEADLINE_METRICS", "seed_mean", "seed_interval", "seed_mean_aligned", "seed_mean_columns", "seed_means", "undefined",
            "rates_columns", "rates_table", "rates_with_ci", "with_intervals"]
 
 GROUP_METRICS = ("accuracy", "dpd", "eod")
-HEADLINE_METRICS = ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")
 
 
 def seed_mean(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:

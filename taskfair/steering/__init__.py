@@ -28,7 +28,7 @@ from .estimate import RemixEstimator, remix_health, remix_metrics
 from .bound import scaling_bound
 from .calibration import Scenario, synthetic_results, verdict_rates
 from .evidence import point_sets
-from .findings import Finding, findings, findings_table
+from .findings import Finding, findings
 from .remix import RemixView, remix_view
 from .exact import build_model, exact_metrics, load_theta0, merged_model, model_margins
 from .search import SearchResult, confirm, search_coefficients
@@ -43,7 +43,7 @@ __all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "con
            "merged_model", "model_margins", "exact_metrics",
            "SearchResult", "search_coefficients", "confirm", "DIRECTIONS", "ExampleDiff", "example_diff",
            "vector_tables", "sensitivity", "compare_methods", "uniform_sweep", "family_grid",
-           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings", "findings_table",
+           "frontier_points", "min_size_effect", "health_warnings", "Finding", "findings",
            "scaling_bound", "point_sets", "Scenario", "synthetic_results", "verdict_rates",
            "THRESHOLD_CAVEAT", "ThresholdFit", "fit_thresholds", "split_thresholds", "threshold_metrics",
            "threshold_points"]

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import method_params
+from ..config import LAM_MAX, method_params
 from ..config.values import NumberError, echo, parse_number
 from ..methods import grid_methods, method_spec
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "stored_configs", "ConfigSpecError",
-           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params",
+           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params", "read_lams",
            "config_forms"]
 
 
@@ -151,8 +151,6 @@ def config_forms() -> str:
             + "".join(f"{m}:<λ>, " for m in grid_methods()) + "remix:<λ1>,…,<λK> or layerwise:<λ/λ/λ/λ>,…")
 
 
-# the largest |λ| a configuration string accepts (λ may be negative: task negation)
-LAM_MAX = 10.0
 # the λ range the sliders, the search and the command line offer by default (grids.lam_range)
 LAM_RANGE = (-1.0, 1.5)
 
@@ -168,6 +166,24 @@ def _num(text: str, spec: str) -> float:
         return float(parse_number(text, what=f"{echo(spec)}: λ", lo=-LAM_MAX, hi=LAM_MAX))
     except NumberError as exc:
         raise ConfigSpecError(f"{exc} (beyond ±{LAM_MAX:g} the vectors swamp θ0 and the margins overflow)") from None
+
+
+def read_lams(text: str, groups, lam_range: tuple[float, float], *, what: str = "λ") -> tuple[float, ...]:
+    """One λ per subgroup from ``0.1,-0.4,…`` (a link's ``?lam=``, a remix's values), each in
+    ``lam_range`` (the run's): the strict number reader, the count, the range, or
+    :class:`ConfigSpecError` saying which."""
+    lo, hi = lam_range
+    try:   # float("0_1") would be 1, float("nan") a number
+        vals = tuple(float(parse_number(x, what=what)) for x in str(text).split(","))
+    except NumberError:
+        raise ConfigSpecError(f"{what}={echo(text)} is not a comma-separated list of numbers") from None
+    if len(vals) != len(groups):
+        raise ConfigSpecError(f"{what} has {len(vals)} values; this run has {len(groups)} subgroups "
+                              f"({', '.join(groups)})")
+    if not all(lo <= v <= hi for v in vals):
+        raise ConfigSpecError(f"{what} values must be numbers between {lo:g} and {hi:g} (this run's λ range), "
+                              f"got {echo(text)}")
+    return vals
 
 
 def extrapolation(results: RunResults, config: Config | str) -> str:

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..metrics.fairness import GroupRates, bootstrap_counts, group_rates
+from ..metrics.fairness import HEADLINE_METRICS, GroupRates, bootstrap_counts, group_rates
 from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_columns, rates_with_ci, seed_mean_aligned, seed_mean_columns
 from ..store.results import SeedResults
@@ -259,7 +259,7 @@ def expected_error(estimators: Sequence[RemixEstimator], lams: Sequence[float] |
     """:meth:`RemixEstimator.expected_error`, averaged over the seeds' estimators; at a stored
     point (``lams``, every seed) the estimate is exact: zero."""
     if lams is not None and estimators and all(e.is_stored(lams) for e in estimators):
-        return {k: 0.0 for k in ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod")}
+        return {k: 0.0 for k in HEADLINE_METRICS}
     parts = [e.expected_error() for e in estimators]
     keys = set().union(*parts) if parts else set()
     return {k: float(np.mean([p[k] for p in parts if k in p])) for k in sorted(keys)}

@@ -27,7 +27,7 @@ from ..store.results import RunResults
 from .bound import scaling_bound
 from .evidence import degenerate_keys, point_key, point_sets
 
-__all__ = ["Finding", "findings", "findings_table", "NEAR_ACCURACY", "MATERIAL", "VERDICTS", "CONSTANT",
+__all__ = ["Finding", "findings", "NEAR_ACCURACY", "MATERIAL", "VERDICTS", "CONSTANT",
            "FINDINGS_BOOT"]
 
 NEAR_ACCURACY = 0.02   # "near": task addition's accuracy at most this far below FFT's and LoRA's
@@ -362,13 +362,3 @@ def _bound(results: RunResults, *, split: str = "test", norms: dict[int, dict] |
             f"outside [{r.lower:.3f}, {r.upper:.3f}]" for r in worst.itertuples())
             + ": there K from the other paths on validation is not a bound on this run.")
     return Finding("e", BOUND_CLAIM, verdict, ev, "Sweep")
-
-
-def findings_table(results: RunResults, *, split: str = "test", **kwargs) -> pd.DataFrame:
-    """One row per comparison behind every finding (finding, verdict, comparison, estimate, low,
-    high, p, p_holm, seeds, note)."""
-    rows = []
-    for f in findings(results, split=split, **kwargs):
-        for t in f.tests or ({},):
-            rows.append({"finding": f.key, "verdict": f.verdict, **t})
-    return pd.DataFrame(rows)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..metrics.fairness import ALL, group_rates, summary_metrics
+from ..metrics.fairness import ALL, HEADLINE_METRICS, group_rates, summary_metrics
 from ..metrics.frontier import hypervolume, pareto_mask
 from ..metrics.tables import seed_mean
 from .views import candidate_evidence
-from ..metrics.health import CONSTANT_SHARE
+from ..metrics.health import beats_majority, is_constant, majority_rate
 from ..store.results import RunResults
 from .estimate import RemixEstimator
 
@@ -47,12 +47,10 @@ def _estimate(estimators, L: np.ndarray) -> dict[str, np.ndarray]:
         M = np.stack([est.margins(l) for l in L])
         r = group_rates(M > 0, est.labels, est.masks)
         s = summary_metrics(r)
-        for k in ("accuracy", "macro_accuracy", "worst_dpd", "worst_eod"):
+        for k in HEADLINE_METRICS:
             out.setdefault(k, []).append(s[k])
         # a constant predictor (or one no better than the majority class) is trivially fair
-        share = (M > 0).mean(axis=1)
-        p = float(np.mean(est.labels))
-        degenerate |= (np.maximum(share, 1 - share) >= CONSTANT_SHARE) | (s["accuracy"] <= max(p, 1 - p) + 1e-12)
+        degenerate |= is_constant((M > 0).mean(axis=1)) | ~beats_majority(s["accuracy"], majority_rate(est.labels))
     res = {k: np.nanmean(np.stack(v), axis=0) for k, v in out.items()}
     res["degenerate"] = degenerate.astype(float)
     return res
@@ -62,7 +60,8 @@ def search_coefficients(results: RunResults, *, max_dpd: float | None = None, ma
                         n_random: int = 3000, rounds: int = 3, top: int = 5, seed: int = 0,
                         lam_range: tuple[float, float] | None = None) -> SearchResult:
     """Search per-subgroup λ in ``lam_range`` (default: the run's) on the validation estimate."""
-    from .configurations import LAM_MAX, lam_range as run_range
+    from ..config import LAM_MAX
+    from .configurations import lam_range as run_range
     for name, b in (("max_dpd", max_dpd), ("max_eod", max_eod)):
         if b is not None and not (np.isfinite(b) and b >= 0):
             raise ValueError(f"{name} must be a number ≥ 0, got {b}")

@@ -243,9 +243,6 @@ class Run(WeightFiles):
         self.save_tensors(name, tensors, metadata)
         return name
 
-    def has_predictions(self, seed: int, job: str) -> bool:
-        return self.has(layout.predictions(seed, job))
-
     def load_predictions_file(self, seed: int, job: str) -> dict[str, torch.Tensor]:
         return self.load_tensors(layout.predictions(seed, job))
 

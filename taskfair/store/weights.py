@@ -68,10 +68,6 @@ class WeightFiles:
         task_vector_metadata(self.path / files[0], expected_base_sha256=self.base_sha256(seed))
         return path
 
-    def save_vector(self, seed: int, vector: str, tv: TaskVector) -> str:
-        self.save_task_vector(layout.task_vector(seed, vector), tv)
-        return layout.task_vector(seed, vector)
-
     def save_vector_between(self, seed: int, vector: str, theta0: Mapping[str, torch.Tensor],
                             finetuned: Mapping[str, torch.Tensor], *, base_sha256: str, base_model: str,
                             dtype: torch.dtype | None = None, shard_bytes: int = SHARD_BYTES) -> list[str]:
