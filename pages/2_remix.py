@@ -8,6 +8,7 @@ import streamlit as st
 
 from taskfair import TRIVIAL
 from taskfair.metrics import HEADLINE_METRICS
+from taskfair.steering.remix import estimate_vs_exact
 from taskfair.steering.configurations import lam_range
 from ui import charts, common, loaders, panels, state
 
@@ -140,10 +141,8 @@ if st.session_state.get("exact_job"):  # polled only while a job is waiting (no 
     follow_exact()
 if key in exact_cache:
     exact = exact_cache[key]
-    cmp = est[["group", "metric", "mean"]].merge(exact[["group", "metric", "mean"]],
-                                                 on=["group", "metric"], suffixes=("_estimate", "_exact"))
-    cmp["abs_error"] = (cmp["mean_estimate"] - cmp["mean_exact"]).abs()
-    worst = cmp.loc[cmp.abs_error.idxmax()]
+    cmp = estimate_vs_exact(est, exact)
+    worst = cmp.iloc[0]
     st.success(f"Exact evaluation done. Largest gap between estimate and exact: "
                f"{worst.abs_error:.3f} ({worst.metric}, {worst.group}).")
     common.table(cmp, f"{run_id}-remix-exact-{split}", present=present)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from taskfair.steering.configurations import parse_config, remix_coefficients
 from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Frontier")
@@ -40,19 +41,11 @@ common.table(pts.drop(columns=["pareto"]).assign(on_front=pts.pareto), f"{run_id
 
 
 def remix_lams(row) -> list[float] | None:
-    """The point as θ0 + Σ λ_g τ_g, or None when it uses the FFT vector (FFT, LoRA, injection)."""
-    if row.family == "base":
-        return [0.0] * len(groups)
-    if row.family == "uniform":
-        return [float(row.lam)] * len(groups)
-    if row.family == "subgroup":
-        return [1.0 if g == row.target else 0.0 for g in groups]
-    if row.family == "axis":
-        return [float(row.lam) if g == row.target else 0.0 for g in groups]
-    if row.family == "pair":
-        pair = row.target.split("+")
-        return [float(row.lam) if g in pair else 0.0 for g in groups]
-    return None
+    """The point as θ0 + Σ λ_g τ_g, or None when it is not one (FFT, LoRA, injection, other merges)."""
+    if not row.config or "@" in row.config:   # a random probe, or thresholds (no model)
+        return None
+    lams = remix_coefficients(parse_config(row.config, groups), groups)
+    return None if lams is None else list(lams)
 
 
 loadable = [(r.label, remix_lams(r)) for r in pts.itertuples() if remix_lams(r) is not None]

@@ -327,9 +327,9 @@ class _Sync:
 
         import torch
         from accelerate import PartialState
-        if not PartialState._shared_state:
-            PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(hours=6))
-        self.state = PartialState()
+        # the state is one per process: these settings take effect when it is first made here (a
+        # state made earlier, by accelerate launch or a test, keeps its own)
+        self.state = PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(hours=6))
         self.world = self.state.num_processes
         self.rank = self.state.process_index
         self.main = self.state.is_main_process

@@ -30,7 +30,7 @@ from ..methods import grid_methods, method_spec
 from ..store.results import RunResults
 
 __all__ = ["Config", "Recipe", "recipe", "parse_config", "stored_configs", "ConfigSpecError",
-           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params", "read_lams",
+           "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params", "read_lams", "remix_coefficients",
            "config_forms"]
 
 
@@ -135,6 +135,18 @@ def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict
         # the FFT vector at weight 0, as in the precompute's grid (DARE's random mask spans it)
         return Recipe(("fft",) + groups, (0.0,) + (config.lam,) * k, config.kind, params)
     raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
+
+
+def remix_coefficients(config: Config, groups) -> tuple[float, ...] | None:
+    """The configuration as ``θ0 + Σ_g λ_g τ_g`` (one λ per subgroup, in the run's order), or None
+    when it is not one: it uses the FFT or LoRA vector, another merge method, or per-block λ."""
+    if config.kind in grid_methods() or config.kind == "layerwise":
+        return None
+    how = recipe(config, groups, {}, 0)
+    if how.method != "task_arithmetic" or any(v not in groups for v in how.vectors):
+        return None
+    given = how.as_dict
+    return tuple(float(given.get(g, 0.0)) for g in groups)
 
 
 def method_recipe_params(grids, method: str, seed: int) -> tuple[tuple[str, float | int], ...]:

@@ -21,7 +21,7 @@ from ..store.results import RunResults
 from .configurations import Config, extrapolation
 from .estimate import RemixEstimator, degenerate_of, expected_error, metrics_of
 
-__all__ = ["RemixView", "remix_view", "estimated_headline"]
+__all__ = ["RemixView", "remix_view", "estimated_headline", "estimate_vs_exact"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,12 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
         degenerate=degenerate_of(estimators[split], preds[split]),
         extrapolation=extrapolation(results, Config("remix", lams=lams)),
         undefined=tuple(undefined(table)))
+
+
+def estimate_vs_exact(estimate: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+    """The estimate of a remix beside its exact evaluation, per group and metric: ``group, metric,
+    mean_estimate, mean_exact, abs_error``, the largest error first."""
+    cmp = estimate[["group", "metric", "mean"]].merge(exact[["group", "metric", "mean"]],
+                                                      on=["group", "metric"], suffixes=("_estimate", "_exact"))
+    cmp["abs_error"] = (cmp["mean_estimate"] - cmp["mean_exact"]).abs()
+    return cmp.sort_values("abs_error", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
