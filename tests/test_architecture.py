@@ -6,7 +6,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # the library's stages, in order: a package may import only itself and those before it
