@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..config.values import number_arg
-from .options import SEED, results, run_args
+from .options import SEED, configs_to_run, results, run_args
 
 
 def add_parser(sub) -> None:
@@ -21,13 +21,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from ..steering.configurations import parse_config
     from ..steering.counterfactual import counterfactual_test
-    from ..steering.views import chosen_configs
     res = results(args)
-    configs = args.config or chosen_configs(res)
-    for c in configs:
-        parse_config(c, res.groups)  # every name checked before any model is built
+    configs = configs_to_run(args, res)
     frames = []
     for c in configs:
         cf = counterfactual_test(res, c, seed=args.seed, split=args.split, max_per_group=args.max_per_group)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config.values import number_arg
 
-__all__ = ["run_args", "SEED", "BOOTSTRAP", "results", "warn_extrapolation", "check_options"]
+__all__ = ["run_args", "SEED", "BOOTSTRAP", "results", "configs_to_run", "warn_extrapolation", "check_options"]
 
 SEED = number_arg(integer=True, lo=0, hi=2 ** 32 - 1)
 BOOTSTRAP = number_arg(integer=True, lo=0, hi=100_000)
@@ -25,6 +25,17 @@ def run_args(q, *, exact: bool = True) -> None:
 def results(args):
     from ..store.results import load_results
     return load_results(args.artifacts, args.run)
+
+
+def configs_to_run(args, res) -> list[str]:
+    """``--config`` values, or FFT, LoRA and task addition at the chosen λ; every one checked
+    against the run before any model is built."""
+    from ..steering.configurations import parse_config
+    from ..steering.views import chosen_configs
+    configs = args.config or chosen_configs(res)
+    for c in configs:
+        parse_config(c, res.groups)
+    return configs
 
 
 def warn_extrapolation(res, configs, exact: bool) -> None:

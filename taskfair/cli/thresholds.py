@@ -1,7 +1,7 @@
 """Per-group thresholds (fairlearn's ThresholdOptimizer) over configurations, against the merges."""
 from __future__ import annotations
 
-from .options import results, run_args, warn_extrapolation
+from .options import configs_to_run, results, run_args, warn_extrapolation
 
 
 def add_parser(sub) -> None:
@@ -19,14 +19,10 @@ def run(args) -> int:
     import pandas as pd
 
     from ..metrics.fairness import ALL
-    from ..steering.configurations import parse_config
     from ..steering.margins import config_margins
     from ..steering.thresholds import NAMES, THRESHOLD_CAVEAT, fit_thresholds, metrics_of_margins
-    from ..steering.views import chosen_configs
     res = results(args)
-    configs = args.config or chosen_configs(res)
-    for spec in configs:
-        parse_config(spec, res.groups)  # every name checked before any model is built
+    configs = configs_to_run(args, res)
     warn_extrapolation(res, configs, args.exact)
     rows, first = [], None
     for spec in configs:
