@@ -19,7 +19,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
 from ..data.images import is_image_run
 from ..errors import StoreError
@@ -208,28 +207,25 @@ def folder_weights_sha256(folder: str | Path) -> str:
     before this returns."""
     import gc
 
+    from ..vectors.streaming import TensorSource
     from ..vectors.taskvector import WeightsHasher
     folder = Path(folder)
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
+    if not any(folder.glob("*.safetensors")):
         raise ProvenanceError(f"{folder} holds no .safetensors weights to check")
-    where: dict[str, Path] = {}
-    for f in files:
-        with safe_open(str(f), framework="pt") as h:
-            for name in h.keys():
-                if name in where:
-                    raise ProvenanceError(f"{f.name} and {where[name].name} both hold {name!r}: not one model")
-                where[name] = f
-    cls, config = _folder_model_class(folder)
-    names = _parameter_names(cls, config)
-    if names is not None and names <= set(where):
-        h = WeightsHasher()
-        for name in sorted(names):
-            with safe_open(str(where[name]), framework="pt") as fh:
-                t = fh.get_tensor(name)
-            h.update(name, t)
-            del t
-        return h.hexdigest()
+    try:   # every file's header read once; a name in two shards is refused there
+        source = TensorSource(folder)
+    except StoreError as exc:
+        raise ProvenanceError(f"{folder}: {exc}") from None
+    try:
+        cls, config = _folder_model_class(folder)
+        names = _parameter_names(cls, config)
+        if names is not None and names <= set(source.names()):
+            h = WeightsHasher()
+            for name in sorted(names):   # positioned reads, one tensor at a time
+                h.update(name, source.get(name))
+            return h.hexdigest()
+    finally:
+        source.close()
     try:
         model = cls.from_pretrained(str(folder), use_safetensors=True, dtype="auto")
     except Exception as exc:
