@@ -26,7 +26,7 @@ def main(root: str = "artifacts", run_id: str = "quick", front_points: int = 5, 
     from taskfair.steering.margins import config_margins
     from taskfair.steering.counterfactual import counterfactual_test
     from taskfair.steering.exact import build_model, load_theta0, model_margins
-    from taskfair.steering.configurations import parse_config, recipe
+    from taskfair.steering.configurations import parse_variant, recipe
     from taskfair.steering.layerwise import layerwise_search
     from taskfair.steering.search import check_front, search_coefficients
     from taskfair.steering.thresholds import threshold_metrics
@@ -66,7 +66,7 @@ def main(root: str = "artifacts", run_id: str = "quick", front_points: int = 5, 
     run = res.open_run()
     for spec in configs:
         base = load_theta0(run, seed)
-        model = build_model(run, seed, recipe(parse_config(spec, res.groups), res.groups, res.config, seed), base,
+        model = build_model(run, seed, recipe(parse_variant(spec, res.groups), res.groups, res.config, seed), base,
                             in_place=True)
         t0 = time.perf_counter()
         model_margins(run, seed, model, base[1], splits=("test",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from taskfair.data.images import is_image_run
-from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.configurations import VariantSpecError, parse_variant
 from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Counterfactual")
@@ -27,8 +27,8 @@ typed = c1.text_input("…or type one", key="cf_custom", placeholder="e.g. remix
 seed = c2.selectbox("Seed", list(res.seeds), key="cf_seed")
 spec = typed.strip() or spec
 try:
-    parse_config(spec, groups)
-except ConfigSpecError as exc:
+    parse_variant(spec, groups)
+except VariantSpecError as exc:
     st.error(common.plain(exc, 600))
     st.stop()
 key = (run_id, spec, int(seed), split)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from taskfair.steering.configurations import parse_config, remix_coefficients
+from taskfair.steering.configurations import parse_variant, remix_coefficients
 from ui import charts, common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Frontier")
@@ -44,7 +44,7 @@ def remix_lams(row) -> list[float] | None:
     """The point as θ0 + Σ λ_g τ_g, or None when it is not one (FFT, LoRA, injection, other merges)."""
     if not row.config or "@" in row.config:   # a random probe, or thresholds (no model)
         return None
-    lams = remix_coefficients(parse_config(row.config, groups), groups)
+    lams = remix_coefficients(parse_variant(row.config, groups), groups)
     return None if lams is None else list(lams)
 
 

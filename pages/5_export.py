@@ -7,7 +7,7 @@ import streamlit as st
 
 from taskfair.publishing.export import (ExportError, auto_model_class, default_export_name, export_configuration,
                                         safe_export_dir, zip_export)
-from taskfair.steering.configurations import Config, ConfigSpecError, config_forms, lam_range, parse_config
+from taskfair.steering.configurations import Variant, VariantSpecError, config_forms, lam_range, parse_variant
 from ui import common, loaders, state
 
 present, root, run_id, mtime, res, split, groups = common.page("Export", split=False)
@@ -21,7 +21,7 @@ if problem:
 if lams is None:
     lams = list(state.remix_lams(run_id) or
                 [float(np.mean(list(res.summary["chosen_lambda"].values())))] * len(groups))
-remix = Config("remix", lams=tuple(float(v) for v in lams)).spec
+remix = Variant("remix", lams=tuple(float(v) for v in lams)).spec
 pushed = state.take_export_point()  # "Export this point" on the Frontier
 linked = state.link_value("config")  # a new link, not our own echo
 if pushed is not None:
@@ -33,12 +33,12 @@ elif "export_spec" not in st.session_state:
 spec = st.text_input("Configuration", key="export_spec",
                      help=f"Default: the Remix page's coefficients ({remix}).")
 try:
-    config = parse_config(spec.strip(), groups)
-except ConfigSpecError as exc:
+    config = parse_variant(spec.strip(), groups)
+except VariantSpecError as exc:
     st.error(f"Not a configuration of this run: {common.plain(exc)}")
     st.stop()
 state.write_link("config", config.spec)
-if config.kind == "remix":
+if config.family == "remix":
     st.dataframe(pd.DataFrame({"subgroup": groups, "λ": config.lams}), hide_index=True)
 seed = st.selectbox("Seed (θ0 and vectors of this seed)", list(res.seeds))
 out_root = loaders.export_root()

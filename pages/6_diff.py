@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from taskfair.steering.configurations import ConfigSpecError, config_forms, parse_config
+from taskfair.steering.configurations import VariantSpecError, config_forms, parse_variant
 from taskfair.steering.diff import DIRECTIONS
 from taskfair.data.images import is_image_run
 from ui import common, loaders, state
@@ -30,9 +30,9 @@ custom = st.text_input("…or type B", key="diff_custom", placeholder="e.g. remi
                        help=config_forms())
 if custom:
     try:
-        parse_config(custom, groups)
+        parse_variant(custom, groups)
         b = custom
-    except ConfigSpecError as exc:
+    except VariantSpecError as exc:
         st.warning(f"Ignoring the typed configuration: {common.plain(exc)}")
 seed = st.selectbox("Seed", list(res.seeds), key="diff_seed") if len(res.seeds) > 1 else next(iter(res.seeds))
 

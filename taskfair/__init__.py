@@ -35,9 +35,9 @@ from .models import (EMBEDDED_MODELS, ModelError, best_device, check_model_spec,
                      is_image_model, load_classifier, predict_margins, resolve_model, tiny_classifier)
 from .publishing import (ExportError, ProvenanceError, build_record, export_configuration, export_model,
                          html_report, read_record, recreate)
-from .steering import (Config, ConfigSpecError, RemixEstimator, build_model, config_margins, confirm,
+from .steering import (Variant, VariantSpecError, RemixEstimator, build_model, config_margins, confirm,
                        example_diff, exact_metrics, findings, load_theta0, merged_model,
-                       parse_config, point_sets, recipe, scaling_bound, search_coefficients, stored_configs,
+                       parse_variant, point_sets, recipe, scaling_bound, search_coefficients, stored_configs,
                        synthetic_results, verdict_rates)
 from .store import (ArtifactStore, Run, RunResults, layout, load_results, load_task_vector,
                     save_task_vector)
@@ -70,7 +70,7 @@ __all__ = [
     "ArtifactStore", "Run", "RunResults", "StoreError", "layout", "load_results", "save_task_vector",
     "load_task_vector",
     # steering a finished run
-    "Config", "ConfigSpecError", "parse_config", "recipe", "stored_configs", "config_margins",
+    "Variant", "VariantSpecError", "parse_variant", "recipe", "stored_configs", "config_margins",
     "RemixEstimator", "load_theta0", "build_model", "merged_model", "exact_metrics",
     "search_coefficients", "confirm", "example_diff",
     # what the run concludes, and how sure it is

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from taskfair.steering.configurations import ConfigSpecError, parse_config, read_lams, remix_coefficients
+from taskfair.steering.configurations import VariantSpecError, parse_variant, read_lams, remix_coefficients
 from taskfair.steering.remix import estimate_vs_exact
 
 G = ("female", "muslims", "black")
@@ -15,7 +15,7 @@ G = ("female", "muslims", "black")
     ("fft", None), ("lora", None), ("inject:female:0.6", None), ("ties:0.7", None), ("linear:0.7", None),
     ("layerwise:" + ",".join(["1/1/1/1"] * 3), None)])
 def test_which_configurations_are_remixes(spec, lams):
-    assert remix_coefficients(parse_config(spec, G), G) == lams
+    assert remix_coefficients(parse_variant(spec, G), G) == lams
 
 
 def test_lambdas_from_a_link_are_read_strictly():
@@ -23,7 +23,7 @@ def test_lambdas_from_a_link_are_read_strictly():
     for raw, why in (("0_1,0.2,0.3", "not a comma-separated list"), ("nan,0.2,0.3", "not a comma-separated list"),
                      ("0.2,0.3", "has 2 values; this run has 3 subgroups"),
                      ("0.2,0.3,9", "between -1 and 1.5")):
-        with pytest.raises(ConfigSpecError, match=why):
+        with pytest.raises(VariantSpecError, match=why):
             read_lams(raw, G, (-1, 1.5), what="?lam")
 
 

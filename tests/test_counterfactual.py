@@ -7,7 +7,7 @@ import pytest
 
 from taskfair import load_results
 from taskfair.data.counterfactual import Swapper, identity_pairs, swap_identity
-from taskfair.steering.configurations import ConfigSpecError
+from taskfair.steering.configurations import VariantSpecError
 from taskfair.steering.margins import config_margins
 from taskfair.steering.counterfactual import COUNTERFACTUAL_COLUMNS, counterfactual_test
 
@@ -69,9 +69,9 @@ def test_a_swap_to_a_hostile_word_flips_towards_hostile_more_than_a_neutral_swap
 def test_any_configuration_is_tested_exactly_and_bad_ones_are_refused(res):
     cf = counterfactual_test(res, "remix:-0.5,0.5,0.5", max_per_group=5)
     assert (cf.table.swapped <= 5).all() and cf.config == "remix:-0.5,0.5,0.5"
-    with pytest.raises(ConfigSpecError, match="thresholds are not one"):
+    with pytest.raises(VariantSpecError, match="thresholds are not one"):
         counterfactual_test(res, "fft@dp")
-    with pytest.raises(ConfigSpecError, match="seed 99"):
+    with pytest.raises(VariantSpecError, match="seed 99"):
         counterfactual_test(res, "fft", seed=99)
 
 

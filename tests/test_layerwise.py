@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.configurations import VariantSpecError, parse_variant
 from taskfair.steering.margins import config_margins
 from taskfair.vectors.blocks import assign_blocks, block_names
 
@@ -45,15 +45,15 @@ def test_tensors_fall_into_embeddings_layer_blocks_and_head():
 
 def test_the_configuration_string_names_a_grid_and_refuses_bad_ones():
     groups = ("female", "muslims", "black")
-    c = parse_config("layerwise:1/1/0.5/0,0/0/0/0,-0.5/0/0/0.25", groups)
+    c = parse_variant("layerwise:1/1/0.5/0,0/0/0/0,-0.5/0/0/0.25", groups)
     assert c.grid[2] == (-0.5, 0.0, 0.0, 0.25) and c.spec == "layerwise:1/1/0.5/0,0/0/0/0,-0.5/0/0/0.25"
-    assert parse_config("layerwise[1,3]:" + ",".join(["0/1/1/1/0"] * 3), groups).bounds == (1, 3)
+    assert parse_variant("layerwise[1,3]:" + ",".join(["0/1/1/1/0"] * 3), groups).bounds == (1, 3)
     for bad, why in (("layerwise:1/1/1/1,0/0/0/0", "one λ/λ/… per subgroup"),
                      ("layerwise:1/1/1,0/0/0/0,1/1/1/1", "needs 4 λ"),
                      ("layerwise[x]:1/1/1/1/1", "whole numbers"),
                      ("layerwise:1/1/1/abc,0/0/0/0,1/1/1/1", "not a number")):
-        with pytest.raises(ConfigSpecError, match=why):
-            parse_config(bad, groups)
+        with pytest.raises(VariantSpecError, match=why):
+            parse_variant(bad, groups)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_equal_blocks_are_the_remix_and_a_zero_block_keeps_theta0_there(res):
     same, est = config_margins(res, spec, seed, "test", base=base)
     assert not est and np.allclose(same, flat, atol=1e-5)
     # only the head moves: every other tensor is θ0's, the head is θ0 + Σ λ τ
-    head_only = parse_config("layerwise:" + ",".join(f"0/0/0/{v:g}" for v in lams), res.groups)
+    head_only = parse_variant("layerwise:" + ",".join(f"0/0/0/{v:g}" for v in lams), res.groups)
     model = build_model(run, seed, recipe(head_only, res.groups, res.config, seed), base)
     theta0 = dict(base[0].named_parameters())
     vectors = [run.task_vector(seed, g) for g in res.groups]

@@ -118,7 +118,7 @@ def halfsum_run(halfsum, tmp_path, monkeypatch):
 def test_a_method_added_in_one_place_reaches_config_grid_frontier_and_export(halfsum_run):
     from precompute.plan import plan_points
     from taskfair.publishing.provenance import read_record
-    from taskfair.steering import config_margins, parse_config
+    from taskfair.steering import config_margins, parse_variant
     from taskfair.steering.views import frontier_points
     from taskfair.store.results import load_results
 
@@ -139,7 +139,7 @@ def test_a_method_added_in_one_place_reaches_config_grid_frontier_and_export(hal
     pts = frontier_points(res)
     row = pts[pts.family == "halfsum"].iloc[0]
     assert row.label == "half sum λ=4.00" and row.config == "halfsum:4" and not row.degenerate
-    assert parse_config("halfsum:4", res.groups).label == "half sum λ=4"
+    assert parse_variant("halfsum:4", res.groups).label == "half sum λ=4"
     at = AppTest.from_file(str(ROOT / "pages/4_frontier.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "half sum λ=4.00" in at.selectbox(key="fr_export_choice").options

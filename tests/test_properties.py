@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from precompute.__main__ import main
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, parse_config
+from taskfair.steering.configurations import VariantSpecError, parse_variant
 from taskfair.steering.margins import config_margins
 from taskfair.steering.estimate import RemixEstimator
 
@@ -136,35 +136,35 @@ _NUM = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
 
 @st.composite
 def config_strings(draw):
-    kind = draw(st.sampled_from(["fft", "lora", "base", "subgroup", "uniform", "inject", "axis", "remix", "ties",
+    family = draw(st.sampled_from(["fft", "lora", "base", "subgroup", "uniform", "inject", "axis", "remix", "ties",
                                  "dare", "nonsense", ""]))
     group = draw(st.sampled_from(["female", "muslims", "black", "nobody", ""]))
-    if kind in ("uniform", "ties", "dare"):
-        return f"{kind}:{draw(_NUM)}"
-    if kind in ("inject", "axis"):
-        return f"{kind}:{group}:{draw(_NUM)}"
-    if kind == "subgroup":
+    if family in ("uniform", "ties", "dare"):
+        return f"{family}:{draw(_NUM)}"
+    if family in ("inject", "axis"):
+        return f"{family}:{group}:{draw(_NUM)}"
+    if family == "subgroup":
         return f"subgroup:{group}"
-    if kind == "remix":
+    if family == "remix":
         return "remix:" + ",".join(draw(st.lists(_NUM, min_size=0, max_size=4)))
-    return kind + draw(st.sampled_from(["", ":", ":1"]))
+    return family + draw(st.sampled_from(["", ":", ":1"]))
 
 
 @SETTINGS
 @given(spec=config_strings())
 def test_any_configuration_string_gives_finite_margins_or_a_clear_error(res, spec):
     try:
-        cfg = parse_config(spec, res.groups)
-    except ConfigSpecError as exc:
+        cfg = parse_variant(spec, res.groups)
+    except VariantSpecError as exc:
         assert str(exc) and "\n" not in str(exc)
         event("refused by the parser")
         return
-    lams = ([cfg.lam] if cfg.kind in ("uniform", "inject", "axis", "ties", "dare") else []) + list(cfg.lams)
+    lams = ([cfg.lam] if cfg.family in ("uniform", "inject", "axis", "ties", "dare") else []) + list(cfg.lams)
     for lam in lams:
         assert math.isfinite(lam) and -10 <= lam <= 10, (spec, lam)
     try:
         m, _ = config_margins(res, cfg, 13, "test")
-    except ConfigSpecError as exc:
+    except VariantSpecError as exc:
         assert "\n" not in str(exc)
         event("parsed, not stored and not estimable")
         return

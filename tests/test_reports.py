@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskfair.steering.configurations import ConfigSpecError, parse_config, stored_configs
+from taskfair.steering.configurations import VariantSpecError, parse_variant, stored_configs
 from taskfair.steering.margins import config_margins
 from taskfair.steering.diff import DIRECTIONS, example_diff
 from taskfair.steering.exact import load_theta0, merged_model, model_margins
@@ -44,15 +44,15 @@ def _cli(*args, cwd=ROOT):
     ("fft:1", "takes no arguments"), ("axis:female:nan", "finite"),
 ])
 def test_bad_configuration_strings_are_explained(spec, pattern):
-    with pytest.raises(ConfigSpecError, match=pattern):
-        parse_config(spec, GROUPS)
+    with pytest.raises(VariantSpecError, match=pattern):
+        parse_variant(spec, GROUPS)
 
 
 def test_configurations_read_stored_points_exactly(res):
     sr = res.seeds[13]
     m, est = config_margins(res, "uniform:0.5", 13)
     assert not est and np.array_equal(m, sr.margins("uniform", "", "test")[1][1])
-    with pytest.raises(ConfigSpecError, match="stored λ: 0, 0.5, 1"):
+    with pytest.raises(VariantSpecError, match="stored λ: 0, 0.5, 1"):
         config_margins(res, "uniform:0.3", 13)
     m, est = config_margins(res, "remix:0.5,0.5,0", 13)      # a stored pair point
     assert not est
@@ -288,7 +288,7 @@ def test_any_configuration_exports_and_measures_what_the_run_stored(res, spec, t
     from taskfair.publishing.export import export_configuration
 
     done = export_configuration(res, spec, tmp_path / "out", seed=13, n_boot=20)
-    assert done.record["configuration"] == parse_config(spec, res.groups).spec
+    assert done.record["configuration"] == parse_variant(spec, res.groups).spec
     stored, estimated = config_margins(res, spec, 13, "test")
     assert not estimated
     sr = res.seeds[13]

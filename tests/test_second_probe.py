@@ -58,20 +58,20 @@ def test_settings_that_would_run_wrong_or_crash_late_are_refused_by_name(tmp_pat
 
 
 def test_url_and_configuration_strings_share_the_strict_reader():
-    from taskfair.steering.configurations import ConfigSpecError, parse_config
+    from taskfair.steering.configurations import VariantSpecError, parse_variant
     from ui.common import parse_lams
     groups = ["a", "b", "c"]
     for raw in ("0_1,0.2,0.3", "nan,0.2,0.3", "inf,0,0", "0x1,0,0", "١,0,0"):
         vals, problem = parse_lams(raw, groups, -1, 1.5)
         assert vals is None and "not a comma-separated list of numbers" in problem, raw
     assert parse_lams("0.1,-0.2,.5", groups, -1, 1.5) == ([0.1, -0.2, 0.5], None)
-    with pytest.raises(ConfigSpecError, match="no '_' between digits"):
-        parse_config("remix:0_3,0.1,0.1", groups)
-    with pytest.raises(ConfigSpecError, match="whole numbers"):
-        parse_config("layerwise[1_0]:1/1/1/1/1,1/1/1/1/1,1/1/1/1/1", groups)
-    long = parse_config.__module__  # noqa: F841 - (the message of a 400 KB spec is cut)
-    with pytest.raises(ConfigSpecError) as exc:
-        parse_config("remix:" + "1" * 400_000, groups)
+    with pytest.raises(VariantSpecError, match="no '_' between digits"):
+        parse_variant("remix:0_3,0.1,0.1", groups)
+    with pytest.raises(VariantSpecError, match="whole numbers"):
+        parse_variant("layerwise[1_0]:1/1/1/1/1,1/1/1/1/1,1/1/1/1/1", groups)
+    long = parse_variant.__module__  # noqa: F841 - (the message of a 400 KB spec is cut)
+    with pytest.raises(VariantSpecError) as exc:
+        parse_variant("remix:" + "1" * 400_000, groups)
     assert len(str(exc.value)) < 500 and "400,006 characters" in str(exc.value)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from taskfair import load_results
-from taskfair.steering.configurations import ConfigSpecError, extrapolation, lam_range, parse_config
+from taskfair.steering.configurations import VariantSpecError, extrapolation, lam_range, parse_variant
 from taskfair.steering.margins import config_margins
 from taskfair.steering.estimate import RemixEstimator
 
@@ -21,10 +21,10 @@ def res(pico_store):
 
 def test_negative_lambda_is_a_configuration_and_its_range_is_the_runs(res):
     g = res.groups[0]
-    assert parse_config(f"axis:{g}:-0.5", res.groups).lam == -0.5
-    assert parse_config("remix:-1,0.5,1.5", res.groups).lams == (-1.0, 0.5, 1.5)
-    with pytest.raises(ConfigSpecError, match="from -10 to 10"):
-        parse_config("uniform:-11", res.groups)
+    assert parse_variant(f"axis:{g}:-0.5", res.groups).lam == -0.5
+    assert parse_variant("remix:-1,0.5,1.5", res.groups).lams == (-1.0, 0.5, 1.5)
+    with pytest.raises(VariantSpecError, match="from -10 to 10"):
+        parse_variant("uniform:-11", res.groups)
     assert lam_range(res) == (-1.0, 1.5)
     # the precompute stored the axis at λ = -0.5 for every subgroup
     lams, _ = res.seeds[next(iter(res.seeds))].margins("axis", g, "test")

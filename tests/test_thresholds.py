@@ -9,7 +9,7 @@ from fairlearn.metrics import demographic_parity_difference, equalized_odds_diff
 
 from taskfair import load_results
 from taskfair.metrics.fairness import group_rates
-from taskfair.steering.configurations import ConfigSpecError
+from taskfair.steering.configurations import VariantSpecError
 from taskfair.steering.thresholds import (MIN_CATEGORY, fit_thresholds, sensitive_values, split_thresholds,
                                           threshold_metrics, threshold_points)
 from taskfair.steering.views import frontier_points, methods_headline, thresholds_against_merges
@@ -85,7 +85,7 @@ def test_bad_input_says_what_is_wrong():
     with pytest.raises(ValueError, match="at least two subgroups"):
         fit_thresholds(margins, y, np.ones((1, len(y)), dtype=bool), ("a",), "dp")
     assert split_thresholds("fft@dp") == ("fft", "dp") and split_thresholds("uniform:0.4") == ("uniform:0.4", None)
-    with pytest.raises(ConfigSpecError, match="threshold constraint"):
+    with pytest.raises(VariantSpecError, match="threshold constraint"):
         split_thresholds("fft@xx")
 
 

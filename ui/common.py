@@ -234,12 +234,12 @@ def warn_undefined(lines: Sequence[str]) -> None:
 def parse_lams(raw: str | None, groups: list[str], lo: float = 0.0,
                hi: float = 1.0) -> tuple[list[float] | None, str | None]:
     """λ values from ``?lam=0.1,-0.4,…`` within ``[lo, hi]`` (the run's λ range); (None, reason) for garbage."""
-    from taskfair.steering.configurations import ConfigSpecError, read_lams
+    from taskfair.steering.configurations import VariantSpecError, read_lams
     if raw is None:
         return None, None
     try:
         return list(read_lams(raw, groups, (lo, hi), what="?lam")), None
-    except ConfigSpecError as exc:
+    except VariantSpecError as exc:
         return None, str(exc)
 
 

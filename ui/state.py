@@ -12,7 +12,7 @@ from typing import Sequence
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from taskfair.steering.configurations import Config
+from taskfair.steering.configurations import Variant
 
 __all__ = ["remix_lams", "remix_config", "set_remix_lams", "load_into_remix", "AddedRemix", "added_remixes",
            "add_remix", "export_point", "take_export_point", "link_value", "write_link", "slider_key"]
@@ -37,7 +37,7 @@ def remix_lams(run_id: str) -> tuple[float, ...] | None:
 def remix_config(run_id: str) -> str | None:
     """:func:`remix_lams` as a configuration string (``remix:0.2,…``), or None."""
     lams = remix_lams(run_id)
-    return None if lams is None else Config("remix", lams=tuple(lams)).spec
+    return None if lams is None else Variant("remix", lams=tuple(lams)).spec
 
 
 def set_remix_lams(run_id: str, lams: Sequence[float]) -> None:

@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m taskfair") -> 
     from ..errors import StoreError
     from ..publishing.export import ExportError
     from ..publishing.provenance import ProvenanceError
-    from ..steering.configurations import ConfigSpecError
+    from ..steering.configurations import VariantSpecError
     problem = check_options(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         return args.fn(args)
-    except (ConfigSpecError, ExportError, ProvenanceError, StoreError, ValueError) as exc:
+    except (VariantSpecError, ExportError, ProvenanceError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:   # an output place that fails midway: named with its cause, in one line

@@ -30,11 +30,11 @@ def results(args):
 def configs_to_run(args, res) -> list[str]:
     """``--config`` values, or FFT, LoRA and task addition at the chosen λ; every one checked
     against the run before any model is built."""
-    from ..steering.configurations import parse_config
+    from ..steering.configurations import parse_variant
     from ..steering.views import chosen_configs
     configs = args.config or chosen_configs(res)
     for c in configs:
-        parse_config(c, res.groups)
+        parse_variant(c, res.groups)
     return configs
 
 

@@ -23,7 +23,7 @@ from ..metrics.fairness import group_rates
 from ..metrics.tables import rates_table
 from ..data.images import is_image_run
 from ..models.inference import is_image_processor, predict_margins
-from ..steering.configurations import Config, parse_config, recipe
+from ..steering.configurations import Variant, parse_variant, recipe
 from ..steering.exact import build_model, load_theta0, model_margins
 from ..vectors.engine import memory_budget
 from ..vectors.taskvector import model_weights, weights_sha256
@@ -236,9 +236,9 @@ def _layerwise(how, model) -> dict | None:
     return lw
 
 
-def default_export_name(run_id: str, seed: int, config: Config | str) -> str:
+def default_export_name(run_id: str, seed: int, config: Variant | str) -> str:
     """A folder name for an export: run, seed and configuration (``quick-seed13-remix-0.2-0.5``)."""
-    spec = config.spec if isinstance(config, Config) else str(config)
+    spec = config.spec if isinstance(config, Variant) else str(config)
     signed = re.sub(r"(?<=[:,/])-", "m", spec)  # a negative λ keeps its sign: remix:-0.5 -> remix-m0.5
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", signed).strip("-.")
     name = f"{run_id}-{layout.seed_label(seed)}-{slug}"
@@ -255,14 +255,14 @@ class Exported:
     metrics: pd.DataFrame     # test split, per group and summary
 
 
-def export_configuration(results: RunResults, config: Config | str, target: str | Path, *, seed: int | None = None,
+def export_configuration(results: RunResults, config: Variant | str, target: str | Path, *, seed: int | None = None,
                          base=None, n_boot: int = 1000, counterfactual: bool = True,
                          progress: Callable[[float, str], None] | None = None) -> Exported:
     """Export one configuration of a finished run (any configuration string: ``fft``,
     ``remix:0.2,0.5,…``, ``inject:female:0.6`` …) for one seed: merge once, measure on
     validation and test, record the provenance, write to ``target`` (which must not exist),
     reload and check. ``base`` (θ0 and its tokenizer) is rebuilt when not given."""
-    config = parse_config(config, results.groups) if isinstance(config, str) else config
+    config = parse_variant(config, results.groups) if isinstance(config, str) else config
     seed = int(next(iter(results.seeds)) if seed is None else seed)
     if seed not in results.seeds:
         raise ExportError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")

@@ -15,7 +15,7 @@ import pandas as pd
 from ..data.images import is_image_run
 from ..metrics.fairness import ALL
 from ..metrics.tables import HEADLINE_METRICS, rates_with_ci
-from ..steering.configurations import Config, parse_config
+from ..steering.configurations import Variant, parse_variant
 from ..steering.margins import config_margins
 from ..steering.findings import findings
 from ..store.files import StoreError
@@ -31,12 +31,12 @@ NAMES = {"accuracy": "Accuracy", "macro_accuracy": "Macro accuracy", "worst_dpd"
 SMALL_GROUP, FEW_POSITIVES = 50, 10
 
 
-def report_frames(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
+def report_frames(results: RunResults, configs: Sequence[str | Variant], *, n_boot: int = 1000,
                   exact: bool = False) -> pd.DataFrame:
     """The numbers behind the report: per config, seed, split, group and metric, the value and
     its 95% bootstrap interval over examples."""
     rows = []
-    cfgs = [parse_config(c, results.groups) if isinstance(c, str) else c for c in configs]
+    cfgs = [parse_variant(c, results.groups) if isinstance(c, str) else c for c in configs]
     if not cfgs:
         raise ValueError("give at least one configuration to report on")
     for c in cfgs:
@@ -191,7 +191,7 @@ def _thresholds_section(results: RunResults, n_boot: int) -> list[str]:
             *[f"<p>{esc(v.replace(THRESHOLD_CAVEAT, '').strip())}</p>" for v in verdicts if v]]
 
 
-def _counterfactual_section(results: RunResults, configs: Sequence[str | Config]) -> list[str]:
+def _counterfactual_section(results: RunResults, configs: Sequence[str | Variant]) -> list[str]:
     """Counterfactual identity tests of the report's configurations (first seed, test split, exact)."""
     from ..data.images import is_image_run
     from ..steering.counterfactual import counterfactual_test
@@ -211,7 +211,7 @@ def _counterfactual_section(results: RunResults, configs: Sequence[str | Config]
             _table(t)]
 
 
-def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot: int = 1000,
+def html_report(results: RunResults, configs: Sequence[str | Variant], *, n_boot: int = 1000,
                 exact: bool = False, title: str | None = None, counterfactual: bool = True) -> str:
     """The whole report as one HTML string (plotly.js inlined)."""
     m = report_frames(results, configs, n_boot=n_boot, exact=exact)
@@ -247,10 +247,10 @@ def html_report(results: RunResults, configs: Sequence[str | Config], *, n_boot:
     versions = package_versions()
     coef_rows = []
     for c in dict.fromkeys(m.spec):
-        cc = parse_config(c, groups)
-        if cc.kind == "remix":
+        cc = parse_variant(c, groups)
+        if cc.family == "remix":
             coef_rows.append({"configuration": cc.label, **{f"λ {g}": v for g, v in zip(groups, cc.lams)}})
-        elif cc.kind in ("uniform", "inject", "axis"):
+        elif cc.family in ("uniform", "inject", "axis"):
             coef_rows.append({"configuration": cc.label, "λ": cc.lam, **({"subgroup": cc.target} if cc.target else {})})
     chosen = results.summary.get("chosen_lambda", {})
     caveats = _caveats(results, m)

@@ -3,7 +3,7 @@ from the stored predictions, evaluate any configuration exactly, search coeffici
 fairness bounds, list the examples that flip between two configurations, and analyse the task
 vectors; plus the views of a run that the dashboard and the report show.
 
-- :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Config` and its merge
+- :mod:`.configurations` — ``fft``, ``uniform:0.4``, ``remix:…`` → :class:`Variant` and its merge
   :class:`Recipe`
 - :mod:`.margins`        — :func:`config_margins`: a configuration's margins (stored, estimated or exact)
 - :mod:`.estimate`       — :class:`RemixEstimator`, :func:`remix_metrics`
@@ -20,7 +20,7 @@ vectors; plus the views of a run that the dashboard and the report show.
 - :mod:`.calibration`    — :func:`synthetic_results`, :func:`verdict_rates`: runs whose truth is known
 - :mod:`.views`          — :func:`compare_methods`, :func:`uniform_sweep`, :func:`frontier_points` …
 """
-from .configurations import (Config, ConfigSpecError, Recipe, config_forms, method_recipe_params, parse_config,
+from .configurations import (Variant, VariantSpecError, Recipe, config_forms, method_recipe_params, parse_variant,
                              recipe, stored_configs)
 from .margins import config_margins
 from .diff import DIRECTIONS, ExampleDiff, example_diff
@@ -37,7 +37,7 @@ from .thresholds import (THRESHOLD_CAVEAT, ThresholdFit, fit_thresholds, split_t
                          threshold_points)
 from .views import compare_methods, family_grid, frontier_points, health_warnings, min_size_effect, uniform_sweep
 
-__all__ = ["Config", "ConfigSpecError", "Recipe", "recipe", "parse_config", "config_margins", "config_forms",
+__all__ = ["Variant", "VariantSpecError", "Recipe", "recipe", "parse_variant", "config_margins", "config_forms",
            "method_recipe_params",
            "stored_configs", "RemixEstimator", "remix_metrics", "remix_health", "RemixView", "remix_view", "load_theta0", "build_model",
            "merged_model", "model_margins", "exact_metrics",

@@ -29,18 +29,18 @@ from ..config.values import NumberError, echo, parse_number
 from ..methods import grid_methods, method_spec
 from ..store.results import RunResults
 
-__all__ = ["Config", "Recipe", "recipe", "parse_config", "stored_configs", "ConfigSpecError",
+__all__ = ["Variant", "Recipe", "recipe", "parse_variant", "stored_configs", "VariantSpecError",
            "extrapolation", "outside_stored", "LAM_MAX", "LAM_RANGE", "lam_range", "method_recipe_params", "read_lams", "remix_coefficients",
            "config_forms"]
 
 
-class ConfigSpecError(ValueError):
+class VariantSpecError(ValueError):
     """A configuration string that does not name something in the run."""
 
 
 @dataclass(frozen=True)
-class Config:
-    kind: str                      # base | fft | lora | subgroup | uniform | inject | axis | remix | layerwise,
+class Variant:
+    family: str                    # base | fft | lora | subgroup | uniform | inject | axis | remix | layerwise,
                                    # or a merge method of grid_methods() (ties, dare, …)
     target: str = ""
     lam: float = float("nan")
@@ -50,33 +50,33 @@ class Config:
 
     @property
     def label(self) -> str:
-        if self.kind in ("base", "fft", "lora"):
-            return {"base": "θ0 (base)", "fft": "FFT", "lora": "LoRA"}[self.kind]
-        if self.kind == "subgroup":
+        if self.family in ("base", "fft", "lora"):
+            return {"base": "θ0 (base)", "fft": "FFT", "lora": "LoRA"}[self.family]
+        if self.family == "subgroup":
             return f"{self.target} model"
-        if self.kind == "uniform":
+        if self.family == "uniform":
             return f"uniform λ={self.lam:g}"
-        if self.kind in grid_methods():
-            return f"{method_spec(self.kind).label} λ={self.lam:g}"
-        if self.kind == "inject":
+        if self.family in grid_methods():
+            return f"{method_spec(self.family).label} λ={self.lam:g}"
+        if self.family == "inject":
             return f"FFT + {self.lam:g}·τ_{self.target}"
-        if self.kind == "axis":
+        if self.family == "axis":
             return f"{self.lam:g}·τ_{self.target}"
-        if self.kind == "layerwise":
+        if self.family == "layerwise":
             return "layer-wise " + self.spec.partition(":")[2]
         return "remix " + ",".join(f"{v:g}" for v in self.lams)
 
     @property
     def spec(self) -> str:
-        if self.kind in ("base", "fft", "lora"):
-            return self.kind
-        if self.kind == "subgroup":
+        if self.family in ("base", "fft", "lora"):
+            return self.family
+        if self.family == "subgroup":
             return f"subgroup:{self.target}"
-        if self.kind == "uniform" or self.kind in grid_methods():
-            return f"{self.kind}:{self.lam:g}"
-        if self.kind in ("inject", "axis"):
-            return f"{self.kind}:{self.target}:{self.lam:g}"
-        if self.kind == "layerwise":
+        if self.family == "uniform" or self.family in grid_methods():
+            return f"{self.family}:{self.lam:g}"
+        if self.family in ("inject", "axis"):
+            return f"{self.family}:{self.target}:{self.lam:g}"
+        if self.family == "layerwise":
             at = f"[{','.join(map(str, self.bounds))}]" if self.bounds else ""
             return f"layerwise{at}:" + ",".join("/".join(f"{v:g}" for v in row) for row in self.grid)
         return "remix:" + ",".join(f"{v:g}" for v in self.lams)
@@ -107,40 +107,40 @@ class Recipe:
         return {"bounds": list(self.bounds), "coefficients": {v: list(row) for v, row in zip(self.vectors, self.per_block)}}
 
 
-def recipe(config: Config, groups: tuple[str, ...] | list[str], run_config: dict, seed: int) -> Recipe:
+def recipe(config: Variant, groups: tuple[str, ...] | list[str], run_config: dict, seed: int) -> Recipe:
     """The :class:`Recipe` of a configuration in a run with ``groups`` and the stored
     ``run_config`` (a merge method takes its parameters from its ``grids``, as the precompute did)."""
     groups = tuple(groups)
     k = len(groups)
-    if config.kind == "base":
+    if config.family == "base":
         return Recipe((), ())
-    if config.kind in ("fft", "lora"):
-        return Recipe((config.kind,), (1.0,))
-    if config.kind in ("subgroup", "axis"):
-        lam = 1.0 if config.kind == "subgroup" else config.lam
+    if config.family in ("fft", "lora"):
+        return Recipe((config.family,), (1.0,))
+    if config.family in ("subgroup", "axis"):
+        lam = 1.0 if config.family == "subgroup" else config.lam
         return Recipe(groups, tuple(lam if g == config.target else 0.0 for g in groups))
-    if config.kind == "uniform":
+    if config.family == "uniform":
         return Recipe(groups, (config.lam,) * k)
-    if config.kind == "remix":
+    if config.family == "remix":
         return Recipe(groups, tuple(config.lams))
-    if config.kind == "layerwise":
+    if config.family == "layerwise":
         # the per-vector coefficient shown in tables is the mean over blocks; the blocks rule the merge
         return Recipe(groups, tuple(float(np.mean(row)) for row in config.grid), per_block=config.grid,
                       bounds=config.bounds)
-    if config.kind == "inject":
+    if config.family == "inject":
         return Recipe(("fft",) + groups, (1.0,) + tuple(config.lam if g == config.target else 0.0
                                                           for g in groups))
-    if config.kind in grid_methods():
-        params = method_recipe_params(run_config.get("grids", {}), config.kind, seed)
+    if config.family in grid_methods():
+        params = method_recipe_params(run_config.get("grids", {}), config.family, seed)
         # the FFT vector at weight 0, as in the precompute's grid (DARE's random mask spans it)
-        return Recipe(("fft",) + groups, (0.0,) + (config.lam,) * k, config.kind, params)
-    raise ConfigSpecError(f"{config.spec!r} has no merge recipe")
+        return Recipe(("fft",) + groups, (0.0,) + (config.lam,) * k, config.family, params)
+    raise VariantSpecError(f"{config.spec!r} has no merge recipe")
 
 
-def remix_coefficients(config: Config, groups) -> tuple[float, ...] | None:
+def remix_coefficients(config: Variant, groups) -> tuple[float, ...] | None:
     """The configuration as ``θ0 + Σ_g λ_g τ_g`` (one λ per subgroup, in the run's order), or None
     when it is not one: it uses the FFT or LoRA vector, another merge method, or per-block λ."""
-    if config.kind in grid_methods() or config.kind == "layerwise":
+    if config.family in grid_methods() or config.family == "layerwise":
         return None
     how = recipe(config, groups, {}, 0)
     if how.method != "task_arithmetic" or any(v not in groups for v in how.vectors):
@@ -177,34 +177,34 @@ def _num(text: str, spec: str) -> float:
     try:   # one strict reader: float("0_3") would be 3, float("nan") a number
         return float(parse_number(text, what=f"{echo(spec)}: λ", lo=-LAM_MAX, hi=LAM_MAX))
     except NumberError as exc:
-        raise ConfigSpecError(f"{exc} (beyond ±{LAM_MAX:g} the vectors swamp θ0 and the margins overflow)") from None
+        raise VariantSpecError(f"{exc} (beyond ±{LAM_MAX:g} the vectors swamp θ0 and the margins overflow)") from None
 
 
 def read_lams(text: str, groups, lam_range: tuple[float, float], *, what: str = "λ") -> tuple[float, ...]:
     """One λ per subgroup from ``0.1,-0.4,…`` (a link's ``?lam=``, a remix's values), each in
     ``lam_range`` (the run's): the strict number reader, the count, the range, or
-    :class:`ConfigSpecError` saying which."""
+    :class:`VariantSpecError` saying which."""
     lo, hi = lam_range
     try:   # float("0_1") would be 1, float("nan") a number
         vals = tuple(float(parse_number(x, what=what)) for x in str(text).split(","))
     except NumberError:
-        raise ConfigSpecError(f"{what}={echo(text)} is not a comma-separated list of numbers") from None
+        raise VariantSpecError(f"{what}={echo(text)} is not a comma-separated list of numbers") from None
     if len(vals) != len(groups):
-        raise ConfigSpecError(f"{what} has {len(vals)} values; this run has {len(groups)} subgroups "
+        raise VariantSpecError(f"{what} has {len(vals)} values; this run has {len(groups)} subgroups "
                               f"({', '.join(groups)})")
     if not all(lo <= v <= hi for v in vals):
-        raise ConfigSpecError(f"{what} values must be numbers between {lo:g} and {hi:g} (this run's λ range), "
+        raise VariantSpecError(f"{what} values must be numbers between {lo:g} and {hi:g} (this run's λ range), "
                               f"got {echo(text)}")
     return vals
 
 
-def extrapolation(results: RunResults, config: Config | str) -> str:
+def extrapolation(results: RunResults, config: Variant | str) -> str:
     """Why a remix's estimate lies outside the λ region the stored points cover ("" when it does
     not, or when the configuration is not estimated): the estimate interpolates between stored
     points and is unreliable beyond them; evaluate it exactly instead."""
     if isinstance(config, str):
-        config = parse_config(config, results.groups)
-    if config.kind != "remix":
+        config = parse_variant(config, results.groups)
+    if config.family != "remix":
         return ""
     lams = next(iter(results.seeds.values())).subgroup_lams()
     if not len(lams):
@@ -235,58 +235,58 @@ def outside_stored(stored: np.ndarray, lams: np.ndarray) -> np.ndarray:
     return out
 
 
-def parse_config(spec: str, groups: tuple[str, ...] | list[str]) -> Config:
+def parse_variant(spec: str, groups: tuple[str, ...] | list[str]) -> Variant:
     """Parse a configuration string (see the module docstring) against the run's subgroups."""
     s = (spec or "").strip()
-    kind, _, rest = s.partition(":")
-    if kind.startswith("layerwise"):
-        return _parse_layerwise(s, kind, rest, groups)
-    if kind in ("base", "fft", "lora"):
+    family, _, rest = s.partition(":")
+    if family.startswith("layerwise"):
+        return _parse_layerwise(s, family, rest, groups)
+    if family in ("base", "fft", "lora"):
         if rest:
-            raise ConfigSpecError(f"{echo(spec)}: {kind} takes no arguments")
-        return Config(kind)
-    if kind == "subgroup":
+            raise VariantSpecError(f"{echo(spec)}: {family} takes no arguments")
+        return Variant(family)
+    if family == "subgroup":
         if rest not in groups:
-            raise ConfigSpecError(f"{echo(spec)}: subgroup {echo(rest)} is not in this run ({', '.join(groups)})")
-        return Config(kind, rest)
-    if kind == "uniform" or kind in grid_methods():
-        return Config(kind, lam=_num(rest, spec))
-    if kind in ("inject", "axis"):
+            raise VariantSpecError(f"{echo(spec)}: subgroup {echo(rest)} is not in this run ({', '.join(groups)})")
+        return Variant(family, rest)
+    if family == "uniform" or family in grid_methods():
+        return Variant(family, lam=_num(rest, spec))
+    if family in ("inject", "axis"):
         g, _, lam = rest.partition(":")
         if g not in groups:
-            raise ConfigSpecError(f"{echo(spec)}: subgroup {echo(g)} is not in this run ({', '.join(groups)})")
-        return Config(kind, g, _num(lam, spec))
-    if kind == "remix":
+            raise VariantSpecError(f"{echo(spec)}: subgroup {echo(g)} is not in this run ({', '.join(groups)})")
+        return Variant(family, g, _num(lam, spec))
+    if family == "remix":
         vals = tuple(_num(x, spec) for x in rest.split(",")) if rest else ()
         if len(vals) != len(groups):
-            raise ConfigSpecError(f"{echo(spec)}: a remix needs {len(groups)} λ values, one per subgroup "
+            raise VariantSpecError(f"{echo(spec)}: a remix needs {len(groups)} λ values, one per subgroup "
                                   f"({', '.join(groups)}), got {len(vals)}")
-        return Config(kind, lams=vals)
-    raise ConfigSpecError(f"{echo(spec)} is not a configuration; use {config_forms()}")
+        return Variant(family, lams=vals)
+    raise VariantSpecError(f"{echo(spec)} is not a configuration; use {config_forms()}")
 
 
-def _parse_layerwise(spec: str, kind: str, rest: str, groups) -> Config:
+def _parse_layerwise(spec: str, family: str, rest: str, groups) -> Variant:
     bounds: tuple[int, ...] = ()
-    if kind != "layerwise":
-        inner = kind[len("layerwise"):]
+    if family != "layerwise":
+        inner = family[len("layerwise"):]
         if not (inner.startswith("[") and inner.endswith("]")):
-            raise ConfigSpecError(f"{echo(spec)}: write layerwise:… or layerwise[2,4]:… (the layers where blocks split)")
+            raise VariantSpecError(f"{echo(spec)}: write layerwise:… or layerwise[2,4]:… (the layers where blocks split)")
         try:
             bounds = tuple(int(parse_number(x, what="layer bound", integer=True, lo=1, hi=10_000))
                            for x in inner[1:-1].split(","))
         except NumberError:
-            raise ConfigSpecError(f"{echo(spec)}: the layer bounds {echo(inner)} must be whole numbers from 1") from None
+            raise VariantSpecError(f"{echo(spec)}: the layer bounds {echo(inner)} must be whole numbers from 1") from None
         if list(bounds) != sorted(set(bounds)) or bounds[0] < 1:
-            raise ConfigSpecError(f"{echo(spec)}: the layer bounds must increase from 1, got {list(bounds)}")
+            raise VariantSpecError(f"{echo(spec)}: the layer bounds must increase from 1, got {list(bounds)}")
     rows = rest.split(",") if rest else []
     if len(rows) != len(groups):
-        raise ConfigSpecError(f"{echo(spec)}: give one λ/λ/… per subgroup ({', '.join(groups)}), got {len(rows)}")
+        raise VariantSpecError(f"{echo(spec)}: give one λ/λ/… per subgroup ({', '.join(groups)}), got {len(rows)}")
     grid = tuple(tuple(_num(x, spec) for x in row.split("/")) for row in rows)
     n = len(bounds) + 3 if bounds else 4
     if any(len(row) != n for row in grid):
-        raise ConfigSpecError(f"{echo(spec)}: each subgroup needs {n} λ separated by '/' (embeddings, "
+        raise VariantSpecError(f"{echo(spec)}: each subgroup needs {n} λ separated by '/' (embeddings, "
                               + ("lower, upper" if not bounds else f"{len(bounds) + 1} layer blocks") + ", head)")
-    return Config("layerwise", grid=grid, bounds=bounds)
+    return Variant("layerwise", grid=grid, bounds=bounds)
 
 
 def stored_configs(results: RunResults) -> list[str]:
@@ -299,5 +299,5 @@ def stored_configs(results: RunResults) -> list[str]:
                 lams, _ = sr.margins(family, target, "test")
             except KeyError:  # a method this run did not evaluate
                 continue
-            out += [Config(family, target, float(l)).spec for l in lams]
+            out += [Variant(family, target, float(l)).spec for l in lams]
     return out

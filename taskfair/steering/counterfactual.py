@@ -16,7 +16,7 @@ from ..data.counterfactual import Swapper, identity_pairs
 from ..data.images import is_image_run
 from ..models.inference import predict_margins
 from ..store.results import RunResults
-from .configurations import Config, ConfigSpecError, parse_config, recipe
+from .configurations import Variant, VariantSpecError, parse_variant, recipe
 
 __all__ = ["Counterfactual", "counterfactual_test", "COUNTERFACTUAL_COLUMNS"]
 
@@ -42,7 +42,7 @@ class Counterfactual:
                 f"({worst['flip rate']:.1%}, mean Δmargin {worst['mean Δmargin']:+.3f})")
 
 
-def counterfactual_test(results: RunResults, config: Config | str, *, seed: int | None = None, split: str = "test",
+def counterfactual_test(results: RunResults, config: Variant | str, *, seed: int | None = None, split: str = "test",
                         pairs: Mapping[str, Sequence[tuple[str, str]]] | None = None, model=None, processor=None,
                         max_per_group: int | None = None,
                         progress: Callable[[float, str], None] | None = None) -> Counterfactual:
@@ -53,13 +53,13 @@ def counterfactual_test(results: RunResults, config: Config | str, *, seed: int 
     swapped comments scored per subgroup (the first ones; None: all)."""
     if isinstance(config, str):
         if "@" in config:
-            raise ConfigSpecError(f"{config!r}: counterfactual tests score a model; per-group thresholds are not one")
-        config = parse_config(config, results.groups)
+            raise VariantSpecError(f"{config!r}: counterfactual tests score a model; per-group thresholds are not one")
+        config = parse_variant(config, results.groups)
     if is_image_run(results.config):
         raise ValueError("counterfactual identity tests swap words: this run's dataset is images")
     seed = int(next(iter(results.seeds)) if seed is None else seed)
     if seed not in results.seeds:
-        raise ConfigSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
+        raise VariantSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
     pairs = identity_pairs(results.groups) if pairs is None else dict(pairs)
     sr = results.seeds[seed]
     texts = results.data["text"].to_numpy()[sr.index[split]]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..store.results import RunResults
-from .configurations import Config, parse_config
+from .configurations import Variant, parse_variant
 from .margins import config_margins
 
 __all__ = ["ExampleDiff", "example_diff", "DIRECTIONS"]
@@ -19,8 +19,8 @@ DIRECTIONS = ("newly flagged", "no longer flagged", "right→wrong", "wrong→ri
 
 @dataclass(frozen=True)
 class ExampleDiff:
-    a: Config
-    b: Config
+    a: Variant
+    b: Variant
     seed: int
     split: str
     estimated: tuple[bool, bool]
@@ -37,13 +37,13 @@ class ExampleDiff:
                 f"predictions change{note}; " + "; ".join(parts))
 
 
-def example_diff(results: RunResults, a: str | Config, b: str | Config, *, seed: int | None = None,
+def example_diff(results: RunResults, a: str | Variant, b: str | Variant, *, seed: int | None = None,
                  split: str = "test", exact: bool = False) -> ExampleDiff:
     """Compare the predictions of configurations ``a`` and ``b`` (strings as in
     :mod:`taskfair.configs`) on one seed's ``split``."""
     seed = next(iter(results.seeds)) if seed is None else seed
-    ca = parse_config(a, results.groups) if isinstance(a, str) else a
-    cb = parse_config(b, results.groups) if isinstance(b, str) else b
+    ca = parse_variant(a, results.groups) if isinstance(a, str) else a
+    cb = parse_variant(b, results.groups) if isinstance(b, str) else b
     ma, ea = config_margins(results, ca, seed, split, exact=exact)
     mb, eb = config_margins(results, cb, seed, split, exact=exact)
     sr = results.seeds[seed]

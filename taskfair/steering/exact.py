@@ -21,7 +21,7 @@ from ..store.results import RunResults
 from ..store.run import Run
 from ..vectors.engine import MergeEngine
 from ..vectors.taskvector import model_weights, weights_sha256
-from .configurations import Config, ConfigSpecError, Recipe, parse_config, recipe
+from .configurations import Variant, VariantSpecError, Recipe, parse_variant, recipe
 
 __all__ = ["load_theta0", "build_model", "merged_model", "model_margins",
            "exact_metrics"]
@@ -97,7 +97,7 @@ def _per_tensor(model: torch.nn.Module, how: Recipe) -> dict[str, list[float]]:
     block_of, blocks = assign_blocks(names, how.bounds or None)
     n = len(how.per_block[0])
     if n != len(blocks):
-        raise ConfigSpecError(f"this model's blocks are {', '.join(blocks)}: give {len(blocks)} λ per subgroup, got {n}")
+        raise VariantSpecError(f"this model's blocks are {', '.join(blocks)}: give {len(blocks)} λ per subgroup, got {n}")
     return {name: [row[blocks.index(block_of[name])] for row in how.per_block] for name in names}
 
 
@@ -130,21 +130,21 @@ def model_margins(run: Run, seed: int, model: torch.nn.Module, processor, *, spl
     return out
 
 
-def exact_metrics(results: RunResults, config: Config | str | Sequence[float], *,
+def exact_metrics(results: RunResults, config: Variant | str | Sequence[float], *,
                   splits: Sequence[str] = ("test",), n_boot: int = 0,
                   bases: Mapping[int, tuple] | None = None,
                   progress: Callable[[float, str], None] | None = None,
                   keep_margins: dict | None = None) -> pd.DataFrame:
     """Per-group and summary metrics of a configuration (a configuration string, a
-    :class:`Config`, or one λ per subgroup) merged and run exactly, for every seed and split:
+    :class:`Variant`, or one λ per subgroup) merged and run exactly, for every seed and split:
     a tidy frame ``seed, split, group, metric, value, note`` (and ``low``/``high``, the 95%
     bootstrap interval over the examples, when ``n_boot``). ``bases`` (seed -> θ0) are reused
     when given, else rebuilt. ``keep_margins``, a dict, receives each seed's margins by split."""
     if isinstance(config, str):
-        config = parse_config(config, results.groups)
-    elif not isinstance(config, Config):
-        config = Config("remix", lams=tuple(float(v) for v in config))
-        parse_config(config.spec, results.groups)  # checks the count and the values
+        config = parse_variant(config, results.groups)
+    elif not isinstance(config, Variant):
+        config = Variant("remix", lams=tuple(float(v) for v in config))
+        parse_variant(config.spec, results.groups)  # checks the count and the values
     run = results.open_run()
     frames = []
     seeds = list(results.seeds)

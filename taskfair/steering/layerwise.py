@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..metrics.fairness import ALL
 from ..store.results import RunResults
-from .configurations import Config, lam_range, parse_config
+from .configurations import Variant, lam_range, parse_variant
 
 __all__ = ["run_blocks", "LayerwiseSearch", "exact_headline", "layerwise_search", "layerwise_spec"]
 
@@ -36,7 +36,7 @@ def run_blocks(results: RunResults, bounds: Sequence[int] | None = None) -> tupl
 
 def layerwise_spec(grid: np.ndarray | Sequence[Sequence[float]], bounds: Sequence[int] = ()) -> str:
     """The configuration string of a per-subgroup × per-block λ grid ``[K, B]``."""
-    return Config("layerwise", grid=tuple(tuple(round(float(v), 4) for v in row) for row in np.asarray(grid)),
+    return Variant("layerwise", grid=tuple(tuple(round(float(v), 4) for v in row) for row in np.asarray(grid)),
                   bounds=tuple(bounds)).spec
 
 
@@ -83,17 +83,17 @@ def layerwise_search(results: RunResults, *, start: str | Sequence[float] | None
         raise ValueError(f"budget must be at least 1 exact evaluation, got {budget}")
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"step must be a positive number, got {step}")
-    cfg = parse_config(start, results.groups) if isinstance(start, str) else None
-    if cfg is not None and cfg.kind == "layerwise":
+    cfg = parse_variant(start, results.groups) if isinstance(start, str) else None
+    if cfg is not None and cfg.family == "layerwise":
         bounds = cfg.bounds  # the start's own split of the layers
-    elif cfg is not None and cfg.kind != "remix":
+    elif cfg is not None and cfg.family != "remix":
         raise ValueError(f"start from a remix or a layer-wise configuration, not {start!r}")
     blocks = run_blocks(results, bounds or None)
     k, b = len(results.groups), len(blocks)
     if start is None:
         lam = float(np.mean(list(results.summary["chosen_lambda"].values())))
         grid = np.full((k, b), lam)
-    elif cfg is not None and cfg.kind == "layerwise":
+    elif cfg is not None and cfg.family == "layerwise":
         grid = np.asarray(cfg.grid, dtype=float)
     elif cfg is not None:
         grid = np.repeat(np.asarray(cfg.lams, dtype=float)[:, None], b, axis=1)

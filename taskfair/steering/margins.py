@@ -11,43 +11,43 @@ import numpy as np
 
 from ..methods import grid_methods
 from ..store.results import RunResults
-from .configurations import Config, ConfigSpecError, parse_config, recipe
+from .configurations import Variant, VariantSpecError, parse_variant, recipe
 from .estimate import RemixEstimator
 from .exact import build_model, load_theta0, model_margins
 
 __all__ = ["config_margins"]
 
 
-def config_margins(results: RunResults, config: Config | str, seed: int, split: str = "test", *,
+def config_margins(results: RunResults, config: Variant | str, seed: int, split: str = "test", *,
                    exact: bool = False, base=None) -> tuple[np.ndarray, bool]:
     """``(margins [N], estimated)`` of a configuration for one seed and split."""
     if isinstance(config, str):
-        config = parse_config(config, results.groups)
+        config = parse_variant(config, results.groups)
     if seed not in results.seeds:
-        raise ConfigSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
+        raise VariantSpecError(f"seed {seed} is not in run {results.run_id!r} (seeds {list(results.seeds)})")
     sr = results.seeds[seed]
-    if config.kind in ("base", "fft", "lora"):
-        return sr.single(config.kind, "", split).astype(np.float64), False
-    if config.kind == "subgroup":
+    if config.family in ("base", "fft", "lora"):
+        return sr.single(config.family, "", split).astype(np.float64), False
+    if config.family == "subgroup":
         return sr.single("subgroup", config.target, split).astype(np.float64), False
-    if config.kind in ("uniform", "inject", "axis", *grid_methods()):
+    if config.family in ("uniform", "inject", "axis", *grid_methods()):
         try:
-            lams, rows = sr.margins(config.kind, config.target, split)
+            lams, rows = sr.margins(config.family, config.target, split)
         except KeyError:
-            raise ConfigSpecError(f"{config.spec!r}: this run evaluated no {config.kind} merges "
+            raise VariantSpecError(f"{config.spec!r}: this run evaluated no {config.family} merges "
                                   "(set grids.methods in the precompute config)") from None
         hit = np.flatnonzero(np.isclose(lams, config.lam, atol=1e-6))
         if not len(hit):
-            raise ConfigSpecError(f"{config.spec!r} was not evaluated; stored λ: "
+            raise VariantSpecError(f"{config.spec!r} was not evaluated; stored λ: "
                                   f"{', '.join(f'{v:g}' for v in lams)} (or use a remix)")
         return rows[hit[0]].astype(np.float64), False
-    if config.kind == "remix":   # a stored point when there is one
+    if config.family == "remix":   # a stored point when there is one
         lams, rows = sr.subgroup_space(split)
         if len(lams):
             hit = np.flatnonzero(np.all(np.isclose(lams, config.lams, atol=1e-6), axis=1))
             if len(hit):
                 return rows[hit[0]], False
-    if config.kind == "layerwise" or exact:   # no estimate exists for per-block λ: always exact
+    if config.family == "layerwise" or exact:   # no estimate exists for per-block λ: always exact
         run = results.open_run()
         fresh = base is None
         base = base or load_theta0(run, seed)
@@ -55,5 +55,5 @@ def config_margins(results: RunResults, config: Config | str, seed: int, split: 
         return model_margins(run, seed, model, base[1], splits=(split,))[split].astype(np.float64), False
     m = RemixEstimator(sr, split).margins(config.lams)
     if not np.isfinite(m).all():
-        raise ConfigSpecError(f"{config.spec!r}: the estimate is not finite; evaluate it exactly (--exact)")
+        raise VariantSpecError(f"{config.spec!r}: the estimate is not finite; evaluate it exactly (--exact)")
     return m, True

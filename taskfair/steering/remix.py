@@ -18,7 +18,7 @@ import pandas as pd
 from ..metrics.fairness import ALL, group_rates, summary_metrics
 from ..metrics.tables import HEADLINE_METRICS, seed_means, undefined
 from ..store.results import RunResults
-from .configurations import Config, extrapolation
+from .configurations import Variant, extrapolation
 from .estimate import RemixEstimator, degenerate_of, expected_error, metrics_of
 
 __all__ = ["RemixView", "remix_view", "estimated_headline", "estimate_vs_exact"]
@@ -75,7 +75,7 @@ def remix_view(results: RunResults, estimators: Mapping[str, Sequence[RemixEstim
         lams=lams, split=split, table=table, headline=headline,
         error=expected_error(estimators[split], lams),
         degenerate=degenerate_of(estimators[split], preds[split]),
-        extrapolation=extrapolation(results, Config("remix", lams=lams)),
+        extrapolation=extrapolation(results, Variant("remix", lams=lams)),
         undefined=tuple(undefined(table)))
 
 

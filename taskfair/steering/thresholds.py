@@ -28,7 +28,7 @@ from ..metrics.fairness import ALL
 from ..metrics.health import is_degenerate
 from ..metrics.tables import rates_with_ci
 from ..store.results import RunResults
-from .configurations import Config, ConfigSpecError, parse_config
+from .configurations import Variant, VariantSpecError, parse_variant
 from .margins import config_margins
 
 __all__ = ["CONSTRAINTS", "MIN_CATEGORY", "ThresholdFit", "sensitive_values", "fit_thresholds",
@@ -159,17 +159,17 @@ def split_thresholds(spec: str) -> tuple[str, str | None]:
     if not at:
         return base, None
     if c not in CONSTRAINTS:
-        raise ConfigSpecError(f"{spec!r}: after '@' give a threshold constraint, one of "
+        raise VariantSpecError(f"{spec!r}: after '@' give a threshold constraint, one of "
                               f"{', '.join(f'{k} ({v})' for k, v in NAMES.items())}")
     return base, c
 
 
-def threshold_predictions(results: RunResults, config: Config | str, constraint: str, seed: int, *,
+def threshold_predictions(results: RunResults, config: Variant | str, constraint: str, seed: int, *,
                           exact: bool = False, base=None) -> tuple[dict[str, np.ndarray], ThresholdFit, bool]:
     """Decisions on val and test of ``config`` post-processed by thresholds fitted on its
     validation margins: ``({split: bool [N]}, fit, estimated)``."""
     if isinstance(config, str):
-        config = parse_config(config, results.groups)
+        config = parse_variant(config, results.groups)
     sr = results.seeds[seed]
     margins, estimated = {}, False
     for split in ("val", "test"):
@@ -180,14 +180,14 @@ def threshold_predictions(results: RunResults, config: Config | str, constraint:
     return out, fit, estimated
 
 
-def threshold_metrics(results: RunResults, config: Config | str, constraint: str, *,
+def threshold_metrics(results: RunResults, config: Variant | str, constraint: str, *,
                       splits: Sequence[str] = ("val", "test"), n_boot: int = 0,
                       exact: bool = False) -> pd.DataFrame:
     """Per-group and summary metrics of ``config`` with per-group thresholds, for every seed and
     split: a tidy frame ``seed, split, group, metric, value, note`` (``low``/``high`` with
     ``n_boot``), plus ``estimated`` (the margins came from the instant estimate)."""
     if isinstance(config, str):
-        config = parse_config(config, results.groups)
+        config = parse_variant(config, results.groups)
     margins, estimated = {}, {}
     for seed in results.seeds:
         margins[seed], estimated[seed] = {}, False
@@ -241,7 +241,7 @@ def threshold_points(results: RunResults, configs: Sequence[str] = ("fft",),
         for c in constraints:
             try:
                 t = threshold_metrics(results, spec, c, n_boot=n_boot)
-            except (ConfigSpecError, KeyError, ValueError):  # no margins, or too few examples to fit
+            except (VariantSpecError, KeyError, ValueError):  # no margins, or too few examples to fit
                 continue
             frames.append(t.drop(columns="estimated").assign(family="thresholds", target=f"{spec}@{c}",
                                                              lam=np.nan))
